@@ -1,0 +1,78 @@
+//go:build unix
+
+package manifest
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// fileID identifies one version of a file: replacing the file changes dev
+// or inode, and writing to it changes ctime, which no user can set back.
+type fileID struct {
+	dev, ino, size uint64
+	mtime, ctime   syscall.Timespec
+}
+
+func identify(f *os.File) (fileID, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fileID{}, fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	return fileID{dev: uint64(st.Dev), ino: st.Ino, size: uint64(st.Size), mtime: st.Mtim, ctime: st.Ctim}, nil
+}
+
+func isExecutable(fi fs.FileInfo) bool { return fi.Mode().Perm()&0o111 != 0 }
+
+// trustedOwner reports whether uid is root or the user running the host.
+func trustedOwner(fi fs.FileInfo) (uint32, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return st.Uid, st.Uid == 0 || int(st.Uid) == os.Geteuid()
+}
+
+func checkOwnerAndMode(path string, fi fs.FileInfo) error {
+	if uid, ok := trustedOwner(fi); !ok {
+		return &UnsafeFileError{Path: path, Reason: fmt.Sprintf("owned by uid %d, neither root nor the current user", uid), Fix: "chown it to yourself or root"}
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return &UnsafeFileError{Path: path, Reason: fmt.Sprintf("writable by group or others (mode %04o)", perm), Fix: "chmod go-w " + path}
+	}
+	return nil
+}
+
+// checkDirOwnerAndMode is checkOwnerAndMode for folders, which may be
+// writable by everyone when the sticky bit keeps others from renaming or
+// deleting entries they do not own (as /tmp is).
+func checkDirOwnerAndMode(path string, fi fs.FileInfo) error {
+	if uid, ok := trustedOwner(fi); !ok {
+		return &UnsafeFileError{Path: path, Reason: fmt.Sprintf("a folder owned by uid %d, neither root nor the current user", uid), Fix: "chown it to yourself or root"}
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+		return &UnsafeFileError{Path: path, Reason: fmt.Sprintf("a folder writable by group or others (mode %04o)", perm), Fix: "chmod go-w " + path}
+	}
+	return nil
+}
+
+// openRegular opens path for reading without blocking (a FIFO put in a
+// program's place must not hang the host) and insists on a regular file.
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	return f, nil
+}

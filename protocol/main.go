@@ -1,0 +1,102 @@
+package protocol
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// MaxInput bounds how many bytes of arguments Run reads from standard input.
+const MaxInput = 64 << 20
+
+// Main runs a tool built on the contract and exits the process. It reads the
+// call's arguments from standard input, decodes them into In with
+// encoding/json, calls run, and then either writes run's result as one JSON
+// value to standard output and exits 0, or writes the error envelope to
+// standard error and exits 1. An *Error returned by run keeps its code; any
+// other error becomes a message without a code.
+//
+// The context passed to run is cancelled when the host sends SIGTERM (on a
+// timeout or a cancelled call), so a tool can stop early and clean up.
+//
+//	func main() {
+//		protocol.Main(func(ctx context.Context, in struct{ Name string }) (string, error) {
+//			return "hello, " + in.Name, nil
+//		})
+//	}
+func Main[In, Out any](run func(ctx context.Context, in In) (Out, error)) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := Run(ctx, os.Stdin, os.Stdout, os.Stderr, run)
+	stop()
+	os.Exit(code)
+}
+
+// Run is Main without the process: it reads stdin, calls run, writes the
+// result to stdout or the envelope to stderr, and returns the exit status
+// (0 on success, 1 on failure). Tests of a tool call Run directly.
+func Run[In, Out any](ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, run func(ctx context.Context, in In) (Out, error)) (status int) {
+	fail := func(e *Error) int {
+		fmt.Fprintf(stderr, "%s\n", e.JSON())
+		return 1
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			// Keep the stack for the tool's author, then the envelope as
+			// the last line, as the contract asks.
+			fmt.Fprintf(stderr, "panic: %v\n%s", p, debug.Stack())
+			status = fail(&Error{Message: fmt.Sprintf("internal error: panic: %v", p), Code: "PANIC"})
+		}
+	}()
+
+	data, err := io.ReadAll(io.LimitReader(stdin, MaxInput+1))
+	if err != nil {
+		return fail(&Error{Message: "read arguments: " + err.Error(), Code: "BAD_INPUT"})
+	}
+	if len(data) > MaxInput {
+		return fail(&Error{Message: fmt.Sprintf("arguments exceed %d bytes", MaxInput), Code: "BAD_INPUT"})
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		data = []byte("{}")
+	}
+	var in In
+	if err := decodeOne(data, &in); err != nil {
+		return fail(&Error{Message: "decode arguments: " + err.Error(), Code: "BAD_INPUT"})
+	}
+
+	out, err := run(ctx, in)
+	if err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			return fail(&Error{Message: pe.Message, Code: pe.Code})
+		}
+		return fail(&Error{Message: err.Error()})
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return fail(&Error{Message: "encode result: " + err.Error(), Code: "BAD_RESULT"})
+	}
+	b = append(b, '\n')
+	if _, err := stdout.Write(b); err != nil {
+		return fail(&Error{Message: "write result: " + err.Error()})
+	}
+	return 0
+}
+
+// decodeOne decodes exactly one JSON value from data into v.
+func decodeOne(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if rest := data[dec.InputOffset():]; len(bytes.TrimSpace(rest)) != 0 {
+		return errors.New("more than one JSON value")
+	}
+	return nil
+}

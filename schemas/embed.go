@@ -1,0 +1,21 @@
+// Package schemas embeds the JSON Schemas toolhost publishes: the tools.json
+// manifest, the error envelope and the audit record. Editors can point a
+// tools.json at manifest.schema.json with a "$schema" key.
+package schemas
+
+import _ "embed"
+
+// Manifest is the JSON Schema of a tools.json file.
+//
+//go:embed manifest.schema.json
+var Manifest []byte
+
+// Envelope is the JSON Schema of the error envelope {"error","code"}.
+//
+//go:embed envelope.schema.json
+var Envelope []byte
+
+// AuditRecord is the JSON Schema of one line of the audit log.
+//
+//go:embed audit-record.schema.json
+var AuditRecord []byte
