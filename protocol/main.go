@@ -62,7 +62,7 @@ func Run[In, Out any](ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	if len(data) > MaxInput {
 		return fail(&Error{Message: fmt.Sprintf("arguments exceed %d bytes", MaxInput), Code: "BAD_INPUT"})
 	}
-	if len(bytes.TrimSpace(data)) == 0 {
+	if len(trimJSONSpace(data)) == 0 {
 		data = []byte("{}")
 	}
 	var in In
@@ -95,7 +95,7 @@ func decodeOne(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if rest := data[dec.InputOffset():]; len(bytes.TrimSpace(rest)) != 0 {
+	if rest := data[dec.InputOffset():]; len(trimJSONSpace(rest)) != 0 {
 		return errors.New("more than one JSON value")
 	}
 	return nil

@@ -31,8 +31,7 @@ const seenLen = 64
 // json.Number (so no precision is lost and schemas see the real value).
 // Any other shape is an *OutputError.
 func ParseOutput(out []byte) (any, error) {
-	trimmed := bytes.TrimSpace(out)
-	if len(trimmed) == 0 {
+	if len(trimJSONSpace(out)) == 0 {
 		return nil, &OutputError{Reason: "empty output, want one JSON value"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(out))
@@ -46,12 +45,18 @@ func ParseOutput(out []byte) (any, error) {
 		return nil, &OutputError{Reason: "not JSON: " + err.Error(), Seen: prefix(out), Offset: off}
 	}
 	end := dec.InputOffset()
-	if rest := out[end:]; len(bytes.TrimSpace(rest)) != 0 {
-		ws := len(rest) - len(bytes.TrimLeft(rest, " \t\r\n"))
+	if rest := out[end:]; len(trimJSONSpace(rest)) != 0 {
+		ws := len(rest) - len(bytes.TrimLeft(rest, jsonSpace))
 		return nil, &OutputError{Reason: "more than one JSON value", Seen: prefix(out), Offset: end + int64(ws)}
 	}
 	return v, nil
 }
+
+// jsonSpace is white space as JSON defines it (RFC 8259, section 2); form
+// feeds and Unicode spaces are not.
+const jsonSpace = " \t\r\n"
+
+func trimJSONSpace(b []byte) []byte { return bytes.Trim(b, jsonSpace) }
 
 func prefix(b []byte) string {
 	if len(b) > seenLen {
@@ -66,10 +71,11 @@ func prefix(b []byte) string {
 
 // ParseFailure reads a failed tool's standard error. When its last non-blank
 // line is an error envelope, that envelope is returned; otherwise the whole
-// text, trimmed, becomes the message and the code is empty. The result is not
-// sanitized: the host cuts and cleans it before anyone sees it.
+// text, trimmed, becomes the message and the code is empty. Invalid UTF-8
+// becomes U+FFFD; nothing else is cleaned: the host cuts and sanitizes the
+// message before anyone sees it.
 func ParseFailure(stderr []byte) *Error {
-	text := strings.TrimRight(string(stderr), " \t\r\n")
+	text := strings.TrimRight(strings.ToValidUTF8(string(stderr), "\uFFFD"), " \t\r\n")
 	last := text
 	if i := strings.LastIndexByte(text, '\n'); i >= 0 {
 		last = text[i+1:]
