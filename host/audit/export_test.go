@@ -1,0 +1,5 @@
+package audit
+
+import "encoding/json"
+
+var jsonUnmarshal = json.Unmarshal
