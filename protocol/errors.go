@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -75,6 +76,9 @@ func Errorf(code, format string, args ...any) *Error {
 }
 
 func (e *Error) Error() string {
+	if e == nil {
+		return "<nil protocol.Error>"
+	}
 	if e.Code == "" {
 		return e.Message
 	}
@@ -83,9 +87,11 @@ func (e *Error) Error() string {
 
 // JSON returns the envelope as one line of JSON without a trailing newline.
 func (e *Error) JSON() []byte {
-	b, err := json.Marshal(e)
-	if err != nil { // cannot happen: two strings always marshal
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil { // cannot happen: two strings always encode
 		panic(err)
 	}
-	return b
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }

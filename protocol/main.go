@@ -16,6 +16,18 @@ import (
 // MaxInput bounds how many bytes of arguments Run reads from standard input.
 const MaxInput = 64 << 20
 
+// Codes Run itself reports for a tool. They are tool codes, not host codes:
+// the host passes them through like any code a tool chooses.
+const (
+	// CodeBadInput: the arguments on standard input could not be read or
+	// decoded into the tool's input type.
+	CodeBadInput = "BAD_INPUT"
+	// CodeBadResult: the tool's result could not be encoded as JSON.
+	CodeBadResult = "BAD_RESULT"
+	// CodePanic: the tool panicked; the stack precedes the envelope.
+	CodePanic = "PANIC"
+)
+
 // Main runs a tool built on the contract and exits the process. It reads the
 // call's arguments from standard input, decodes them into In with
 // encoding/json, calls run, and then either writes run's result as one JSON
@@ -51,39 +63,45 @@ func Run[In, Out any](ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 			// Keep the stack for the tool's author, then the envelope as
 			// the last line, as the contract asks.
 			fmt.Fprintf(stderr, "panic: %v\n%s", p, debug.Stack())
-			status = fail(&Error{Message: fmt.Sprintf("internal error: panic: %v", p), Code: "PANIC"})
+			status = fail(&Error{Message: fmt.Sprintf("internal error: panic: %v", p), Code: CodePanic})
 		}
 	}()
 
 	data, err := io.ReadAll(io.LimitReader(stdin, MaxInput+1))
 	if err != nil {
-		return fail(&Error{Message: "read arguments: " + err.Error(), Code: "BAD_INPUT"})
+		return fail(&Error{Message: "read arguments: " + err.Error(), Code: CodeBadInput})
 	}
 	if len(data) > MaxInput {
-		return fail(&Error{Message: fmt.Sprintf("arguments exceed %d bytes", MaxInput), Code: "BAD_INPUT"})
+		return fail(&Error{Message: fmt.Sprintf("arguments exceed %d bytes", MaxInput), Code: CodeBadInput})
 	}
 	if len(trimJSONSpace(data)) == 0 {
 		data = []byte("{}")
 	}
 	var in In
 	if err := decodeOne(data, &in); err != nil {
-		return fail(&Error{Message: "decode arguments: " + err.Error(), Code: "BAD_INPUT"})
+		return fail(&Error{Message: "decode arguments: " + err.Error(), Code: CodeBadInput})
 	}
 
 	out, err := run(ctx, in)
 	if err != nil {
 		var pe *Error
 		if errors.As(err, &pe) {
+			if pe == nil {
+				return fail(&Error{Message: "internal error: the tool returned a nil *protocol.Error", Code: CodePanic})
+			}
 			return fail(&Error{Message: pe.Message, Code: pe.Code})
 		}
 		return fail(&Error{Message: err.Error()})
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return fail(&Error{Message: "encode result: " + err.Error(), Code: "BAD_RESULT"})
+	// No HTML escaping: it would turn each <, > and & into six bytes, and
+	// the result is read by programs, not embedded in HTML.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return fail(&Error{Message: "encode result: " + err.Error(), Code: CodeBadResult})
 	}
-	b = append(b, '\n')
-	if _, err := stdout.Write(b); err != nil {
+	if _, err := stdout.Write(buf.Bytes()); err != nil {
 		return fail(&Error{Message: "write result: " + err.Error()})
 	}
 	return 0

@@ -97,6 +97,11 @@ func greet(_ context.Context, in greetIn) (map[string]string, error) {
 		return nil, errors.New("plain failure")
 	case "panic":
 		panic("kaboom")
+	case "typed nil":
+		var e *Error
+		return nil, e
+	case "<html>":
+		return map[string]string{"greeting": "a<b>&c"}, nil
 	}
 	return map[string]string{"greeting": "hello, " + in.Name}, nil
 }
@@ -114,6 +119,8 @@ func TestRun(t *testing.T) {
 		{"empty stdin is {}", ``, 1, "", &Error{Message: "name is required", Code: "NO_NAME"}},
 		{"plain error has no code", `{"name":"plain"}`, 1, "", &Error{Message: "plain failure"}},
 		{"panic becomes an envelope", `{"name":"panic"}`, 1, "", &Error{Message: "internal error: panic: kaboom", Code: "PANIC"}},
+		{"typed nil error", `{"name":"typed nil"}`, 1, "", &Error{Message: "internal error: the tool returned a nil *protocol.Error", Code: "PANIC"}},
+		{"no HTML escaping", `{"name":"<html>"}`, 0, `{"greeting":"a<b>&c"}` + "\n", nil},
 		{"not JSON", `{name}`, 1, "", &Error{Message: "decode arguments: invalid character 'n' looking for beginning of object key string", Code: "BAD_INPUT"}},
 		{"two values", `{} {}`, 1, "", &Error{Message: "decode arguments: more than one JSON value", Code: "BAD_INPUT"}},
 	}
