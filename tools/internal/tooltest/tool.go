@@ -1,0 +1,153 @@
+package tooltest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/toolhost/toolhost/protocol"
+)
+
+// Tool is a toolbelt program built for a test run, with its tools.json
+// entry. Main makes it; nothing changes it afterwards, so it is safe for
+// concurrent use by parallel tests. The zero value is not usable.
+type Tool struct {
+	// Name is the tool's name: the name of the folder it is built from.
+	Name string
+	// Path is the built program, removed when Main returns.
+	Path string
+
+	input, output *jsonschema.Schema // compiled from tools.json
+	command       []string           // the entry's command
+}
+
+// Main builds the tool in the current folder (the package under test,
+// as go test runs it), loads its entry from the repository's tools.json,
+// sets *tool, runs the tests and removes the program. It returns the code
+// for os.Exit: m.Run's, or 2 after a message on standard error when the
+// build or the manifest fails.
+func Main(m *testing.M, tool **Tool) int {
+	dir, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	name := filepath.Base(dir)
+	tmp, err := os.MkdirTemp("", name+"-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer os.RemoveAll(tmp)
+	built, err := build(dir, tmp)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	*tool = built
+	return m.Run()
+}
+
+// build builds the program in dir into the folder tmp and loads its entry
+// from the tools.json three folders up (dir is tools/cmd/NAME).
+func build(dir, tmp string) (*Tool, error) {
+	name := filepath.Base(dir)
+	exe := ""
+	if runtime.GOOS == "windows" {
+		exe = ".exe"
+	}
+	tool := &Tool{Name: name, Path: filepath.Join(tmp, name+exe)}
+	// The go command that runs the tests, not whichever is first on PATH.
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go"+exe)
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	cmd := exec.Command(goBin, "build", "-o", tool.Path, ".")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build %s: %w\n%s", name, err, out)
+	}
+	if err := tool.loadSpec(filepath.Join(dir, "..", "..", "..", "tools.json")); err != nil {
+		return nil, fmt.Errorf("tools.json: %w", err)
+	}
+	return tool, nil
+}
+
+// loadSpec reads the tool's entry from the manifest at file and compiles
+// its schemas.
+func (tool *Tool) loadSpec(file string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var doc struct {
+		Tools []struct {
+			Name         string          `json:"name"`
+			Schema       json.RawMessage `json:"schema"`
+			OutputSchema json.RawMessage `json:"outputSchema"`
+			Command      []string        `json:"command"`
+		} `json:"tools"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	for _, e := range doc.Tools {
+		if e.Name != tool.Name {
+			continue
+		}
+		tool.command = e.Command
+		if tool.input, err = compileSchema(e.Schema); err != nil {
+			return fmt.Errorf("%s schema: %w", tool.Name, err)
+		}
+		if tool.output, err = compileSchema(e.OutputSchema); err != nil {
+			return fmt.Errorf("%s outputSchema: %w", tool.Name, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("no tool %q", tool.Name)
+}
+
+// compileSchema compiles a tool schema the way the host does: draft
+// 2020-12, formats asserted, nothing loaded from outside.
+func compileSchema(raw json.RawMessage) (*jsonschema.Schema, error) {
+	if len(raw) == 0 {
+		return nil, errors.New("missing")
+	}
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	c.AssertFormat = true
+	c.LoadURL = func(url string) (io.ReadCloser, error) { return nil, fmt.Errorf("no loading %s", url) }
+	if err := c.AddResource("schema.json", bytes.NewReader(raw)); err != nil {
+		return nil, err
+	}
+	return c.Compile("schema.json")
+}
+
+// CheckArgs reports whether args, a JSON object, satisfies the tool's
+// input schema. It fails the test if args is not JSON.
+func (tool *Tool) CheckArgs(t testing.TB, args string) error {
+	t.Helper()
+	v, err := protocol.ParseOutput([]byte(args))
+	if err != nil {
+		t.Fatalf("bad test args %s: %v", args, err)
+	}
+	return tool.input.Validate(v)
+}
+
+// CheckManifestEntry checks the tool's tools.json entry (Main already
+// compiled both schemas): the command is the program built from here.
+func (tool *Tool) CheckManifestEntry(t testing.TB) {
+	t.Helper()
+	if want := "./tools/bin/" + tool.Name; len(tool.command) != 1 || tool.command[0] != want {
+		t.Errorf("command = %q, want [%q]", tool.command, want)
+	}
+}
