@@ -1,0 +1,403 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// newBackend makes this process a child subreaper and finds a pids cgroup
+// it may create calls' cgroups under: cgroup v2 when the pids controller
+// is available there, else a cgroup v1 pids hierarchy.
+func newBackend(l *Launcher) (backend, error) {
+	// Orphans of tools come to us instead of to init (which on some
+	// machines never reaps them), so clear can reap them.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, &UncontainedError{Reason: fmt.Sprintf("become child subreaper: %v", err)}
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, &UncontainedError{Reason: err.Error()}
+	}
+	groups, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, &UncontainedError{Reason: err.Error()}
+	}
+	var reasons []string
+	mode := l.opts.backendOverride
+	if mode == "" || mode == "v2" || mode == "v2-nopids" {
+		dir, err := cgroupDir(mounts, groups, "cgroup2", "")
+		if err == nil {
+			var b backend
+			if b, err = newV2(l, dir, mode == "v2-nopids"); err == nil {
+				return b, nil
+			}
+		}
+		reasons = append(reasons, "cgroup v2: "+err.Error())
+	}
+	if mode == "" || mode == "v1" {
+		dir, err := cgroupDir(mounts, groups, "cgroup", "pids")
+		if err == nil {
+			var b backend
+			if b, err = newV1(l, dir); err == nil {
+				return b, nil
+			}
+		}
+		reasons = append(reasons, "cgroup v1: "+err.Error())
+	}
+	return nil, &UncontainedError{Reason: strings.Join(reasons, "; ")}
+}
+
+// cgroupDir returns the folder of this process's cgroup in the hierarchy
+// of the given type (with the given controller, for v1).
+func cgroupDir(mountinfo, cgroups []byte, fstype, controller string) (string, error) {
+	var mountPoint, mountRoot string
+	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
+	for sc.Scan() {
+		// id parent major:minor root mountpoint opts [optional...] - fstype source superopts
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 5 || len(g) < 3 || g[0] != fstype {
+			continue
+		}
+		if controller != "" && !hasWord(g[2], controller, ",") {
+			continue
+		}
+		mountRoot, mountPoint = unescapeMount(f[3]), unescapeMount(f[4])
+		break
+	}
+	if mountPoint == "" {
+		if controller != "" {
+			return "", fmt.Errorf("no %s hierarchy with the %s controller is mounted", fstype, controller)
+		}
+		return "", fmt.Errorf("no %s hierarchy is mounted", fstype)
+	}
+	for line := range strings.Lines(string(cgroups)) {
+		// hierarchy-id:controllers:path; v2 is "0::path"
+		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if (fstype == "cgroup2" && parts[0] == "0" && parts[1] == "") || (controller != "" && hasWord(parts[1], controller, ",")) {
+			rel, ok := strings.CutPrefix(parts[2], mountRoot)
+			if !ok && mountRoot != "/" {
+				return "", fmt.Errorf("this process's cgroup %s is outside the mounted %s", parts[2], mountRoot)
+			}
+			if mountRoot == "/" {
+				rel = parts[2]
+			}
+			return filepath.Join(mountPoint, rel), nil
+		}
+	}
+	return "", fmt.Errorf("this process is in no %s %s cgroup", fstype, controller)
+}
+
+func hasWord(list, word, sep string) bool {
+	for w := range strings.SplitSeq(list, sep) {
+		if w == word {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeMount undoes the octal escapes of /proc/self/mountinfo.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// ownDir creates <parent>/toolhost-<pid>, first removing the folders of
+// hosts that died without cleaning up (killing what they left running).
+func ownDir(parent string) (string, error) {
+	sweepStale(parent)
+	dir := filepath.Join(parent, fmt.Sprintf("toolhost-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+func sweepStale(parent string) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pid, ok := strings.CutPrefix(e.Name(), "toolhost-")
+		n, err := strconv.Atoi(pid)
+		if !ok || err != nil || !e.IsDir() || n == os.Getpid() || unix.Kill(n, 0) != unix.ESRCH {
+			continue
+		}
+		dir := filepath.Join(parent, e.Name())
+		slots, _ := os.ReadDir(dir)
+		for _, s := range slots {
+			if s.IsDir() {
+				removeCgroup(filepath.Join(dir, s.Name()), time.Second)
+			}
+		}
+		os.Remove(dir)
+	}
+}
+
+// removeCgroup kills everything in dir and removes it, retrying while the
+// kernel still counts exiting tasks.
+func removeCgroup(dir string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		for _, pid := range listPids(dir) {
+			if pid != os.Getpid() {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+		err := os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("remove %s: %w", dir, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// listPids reads the process ids in a cgroup's cgroup.procs.
+func listPids(dir string) []int {
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for f := range strings.FieldsSeq(string(data)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+func writeFile(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %q to %s: %w", value, path, err)
+	}
+	return nil
+}
+
+// counter reads a number from a cgroup file kept open, such as
+// pids.current; a read at offset 0 regenerates it.
+type counter struct{ f *os.File }
+
+func openCounter(path string) (counter, error) {
+	f, err := os.Open(path)
+	return counter{f}, err
+}
+
+func (c counter) read() (int, error) {
+	var buf [32]byte
+	n, err := c.f.ReadAt(buf[:], 0)
+	if n == 0 && err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(buf[:n])))
+}
+
+// slotCount names slots uniquely within the process.
+var slotCount atomic.Uint64
+
+// v1 is the cgroup v1 pids backend. cgroup v1 cannot place a new process
+// in a cgroup at fork, but a fork lands in the cgroup of the forking
+// thread: each slot has a thread of its own that lives in the slot's
+// cgroup and does the slot's forks. (Moving a thread in and out per call
+// costs about 80 µs here; handing the start to a resident thread, a few.)
+type v1 struct {
+	l    *Launcher
+	dir  string
+	home string // the tasks file of the host's own cgroup
+}
+
+func newV1(l *Launcher, parent string) (backend, error) {
+	dir, err := ownDir(parent)
+	if err != nil {
+		return nil, err
+	}
+	return &v1{l: l, dir: dir, home: filepath.Join(parent, "tasks")}, nil
+}
+
+func (b *v1) describe() string { return "cgroup v1 pids (" + b.dir + ")" }
+func (b *v1) close() error     { return removeCgroup(b.dir, time.Second) }
+
+type startReq struct {
+	cmd     *exec.Cmd
+	started func(int)
+	done    chan error
+}
+
+type v1slot struct {
+	dir     string
+	home    string
+	current counter
+	reqs    chan startReq
+	stopped chan error
+}
+
+func (b *v1) newJail() (jail, error) {
+	dir := filepath.Join(b.dir, fmt.Sprintf("slot-%d", slotCount.Add(1)))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create cgroup: %w", err)
+	}
+	// One more than the call may use: the slot's own thread counts.
+	if err := writeFile(filepath.Join(dir, "pids.max"), strconv.Itoa(b.l.opts.MaxProcs+1)); err != nil {
+		os.Remove(dir)
+		return nil, err
+	}
+	cur, err := openCounter(filepath.Join(dir, "pids.current"))
+	if err != nil {
+		os.Remove(dir)
+		return nil, err
+	}
+	s := &v1slot{dir: dir, home: b.home, current: cur, reqs: make(chan startReq), stopped: make(chan error, 1)}
+	ready := make(chan error)
+	go s.serve(ready)
+	if err := <-ready; err != nil {
+		cur.f.Close()
+		os.Remove(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// serve is the slot's thread: it joins the slot's cgroup and starts the
+// slot's tools until reqs is closed, then goes back to the host's cgroup.
+// (A locked goroutine that returns does not always end its thread: Go
+// parks the main thread instead, which would keep the slot busy.)
+func (s *v1slot) serve(ready chan<- error) {
+	runtime.LockOSThread()
+	tid := strconv.Itoa(unix.Gettid())
+	if err := writeFile(filepath.Join(s.dir, "tasks"), tid); err != nil {
+		runtime.UnlockOSThread()
+		ready <- err
+		return
+	}
+	ready <- nil
+	for req := range s.reqs {
+		err := req.cmd.Start()
+		if err == nil {
+			req.started(req.cmd.Process.Pid)
+		}
+		req.done <- err
+	}
+	err := writeFile(s.home, tid)
+	if err == nil {
+		// Only a thread back home may serve other goroutines.
+		runtime.UnlockOSThread()
+	}
+	s.stopped <- err
+}
+
+func (s *v1slot) start(cmd *exec.Cmd, started func(int)) error {
+	req := startReq{cmd: cmd, started: started, done: make(chan error, 1)}
+	s.reqs <- req
+	return <-req.done
+}
+
+func (s *v1slot) signal(sig syscall.Signal) {
+	for _, pid := range listPids(s.dir) {
+		if pid != os.Getpid() {
+			unix.Kill(pid, sig)
+		}
+	}
+}
+
+func (s *v1slot) clear(pgid int, grace time.Duration, isChild func(int) bool) (int, error) {
+	// The slot's own thread is always there.
+	return clearCgroup(s.dir, s.current, 1, pgid, grace, isChild, nil)
+}
+
+func (s *v1slot) close() error {
+	close(s.reqs)
+	s.current.f.Close()
+	if err := <-s.stopped; err != nil {
+		return fmt.Errorf("move the slot's thread out of %s: %w", s.dir, err)
+	}
+	return removeCgroup(s.dir, time.Second)
+}
+
+// clearCgroup kills whatever is left in dir until its pids.current drops
+// to base, reaping the zombies that come to this process. kill, when set,
+// kills the whole cgroup at once (cgroup v2's cgroup.kill).
+func clearCgroup(dir string, current counter, base, pgid int, grace time.Duration, isChild func(int) bool, kill func() error) (int, error) {
+	n, err := current.read()
+	if err != nil {
+		return 0, fmt.Errorf("read %s/pids.current: %w", dir, err)
+	}
+	if n <= base {
+		return 0, nil
+	}
+	seen := make(map[int]bool)
+	deadline := time.Now().Add(grace)
+	pause := 100 * time.Microsecond
+	for {
+		unix.Kill(-pgid, unix.SIGKILL)
+		if kill != nil {
+			kill()
+		}
+		for _, pid := range listPids(dir) {
+			if pid != os.Getpid() {
+				seen[pid] = true
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+		for _, pid := range reapGroup(pgid, seen, isChild) {
+			seen[pid] = true
+		}
+		if n, err = current.read(); err != nil {
+			return len(seen), err
+		}
+		if n <= base {
+			return len(seen), nil
+		}
+		if time.Now().After(deadline) {
+			return len(seen), fmt.Errorf("%s: %d processes or zombies remain after %v", dir, n-base, grace)
+		}
+		time.Sleep(pause)
+		pause = min(pause*2, 10*time.Millisecond)
+	}
+}

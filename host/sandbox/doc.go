@@ -1,0 +1,26 @@
+// Package sandbox launches one tool process and contains it.
+//
+// A Launcher runs each Spec as an argv vector, never through a shell, with
+// exactly the environment and working folder given, in a process group of
+// its own, and with the call's arguments written to standard input. It
+// reads standard output up to a cap and keeps a prefix and a suffix of
+// standard error, both concurrently, and only then reaps the process. On a
+// timeout or a cancelled context it sends SIGTERM to everything the call
+// started and SIGKILL after a grace period, and it returns within the
+// timeout plus twice the grace period even when a grandchild holds the
+// pipes open or a process cannot be killed.
+//
+// On Linux every call runs in a pids cgroup of its own (cgroup v2 when the
+// pids controller is available there, else cgroup v1), which bounds how
+// many processes and threads the call may have, so a fork bomb stops at
+// the limit, and which lists every process of the call, so none outlives
+// it: when the tool exits, whatever it left behind is killed and reaped.
+// The Launcher makes its process a child subreaper, so that orphans of
+// tools are reaped by it rather than left as zombies. Where no cgroup can
+// be had, Launch refuses with an *UncontainedError unless
+// Options.AllowUncontained is set; then only the process group is killed.
+//
+// A program that uses a Launcher should start its other child processes
+// with care: orphans reparented to it whose process group is a tool's are
+// reaped by the Launcher.
+package sandbox

@@ -1,0 +1,29 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrClosed is returned by Launch after Close.
+var ErrClosed = errors.New("sandbox: launcher is closed")
+
+// LaunchError reports a tool that could not be started.
+type LaunchError struct {
+	Path string
+	Err  error
+}
+
+func (e *LaunchError) Error() string { return fmt.Sprintf("start %s: %v", e.Path, e.Err) }
+func (e *LaunchError) Unwrap() error { return e.Err }
+
+// UncontainedError reports that calls cannot be contained here (no usable
+// cgroup), so Launch refuses to run them.
+type UncontainedError struct {
+	Reason string // what is missing
+}
+
+func (e *UncontainedError) Error() string {
+	return "process containment unavailable: " + e.Reason +
+		" (run as root, or in a delegated cgroup such as systemd-run --user --scope -p Delegate=yes; or allow uncontained calls explicitly)"
+}

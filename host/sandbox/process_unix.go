@@ -1,0 +1,29 @@
+//go:build unix && !linux
+
+package sandbox
+
+import (
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+func signalGroup(pgid int, sig syscall.Signal) { syscall.Kill(-pgid, sig) }
+
+// Executing by descriptor needs /proc; here the verified path runs.
+func execByDescriptor(*exec.Cmd, *os.File) {}
+
+// Without a subreaper, orphans go to init, which reaps them.
+func reapGroup(int, map[int]bool, func(int) bool) []int { return nil }
+
+func newBackend(*Launcher) (backend, error) {
+	return nil, &UncontainedError{Reason: "cgroups exist only on Linux"}
+}
+
+func clearGroup(pgid int, _ time.Duration, _ func(int) bool) (int, error) {
+	signalGroup(pgid, syscall.SIGKILL)
+	return 0, nil
+}

@@ -1,0 +1,38 @@
+//go:build windows
+
+package sandbox
+
+import (
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{CreationFlags: syscall.CREATE_NEW_PROCESS_GROUP}
+}
+
+// signalGroup can only kill the tool itself here: Windows has no signals,
+// and its process trees need job objects, which are not used.
+func signalGroup(pid int, sig syscall.Signal) {
+	if sig != syscall.SIGKILL {
+		return
+	}
+	if p, err := os.FindProcess(pid); err == nil {
+		p.Kill()
+	}
+}
+
+func execByDescriptor(*exec.Cmd, *os.File) {}
+
+func reapGroup(int, map[int]bool, func(int) bool) []int { return nil }
+
+func newBackend(*Launcher) (backend, error) {
+	return nil, &UncontainedError{Reason: "cgroups exist only on Linux"}
+}
+
+func clearGroup(pgid int, _ time.Duration, _ func(int) bool) (int, error) {
+	signalGroup(pgid, syscall.SIGKILL)
+	return 0, nil
+}

@@ -1,0 +1,514 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Defaults for the zero Options and Spec fields.
+const (
+	DefaultMaxConcurrent = 16
+	DefaultMaxProcs      = 256
+	DefaultKillGrace     = 2 * time.Second
+	DefaultMaxStderr     = 64 << 10
+)
+
+// Options configure a Launcher. The zero value is ready to use.
+type Options struct {
+	// MaxConcurrent bounds the calls running at once; Launch waits for a
+	// free slot. 0 means DefaultMaxConcurrent.
+	MaxConcurrent int
+	// MaxProcs bounds the processes and threads of one call (the cgroup's
+	// pids.max). 0 means DefaultMaxProcs.
+	MaxProcs int
+	// KillGrace is the time between SIGTERM and SIGKILL. 0 means
+	// DefaultKillGrace.
+	KillGrace time.Duration
+	// AllowUncontained lets calls run where no cgroup can be had. Such
+	// calls are killed by process group only: a tool that leaves its group
+	// can outlive the call, and nothing bounds how many processes it
+	// starts. Off by default.
+	AllowUncontained bool
+	// Logger receives diagnostics. The zero value logs nothing.
+	Logger zerolog.Logger
+
+	// backendOverride picks the backend in tests: "v1", "v2", "v2-nopids"
+	// (cgroup v2 without the pids controller) or "none".
+	backendOverride string
+}
+
+// Spec describes one launch.
+type Spec struct {
+	// Path is the absolute path of the program.
+	Path string
+	// Exec, when set, is the already opened and verified program: it is
+	// executed by descriptor, so the file checked is the file run. Launch
+	// does not close it.
+	Exec *os.File
+	// Args is argv; Args[0] is the name the program sees.
+	Args []string
+	// Env is the whole environment of the program; nil means an empty one
+	// (never the host's).
+	Env []string
+	// Dir is the working folder.
+	Dir string
+	// Stdin is written to standard input, which is then closed.
+	Stdin []byte
+	// Timeout bounds the call; it must be positive.
+	Timeout time.Duration
+	// MaxStdout caps standard output; past it the call is killed. It must
+	// be positive.
+	MaxStdout int64
+	// MaxStderr is how much standard error is kept (a prefix and a
+	// suffix). 0 means DefaultMaxStderr.
+	MaxStderr int
+}
+
+// Outcome is what happened to one launch.
+type Outcome struct {
+	PID int
+	// Stdout is what the tool wrote, at most MaxStdout bytes.
+	Stdout []byte
+	// StdoutBytes counts the bytes read from standard output; past the cap
+	// reading stops, so it is at most MaxStdout+1.
+	StdoutBytes int64
+	// Stderr is the kept prefix and suffix of standard error.
+	Stderr []byte
+	// ExitCode is the exit status, or -1 when a signal ended the tool.
+	ExitCode int
+	// Signal is the signal that ended the tool, if one did.
+	Signal syscall.Signal
+	// TimedOut, Cancelled and OutputLimit say why the host killed the tool;
+	// at most one is set.
+	TimedOut, Cancelled, OutputLimit bool
+	// Leftovers counts processes of the call that were still there when
+	// the tool exited, killed and reaped by the host.
+	Leftovers int
+	// Duration is the time from start to the end of the call.
+	Duration time.Duration
+}
+
+// Launcher starts and contains tool processes. It is safe for concurrent
+// use.
+type Launcher struct {
+	opts Options
+	log  zerolog.Logger
+
+	// containErr says why calls cannot be contained; nil when they can.
+	containErr error
+	backend    backend
+
+	slots chan jail // free slots; nil entries are created on demand
+
+	mu       sync.Mutex
+	closed   bool
+	children map[int]bool // pids of running direct children
+
+	running sync.WaitGroup
+	closing chan struct{}
+}
+
+// New returns a Launcher. It never fails because containment is
+// unavailable: Launch reports that, so a host can still list its tools.
+func New(opts Options) (*Launcher, error) {
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if opts.MaxProcs <= 0 {
+		opts.MaxProcs = DefaultMaxProcs
+	}
+	if opts.KillGrace <= 0 {
+		opts.KillGrace = DefaultKillGrace
+	}
+	l := &Launcher{
+		opts:     opts,
+		log:      opts.Logger,
+		slots:    make(chan jail, opts.MaxConcurrent),
+		children: make(map[int]bool),
+		closing:  make(chan struct{}),
+	}
+	for range opts.MaxConcurrent {
+		l.slots <- nil
+	}
+	var b backend
+	var err error
+	if opts.backendOverride == "none" {
+		err = &UncontainedError{Reason: "disabled by the test"}
+	} else {
+		b, err = newBackend(l)
+	}
+	if err == nil {
+		// Create one slot now, so a cgroup that cannot be used is known
+		// at start rather than at the first call.
+		var j jail
+		if j, err = b.newJail(); err == nil {
+			<-l.slots
+			l.slots <- j
+		} else {
+			b.close()
+		}
+	}
+	if err != nil {
+		var ue *UncontainedError
+		if !errors.As(err, &ue) {
+			err = &UncontainedError{Reason: err.Error()}
+		}
+		l.containErr = err
+		if !opts.AllowUncontained {
+			l.log.Warn().Err(err).Msg("tool calls cannot be contained and will be refused")
+		} else {
+			l.log.Warn().Err(err).Msg("tool calls run UNCONTAINED: process count not bounded, leftovers may survive")
+		}
+		b = uncontained{}
+	}
+	l.backend = b
+	return l, nil
+}
+
+// Containment describes how calls are contained, or returns why they
+// cannot be.
+func (l *Launcher) Containment() (string, error) {
+	if l.containErr != nil {
+		return "", l.containErr
+	}
+	return l.backend.describe(), nil
+}
+
+// Launch runs spec to completion. A tool's failure, timeout or excess
+// output is an Outcome, not an error; the error is for a call that could
+// not run: a bad Spec, a closed Launcher, a cancelled context while waiting
+// for a slot (the context's error), containment that is unavailable
+// (*UncontainedError) or a program that would not start (*LaunchError).
+func (l *Launcher) Launch(ctx context.Context, spec *Spec) (*Outcome, error) {
+	if spec.Timeout <= 0 || spec.MaxStdout <= 0 || len(spec.Args) == 0 || spec.Path == "" {
+		return nil, errors.New("sandbox: Spec needs Path, Args, a positive Timeout and MaxStdout")
+	}
+	if l.containErr != nil && !l.opts.AllowUncontained {
+		return nil, l.containErr
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, ErrClosed
+	}
+	l.running.Add(1)
+	l.mu.Unlock()
+	defer l.running.Done()
+
+	var j jail
+	select {
+	case j = <-l.slots:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-l.closing:
+		return nil, ErrClosed
+	}
+	if j == nil {
+		var err error
+		if j, err = l.backend.newJail(); err != nil {
+			l.slots <- nil
+			return nil, &LaunchError{Path: spec.Path, Err: err}
+		}
+	}
+	out, broken, err := l.run(ctx, j, spec)
+	if broken != nil {
+		l.log.Error().Err(broken).Msg("discarding a cgroup slot")
+		if cerr := j.close(); cerr != nil {
+			l.log.Error().Err(cerr).Msg("removing a cgroup slot")
+		}
+		j = nil
+	}
+	l.slots <- j
+	return out, err
+}
+
+// run launches spec in j. broken is set when j can no longer be used.
+func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, broken, err error) {
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	pipe := func() (r, w *os.File, err error) {
+		r, w, err = os.Pipe()
+		if err == nil {
+			files = append(files, r, w)
+		}
+		return r, w, err
+	}
+	stdinR, stdinW, err1 := pipe()
+	stdoutR, stdoutW, err2 := pipe()
+	stderrR, stderrW, err3 := pipe()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		closeAll()
+		return nil, nil, &LaunchError{Path: spec.Path, Err: err}
+	}
+	env := spec.Env
+	if env == nil {
+		env = []string{} // nil would mean the host's environment
+	}
+	cmd := &exec.Cmd{
+		Path:        spec.Path,
+		Args:        spec.Args,
+		Env:         env,
+		Dir:         spec.Dir,
+		Stdin:       stdinR,
+		Stdout:      stdoutW,
+		Stderr:      stderrW,
+		SysProcAttr: sysProcAttr(),
+	}
+	if spec.Exec != nil {
+		execByDescriptor(cmd, spec.Exec)
+	}
+
+	start := time.Now()
+	err = j.start(cmd, l.addChild)
+	// The child has its own copies; keeping ours would hold the pipes open.
+	stdinR.Close()
+	stdoutW.Close()
+	stderrW.Close()
+	if err != nil {
+		stdinW.Close()
+		stdoutR.Close()
+		stderrR.Close()
+		return nil, nil, &LaunchError{Path: spec.Path, Err: err}
+	}
+	pid := cmd.Process.Pid
+	out = &Outcome{PID: pid}
+
+	go func() {
+		stdinW.Write(spec.Stdin) // EPIPE when the tool does not read: fine
+		stdinW.Close()
+	}()
+	// reason is why the host ended the call; the first to happen wins.
+	var reason atomic.Int32
+	overflow := make(chan struct{})
+	stdoutDone := make(chan struct{})
+	go func() {
+		defer close(stdoutDone)
+		var over bool
+		out.Stdout, out.StdoutBytes, over, _ = readCapped(stdoutR, spec.MaxStdout)
+		if over {
+			reason.CompareAndSwap(0, reasonOutputLimit)
+			close(overflow)
+		}
+	}()
+	maxErr := spec.MaxStderr
+	if maxErr <= 0 {
+		maxErr = DefaultMaxStderr
+	}
+	keeper := newTailKeeper(maxErr)
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		io.Copy(keeper, stderrR)
+	}()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		l.removeChild(pid)
+		close(exited)
+	}()
+
+	grace := l.opts.KillGrace
+	timer := time.NewTimer(spec.Timeout)
+	defer timer.Stop()
+	killed := false
+	kill := func(sig syscall.Signal) {
+		signalGroup(pid, sig)
+		j.signal(sig)
+	}
+	select {
+	case <-exited:
+	case <-overflow:
+		kill(syscall.SIGKILL)
+		killed = true
+	case <-timer.C:
+		reason.CompareAndSwap(0, reasonTimeout)
+	case <-ctx.Done():
+		reason.CompareAndSwap(0, reasonCancelled)
+	}
+	if r := reason.Load(); r == reasonTimeout || r == reasonCancelled {
+		kill(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-overflow:
+			kill(syscall.SIGKILL)
+			killed = true
+		case <-time.After(grace):
+			kill(syscall.SIGKILL)
+			killed = true
+		}
+	}
+	if killed {
+		select {
+		case <-exited:
+		case <-time.After(grace):
+			// Not even SIGKILL ended it (uninterruptible sleep): give up
+			// waiting rather than hang the caller; the waiter reaps it
+			// whenever it does end.
+			l.log.Error().Int("pid", pid).Msg("tool did not die after SIGKILL")
+			broken = fmt.Errorf("pid %d survived SIGKILL", pid)
+		}
+	}
+
+	// Whatever the tool left behind goes now, so the pipes close.
+	if broken == nil {
+		n, err := j.clear(pid, grace, l.isChild)
+		out.Leftovers = n
+		if err != nil {
+			broken = err
+		}
+	}
+	// Without a cgroup a process that left the group may still hold the
+	// pipes: wait a grace period at most, then stop reading.
+	readers := time.NewTimer(grace)
+	defer readers.Stop()
+	for _, done := range []chan struct{}{stdoutDone, stderrDone} {
+		select {
+		case <-done:
+		case <-readers.C:
+			stdoutR.Close()
+			stderrR.Close()
+			<-done
+		}
+	}
+	stdoutR.Close()
+	stderrR.Close()
+	stdinW.Close() // unblocks the writer if something still holds stdin
+	out.Stderr = keeper.Bytes()
+	switch reason.Load() {
+	case reasonTimeout:
+		out.TimedOut = true
+	case reasonCancelled:
+		out.Cancelled = true
+	case reasonOutputLimit:
+		out.OutputLimit = true
+	}
+	out.Duration = time.Since(start)
+
+	select {
+	case <-exited:
+		out.ExitCode, out.Signal = exitStatus(cmd.ProcessState, waitErr)
+	default:
+		out.ExitCode, out.Signal = -1, syscall.SIGKILL
+	}
+	return out, broken, nil
+}
+
+const (
+	reasonTimeout = 1 + iota
+	reasonCancelled
+	reasonOutputLimit
+)
+
+func (l *Launcher) addChild(pid int) {
+	l.mu.Lock()
+	l.children[pid] = true
+	l.mu.Unlock()
+}
+
+func (l *Launcher) removeChild(pid int) {
+	l.mu.Lock()
+	delete(l.children, pid)
+	l.mu.Unlock()
+}
+
+// isChild reports whether pid is a direct child still awaiting its Wait:
+// reaping it elsewhere would take its exit status from that Wait.
+func (l *Launcher) isChild(pid int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.children[pid]
+}
+
+// Close refuses new calls, waits for running ones to finish, and removes
+// the cgroups. Cancel the calls' contexts first for a quick shutdown. It is
+// safe to call more than once.
+func (l *Launcher) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.closing)
+	l.mu.Unlock()
+	l.running.Wait()
+	var errs []error
+	for range l.opts.MaxConcurrent {
+		if j := <-l.slots; j != nil {
+			errs = append(errs, j.close())
+		}
+	}
+	errs = append(errs, l.backend.close())
+	return errors.Join(errs...)
+}
+
+func exitStatus(ps *os.ProcessState, waitErr error) (int, syscall.Signal) {
+	if ps == nil {
+		return -1, 0
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -1, ws.Signal()
+	}
+	return ps.ExitCode(), 0
+}
+
+// backend makes jails: cgroup v1, cgroup v2, or none.
+type backend interface {
+	newJail() (jail, error)
+	describe() string
+	close() error
+}
+
+// jail holds the processes of one call at a time.
+type jail interface {
+	// start starts cmd inside the jail and calls started with its pid
+	// before anything can reap it.
+	start(cmd *exec.Cmd, started func(pid int)) error
+	// signal sends sig to every process in the jail.
+	signal(sig syscall.Signal)
+	// clear kills and reaps whatever is left after the tool, whose pid and
+	// process group id is pgid, has exited, within grace. It returns how
+	// many processes it found; an error means the jail cannot be reused.
+	clear(pgid int, grace time.Duration, isChild func(int) bool) (int, error)
+	// close releases the jail.
+	close() error
+}
+
+// uncontained is the backend used when no cgroup can be had and
+// Options.AllowUncontained is set.
+type uncontained struct{}
+
+func (uncontained) newJail() (jail, error) { return groupJail{}, nil }
+func (uncontained) describe() string       { return "none (process group only)" }
+func (uncontained) close() error           { return nil }
+
+// groupJail contains by process group only.
+type groupJail struct{}
+
+func (groupJail) start(cmd *exec.Cmd, started func(int)) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	started(cmd.Process.Pid)
+	return nil
+}
+func (groupJail) signal(syscall.Signal) {}
+func (groupJail) close() error          { return nil }
+func (groupJail) clear(pgid int, grace time.Duration, isChild func(int) bool) (int, error) {
+	return clearGroup(pgid, grace, isChild)
+}

@@ -1,0 +1,424 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// backends are the containments this machine offers the tests.
+func backends(t *testing.T) []string {
+	var out []string
+	for _, b := range []string{"v1", "v2-nopids"} {
+		l, err := New(Options{backendOverride: b})
+		if err == nil {
+			if _, err := l.Containment(); err == nil {
+				out = append(out, b)
+			}
+			l.Close()
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no cgroup backend works on this machine; the tests need one (run as root)")
+	}
+	return append(out, "none")
+}
+
+type fixture struct {
+	t      *testing.T
+	l      *Launcher
+	marker string
+}
+
+func newFixture(t *testing.T, backend string) *fixture {
+	t.Helper()
+	opts := Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, backendOverride: backend}
+	if backend == "none" {
+		opts.AllowUncontained = true
+	}
+	l, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, l: l, marker: fmt.Sprintf("marker-%d-%s", os.Getpid(), strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()))}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if s := survivors(f.marker); len(s) > 0 {
+			t.Errorf("processes left behind:\n%s", strings.Join(s, "\n"))
+		}
+	})
+	return f
+}
+
+func (f *fixture) spec(name string, args ...string) *Spec {
+	exe, err := os.Executable()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return &Spec{
+		Path:      exe,
+		Args:      append([]string{"helper", "sandbox-helper", f.marker, name}, args...),
+		Env:       []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"},
+		Dir:       f.t.TempDir(),
+		Timeout:   10 * time.Second,
+		MaxStdout: 1 << 20,
+	}
+}
+
+func (f *fixture) launch(ctx context.Context, s *Spec) *Outcome {
+	f.t.Helper()
+	out, err := f.l.Launch(ctx, s)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+func forEachBackend(t *testing.T, test func(t *testing.T, f *fixture)) {
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) { test(t, newFixture(t, b)) })
+	}
+}
+
+func TestEcho(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		s := f.spec("echo")
+		s.Stdin = []byte(`{"hello":"world"}`)
+		out := f.launch(context.Background(), s)
+		if string(out.Stdout) != `{"hello":"world"}` || out.ExitCode != 0 || out.Leftovers != 0 {
+			t.Errorf("outcome %+v", out)
+		}
+	})
+}
+
+// The child sees exactly the environment, argv and folder given.
+func TestEnvironmentArgvDir(t *testing.T) {
+	f := newFixture(t, "v1")
+	t.Setenv("TOOLHOST_SECRET_IN_HOST", "must-not-leak")
+	out := f.launch(context.Background(), f.spec("env"))
+	var env []string
+	if err := json.Unmarshal(out.Stdout, &env); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}; strings.Join(env, "|") != strings.Join(want, "|") {
+		t.Errorf("env = %q, want %q", env, want)
+	}
+	s := f.spec("env")
+	s.Env = nil
+	out = f.launch(context.Background(), s)
+	if strings.TrimSpace(string(out.Stdout)) != "[]" {
+		t.Errorf("nil Env gave %s, want an empty environment", out.Stdout)
+	}
+	out = f.launch(context.Background(), f.spec("argv"))
+	var argv []string
+	json.Unmarshal(out.Stdout, &argv)
+	if len(argv) == 0 || argv[0] != "helper" {
+		t.Errorf("argv = %q, want argv[0] \"helper\"", argv)
+	}
+}
+
+func TestFailureKeepsStderr(t *testing.T) {
+	f := newFixture(t, "v1")
+	out := f.launch(context.Background(), f.spec("fail"))
+	if out.ExitCode != 3 || !bytes.Contains(out.Stderr, []byte(`{"error":"it broke","code":"BROKEN"}`)) {
+		t.Errorf("outcome %+v stderr %q", out, out.Stderr)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		t.Run("sleeping tool", func(t *testing.T) {
+			s := f.spec("sleep")
+			s.Timeout = 100 * time.Millisecond
+			out := f.launch(context.Background(), s)
+			if !out.TimedOut || out.Signal != syscall.SIGTERM {
+				t.Errorf("outcome %+v, want timed out by SIGTERM", out)
+			}
+		})
+		t.Run("tool that ignores SIGTERM", func(t *testing.T) {
+			s := f.spec("ignore-term")
+			s.Timeout = 200 * time.Millisecond
+			out := f.launch(context.Background(), s)
+			if !out.TimedOut || out.Signal != syscall.SIGKILL {
+				t.Errorf("outcome %+v, want timed out and killed by SIGKILL", out)
+			}
+		})
+		t.Run("tool that ends cleanly on SIGTERM", func(t *testing.T) {
+			s := f.spec("graceful")
+			s.Timeout = 100 * time.Millisecond
+			out := f.launch(context.Background(), s)
+			if !out.TimedOut || out.ExitCode != 143 || !bytes.Contains(out.Stderr, []byte("terminated cleanly")) {
+				t.Errorf("outcome %+v stderr %q", out, out.Stderr)
+			}
+		})
+	})
+}
+
+func TestCancel(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(100*time.Millisecond, cancel)
+		out := f.launch(ctx, f.spec("ignore-term"))
+		if !out.Cancelled || out.TimedOut {
+			t.Errorf("outcome %+v, want cancelled", out)
+		}
+	})
+}
+
+// A tool that exits but leaves a process holding its stdout returns at
+// once with its output, and the process is killed.
+func TestLeftovers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		out := f.launch(context.Background(), f.spec("grandchild"))
+		if strings.TrimSpace(string(out.Stdout)) != "{}" || out.ExitCode != 0 || out.TimedOut {
+			t.Errorf("outcome %+v", out)
+		}
+		if out.Leftovers < 1 {
+			t.Errorf("leftovers = %d, want the grandchild counted", out.Leftovers)
+		}
+		out = f.launch(context.Background(), f.spec("orphan-zombie"))
+		if out.ExitCode != 0 {
+			t.Errorf("outcome %+v", out)
+		}
+		// The orphan exits after its parent; give it time to become a
+		// zombie of ours, then check it is reaped by the next call.
+		time.Sleep(200 * time.Millisecond)
+		f.launch(context.Background(), f.spec("grandchild"))
+	})
+}
+
+// A grandchild in a session of its own escapes the process group; only
+// the cgroup finds it.
+func TestEscapedSession(t *testing.T) {
+	for _, b := range backends(t) {
+		if b == "none" {
+			continue
+		}
+		t.Run(b, func(t *testing.T) {
+			f := newFixture(t, b)
+			out := f.launch(context.Background(), f.spec("escape"))
+			if strings.TrimSpace(string(out.Stdout)) != "{}" || out.Leftovers < 1 {
+				t.Errorf("outcome %+v", out)
+			}
+		})
+	}
+	t.Run("none", func(t *testing.T) {
+		// Without a cgroup the escaped process keeps the pipe open: the
+		// call still returns, after a grace period, with the output.
+		f := newFixture(t, "none")
+		out := f.launch(context.Background(), f.spec("escape"))
+		if strings.TrimSpace(string(out.Stdout)) != "{}" {
+			t.Errorf("outcome %+v", out)
+		}
+		// This one really escaped; the test cleans up after it.
+		killMarked(f.marker)
+	})
+}
+
+func killMarked(marker string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
+			continue
+		}
+		if cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(cmdline), marker) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			var ws syscall.WaitStatus
+			syscall.Wait4(pid, &ws, 0, nil) // an orphan of ours: we are a subreaper
+		}
+	}
+}
+
+func TestOutputCap(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		s := f.spec("flood-stdout")
+		s.MaxStdout = 100 << 10
+		out := f.launch(context.Background(), s)
+		if !out.OutputLimit || int64(len(out.Stdout)) != s.MaxStdout || out.StdoutBytes != s.MaxStdout+1 {
+			t.Errorf("OutputLimit %v, kept %d, read %d", out.OutputLimit, len(out.Stdout), out.StdoutBytes)
+		}
+	})
+}
+
+func TestStderrFlood(t *testing.T) {
+	f := newFixture(t, "v1")
+	s := f.spec("flood-stderr")
+	s.Timeout = 300 * time.Millisecond
+	s.MaxStderr = 1000
+	out := f.launch(context.Background(), s)
+	if !out.TimedOut {
+		t.Errorf("outcome %+v", out)
+	}
+	if len(out.Stderr) > 1100 || !bytes.Contains(out.Stderr, []byte("bytes omitted")) {
+		t.Errorf("stderr kept %d bytes: %.200q", len(out.Stderr), out.Stderr)
+	}
+}
+
+// A fork bomb stops at the cgroup's limit and is gone after the call.
+func TestForkBomb(t *testing.T) {
+	f := newFixture(t, "v1")
+	s := f.spec("forkbomb")
+	s.Timeout = time.Second
+	out := f.launch(context.Background(), s)
+	if !out.TimedOut {
+		t.Errorf("outcome %+v", out)
+	}
+	if out.Leftovers == 0 {
+		t.Error("no leftovers counted after a fork bomb")
+	}
+	slots := f.l.backend.(*v1).dir
+	events, _ := filepath.Glob(filepath.Join(slots, "slot-*", "pids.events"))
+	hit := false
+	for _, e := range events {
+		data, _ := os.ReadFile(e)
+		hit = hit || !strings.Contains(string(data), "max 0")
+	}
+	if !hit {
+		t.Error("the pids limit was never reached: the fork bomb did not run or was not bounded by the cgroup")
+	}
+}
+
+// The process limit is a hard limit per call.
+func TestProcessLimit(t *testing.T) {
+	f := newFixture(t, "v1")
+	s := f.spec("spawn", "100") // MaxProcs is 64
+	s.Timeout = 5 * time.Second
+	out := f.launch(context.Background(), s)
+	if out.ExitCode != 9 || !bytes.Contains(out.Stderr, []byte("resource temporarily unavailable")) {
+		t.Errorf("outcome %+v stderr %q", out, out.Stderr)
+	}
+}
+
+func TestConcurrentCallsGetTheirOwnOutput(t *testing.T) {
+	f := newFixture(t, "v1")
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := f.spec("echo")
+			payload := bytes.Repeat([]byte{'a' + byte(i)}, 200<<10+i)
+			s.Stdin = payload
+			out, err := f.l.Launch(context.Background(), s)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !bytes.Equal(out.Stdout, payload) {
+				t.Errorf("call %d got %d bytes of %q, want its own %d bytes", i, len(out.Stdout), out.Stdout[:1], len(payload))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestExecByDescriptor(t *testing.T) {
+	f := newFixture(t, "v1")
+	s := f.spec("argv")
+	exe, err := os.Open(s.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exe.Close()
+	s.Exec = exe
+	s.Path = "/nonexistent/so-the-descriptor-must-be-used"
+	out := f.launch(context.Background(), s)
+	if out.ExitCode != 0 || !bytes.Contains(out.Stdout, []byte(`"helper"`)) {
+		t.Errorf("outcome %+v stderr %q", out, out.Stderr)
+	}
+
+	// A script runs by descriptor too.
+	script := filepath.Join(t.TempDir(), "tool.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\necho '{\"script\":true}'\n"), 0o755)
+	sf, err := os.Open(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	s = f.spec("unused")
+	s.Path, s.Exec, s.Args = "/nonexistent", sf, []string{"tool.sh"}
+	out = f.launch(context.Background(), s)
+	if strings.TrimSpace(string(out.Stdout)) != `{"script":true}` {
+		t.Errorf("script outcome %+v stderr %q", out, out.Stderr)
+	}
+}
+
+func TestLaunchErrors(t *testing.T) {
+	f := newFixture(t, "v1")
+	s := f.spec("echo")
+	s.Path = "/nonexistent/tool"
+	_, err := f.l.Launch(context.Background(), s)
+	var le *LaunchError
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "/nonexistent/tool") {
+		t.Errorf("err = %v, want a *LaunchError naming the program", err)
+	}
+	s = f.spec("echo")
+	s.Timeout = 0
+	if _, err := f.l.Launch(context.Background(), s); err == nil {
+		t.Error("a Spec without a timeout was accepted")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// All slots busy would block; a cancelled context never waits.
+	if _, err := f.l.Launch(ctx, f.spec("echo")); err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestUncontainedRefused(t *testing.T) {
+	l, err := New(Options{backendOverride: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, err = l.Launch(context.Background(), &Spec{Path: "/bin/true", Args: []string{"true"}, Timeout: time.Second, MaxStdout: 1})
+	var ue *UncontainedError
+	if !errors.As(err, &ue) {
+		t.Fatalf("err = %v, want *UncontainedError", err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	f := newFixture(t, "v1")
+	if err := f.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.Launch(context.Background(), f.spec("echo")); !errors.Is(err, ErrClosed) {
+		t.Errorf("err = %v, want ErrClosed", err)
+	}
+	if _, err := os.Stat(f.l.backend.(*v1).dir); !os.IsNotExist(err) {
+		t.Errorf("cgroup folder left after Close: %v", err)
+	}
+}
+
+// A cgroup folder left by a host that died is swept at the next start.
+func TestStaleCgroupSwept(t *testing.T) {
+	f := newFixture(t, "v1")
+	parent := filepath.Dir(f.l.backend.(*v1).dir)
+	stale := filepath.Join(parent, "toolhost-999999999")
+	if err := os.MkdirAll(filepath.Join(stale, "slot-1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := New(Options{backendOverride: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.Close()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		os.Remove(filepath.Join(stale, "slot-1"))
+		os.Remove(stale)
+		t.Errorf("stale cgroup not swept: %v", err)
+	}
+}
