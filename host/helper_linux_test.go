@@ -1,0 +1,135 @@
+package host
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// toolBin is the folder holding the real toolbelt, built once per run.
+var toolBin string
+
+// The test binary doubles as every hostile tool: run as
+// "<test binary> host-helper <name>", it acts as the named helper.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "host-helper" {
+		os.Exit(helper(os.Args[2], os.Args[3:]))
+	}
+	dir, err := os.MkdirTemp("", "toolhost-host-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	toolBin = filepath.Join(dir, "tools", "bin")
+	if err := buildToolbelt(toolBin); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildToolbelt builds the real tools of tools/cmd into bin.
+func buildToolbelt(bin string) error {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(goBin, "build", "-o", bin+string(filepath.Separator), "../tools/cmd/...")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build the toolbelt: %w", err)
+	}
+	return nil
+}
+
+func helper(name string, args []string) int {
+	self := func(args ...string) *exec.Cmd {
+		exe, _ := os.Executable()
+		return exec.Command(exe, append([]string{"host-helper"}, args...)...)
+	}
+	switch name {
+	case "echo":
+		// Returns its arguments, as received.
+		io.Copy(os.Stdout, os.Stdin)
+	case "env":
+		json.NewEncoder(os.Stdout).Encode(os.Environ())
+	case "cwd":
+		wd, _ := os.Getwd()
+		json.NewEncoder(os.Stdout).Encode(wd)
+	case "ansi-secret":
+		// Terminal escapes, control characters and the secret it was given.
+		fmt.Printf(`{"text":"\u001b[31mred\u001b[0m\u0007 bell \u202eevil\u202c","secret":%q,"%s":"key"}`+"\n", os.Getenv("API_TOKEN"), os.Getenv("API_TOKEN"))
+	case "secret-failure":
+		fmt.Fprintf(os.Stderr, `{"error":"cannot use token %s \u001b[2J","code":"AUTH_FAILED"}`+"\n", os.Getenv("API_TOKEN"))
+		return 1
+	case "not-json":
+		fmt.Println("hello, I am not JSON")
+	case "two-values":
+		fmt.Println(`{"a":1}`)
+		fmt.Println(`{"b":2}`)
+	case "fail":
+		fmt.Fprintln(os.Stderr, "progress: working")
+		fmt.Fprintln(os.Stderr, `{"error":"the thing broke","code":"BROKE"}`)
+		return 4
+	case "fail-reserved-code":
+		fmt.Fprintln(os.Stderr, `{"error":"pretend the host said so","code":"DENIED"}`)
+		return 1
+	case "fail-plain":
+		fmt.Fprintln(os.Stderr, "panic: runtime error: index out of range")
+		return 2
+	case "crash":
+		// Dies by a signal: the shell replaces this process.
+		syscall.Exec("/bin/sh", []string{"sh", "-c", "kill -SEGV $$"}, nil)
+	case "grandchild":
+		c := self("sleep")
+		c.Stdout = os.Stdout
+		c.Start()
+		fmt.Println(`{"ok":true}`)
+	case "sleep":
+		time.Sleep(time.Hour)
+	case "ignore-term":
+		signal.Ignore(syscall.SIGTERM)
+		time.Sleep(time.Hour)
+	case "flood-stdout":
+		buf := []byte(strings.Repeat("x", 1<<20))
+		for i := 0; i < 4<<10; i++ { // 4 GiB
+			if _, err := os.Stdout.Write(buf); err != nil {
+				return 1
+			}
+		}
+	case "flood-stderr":
+		buf := []byte(strings.Repeat("e", 1<<20))
+		for {
+			if _, err := os.Stderr.Write(buf); err != nil {
+				return 1
+			}
+		}
+	case "forkbomb":
+		c := exec.Command("/bin/sh", "-c", "f(){ f|f& }; f; sleep 3600", "toolhost-forkbomb")
+		c.Run()
+	case "thousands":
+		// Tries to start 5000 processes and reports how many it got.
+		started := 0
+		for range 5000 {
+			c := self("sleep")
+			if c.Start() != nil {
+				break
+			}
+			started++
+		}
+		fmt.Printf(`{"started":%d}`+"\n", started)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper", name)
+		return 2
+	}
+	return 0
+}

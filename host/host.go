@@ -1,0 +1,457 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/toolhost/toolhost/host/audit"
+	"github.com/toolhost/toolhost/host/sandbox"
+	"github.com/toolhost/toolhost/manifest"
+	"github.com/toolhost/toolhost/protocol"
+)
+
+// Defaults for the zero Options fields.
+const (
+	DefaultTimeout   = 30 * time.Second
+	DefaultMaxOutput = 1 << 20
+	DefaultPath      = "/usr/local/bin:/usr/bin:/bin"
+)
+
+// maxMessage bounds error messages passed on to callers.
+const maxMessage = 4 << 10
+
+// Options configure a Host. Only Audit is required.
+type Options struct {
+	// Workspace is the folder tools run in; "" means the current folder.
+	Workspace string
+	// Audit receives one record per call. Required: a host that cannot
+	// account for its calls does not make them.
+	Audit *audit.Log
+	// Logger receives diagnostics; the zero value logs nothing.
+	Logger zerolog.Logger
+	// Sandbox configures how processes are launched and contained; its
+	// Logger is replaced by Logger.
+	Sandbox sandbox.Options
+	// DefaultTimeout applies to tools without timeoutSec; 0 means
+	// DefaultTimeout.
+	DefaultTimeout time.Duration
+	// Path and Home are the PATH and HOME every tool gets; "" means
+	// DefaultPath and the host user's home folder.
+	Path, Home string
+	// Environ is the host environment that envPassthrough names are taken
+	// from; nil means os.Environ() when New is called.
+	Environ []string
+	// Redact are patterns redacted from results, errors, logs and the
+	// audit log, besides the values of secret-looking variables passed to
+	// tools.
+	Redact []*regexp.Regexp
+}
+
+// Host runs calls against a vetted manifest. It is safe for concurrent use.
+type Host struct {
+	opts      Options
+	log       zerolog.Logger
+	launcher  *sandbox.Launcher
+	workspace string
+	tools     atomic.Pointer[toolset]
+	idPrefix  string
+	seq       atomic.Uint64
+	// redact removes every secret any tool could be given; used where the
+	// tool is unknown and for logs.
+	redact atomic.Pointer[redactor]
+}
+
+// toolset is a manifest with what each tool needs at launch computed once.
+type toolset struct {
+	m     *manifest.Manifest
+	byKey map[string]*prepared
+}
+
+type prepared struct {
+	tool    *manifest.Tool
+	env     []string // the whole environment of the tool
+	names   []string // names in env, for the audit log
+	redact  *redactor
+	timeout time.Duration
+	maxOut  int64
+}
+
+// New returns a Host serving m. It fails when the workspace is not a
+// folder or no audit log is given; containment that is unavailable is
+// reported by each call (LAUNCH_FAILED) rather than here.
+func New(m *manifest.Manifest, opts Options) (*Host, error) {
+	if opts.Audit == nil {
+		return nil, errors.New("host: no audit log")
+	}
+	ws := opts.Workspace
+	if ws == "" {
+		ws = "."
+	}
+	ws, err := filepath.Abs(ws)
+	if err == nil {
+		ws, err = filepath.EvalSymlinks(ws)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("host: workspace: %w", err)
+	}
+	if fi, err := os.Stat(ws); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("host: workspace %s is not a folder", ws)
+	}
+	if opts.DefaultTimeout <= 0 {
+		opts.DefaultTimeout = DefaultTimeout
+	}
+	if opts.Path == "" {
+		opts.Path = DefaultPath
+	}
+	if opts.Home == "" {
+		opts.Home, _ = os.UserHomeDir()
+	}
+	if opts.Environ == nil {
+		opts.Environ = os.Environ()
+	}
+	opts.Sandbox.Logger = opts.Logger
+	var id [6]byte
+	rand.Read(id[:])
+	h := &Host{opts: opts, log: opts.Logger, workspace: ws, idPrefix: hex.EncodeToString(id[:])}
+	h.launcher, err = sandbox.New(opts.Sandbox)
+	if err != nil {
+		return nil, err
+	}
+	h.Swap(m)
+	return h, nil
+}
+
+// Swap makes the host serve m from the next call on; calls in flight
+// finish with the tools they started with.
+func (h *Host) Swap(m *manifest.Manifest) {
+	env := make(map[string]string)
+	for _, kv := range h.opts.Environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	ts := &toolset{m: m, byKey: make(map[string]*prepared, len(m.Tools))}
+	var all []string
+	for _, t := range m.Tools {
+		p := &prepared{tool: t, timeout: t.Timeout, maxOut: t.MaxOutputBytes}
+		if p.timeout <= 0 {
+			p.timeout = h.opts.DefaultTimeout
+		}
+		if p.maxOut <= 0 {
+			p.maxOut = DefaultMaxOutput
+		}
+		vars := map[string]string{"PATH": h.opts.Path, "HOME": h.opts.Home}
+		var secrets []string
+		for _, name := range t.EnvPassthrough {
+			v, ok := env[name]
+			if !ok {
+				continue
+			}
+			vars[name] = v
+			if LooksSecret(name) {
+				if len(v) < minSecretLen && v != "" {
+					h.log.Warn().Str("tool", t.Name).Str("var", name).Msg("secret-looking value too short to redact")
+				}
+				secrets = append(secrets, v)
+			}
+		}
+		for _, name := range append([]string{"PATH", "HOME"}, t.EnvPassthrough...) {
+			if v, ok := vars[name]; ok && !slices.Contains(p.names, name) {
+				p.env = append(p.env, name+"="+v)
+				p.names = append(p.names, name)
+			}
+		}
+		p.redact = newRedactor(secrets, h.opts.Redact)
+		all = append(all, secrets...)
+		ts.byKey[t.Name] = p
+	}
+	h.redact.Store(newRedactor(all, h.opts.Redact))
+	h.tools.Store(ts)
+}
+
+// Manifest returns the manifest being served.
+func (h *Host) Manifest() *manifest.Manifest { return h.tools.Load().m }
+
+// Workspace returns the absolute folder tools run in.
+func (h *Host) Workspace() string { return h.workspace }
+
+// Containment describes how tool processes are contained, or why they
+// cannot be.
+func (h *Host) Containment() (string, error) { return h.launcher.Containment() }
+
+// Close refuses new calls and waits for running ones. Cancel their
+// contexts first for a quick shutdown.
+func (h *Host) Close() error { return h.launcher.Close() }
+
+// Call runs the tool called name with args, a JSON object ("" or nil means
+// {}). A failed call — unknown tool, bad arguments, a tool that fails,
+// hangs or misbehaves — is a Result with Err set. The error is for faults
+// of the host itself, such as an audit log that cannot be written: then
+// no result is returned, because none can be accounted for.
+func (h *Host) Call(ctx context.Context, name string, args json.RawMessage) (*Result, error) {
+	start := time.Now()
+	caller := callerFrom(ctx)
+	res := &Result{CallID: fmt.Sprintf("%s-%d", h.idPrefix, h.seq.Add(1))}
+	sum := sha256.Sum256(args)
+	rec := &audit.Record{
+		Time: start, Call: res.CallID, Frontend: caller.Frontend, Caller: caller.Identity,
+		Tool: sanitize(cut(name, 256)), ArgsSHA256: hex.EncodeToString(sum[:]), BytesIn: int64(len(args)),
+	}
+
+	redact := h.redact.Load()
+	var out *sandbox.Outcome
+	if p := h.tools.Load().byKey[name]; p == nil {
+		res.Err = h.unknownTool(name)
+	} else {
+		redact = p.redact
+		out, res.Output, res.Err = h.run(ctx, p, args, rec)
+	}
+
+	res.Duration = time.Since(start)
+	if res.Err != nil {
+		res.Err.Message = cut(redact.clean(res.Err.Message), maxMessage)
+		rec.Code, rec.Message = res.Err.Code, cut(res.Err.Message, 1024)
+	}
+	if out != nil {
+		rec.PID, rec.BytesOut, rec.Leftovers = out.PID, out.StdoutBytes, out.Leftovers
+		if out.Signal != 0 {
+			rec.Signal = out.Signal.String()
+		} else {
+			exit := out.ExitCode
+			rec.Exit = &exit
+		}
+	}
+	rec.DurationMs = float64(res.Duration.Microseconds()) / 1000
+	if err := h.opts.Audit.Append(rec); err != nil {
+		h.log.Error().Err(err).Str("call", res.CallID).Msg("audit log write failed; result withheld")
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	ev := h.log.Debug()
+	if res.Err != nil {
+		ev = h.log.Info().Str("code", res.Err.Code).Str("error", res.Err.Message)
+	}
+	ev.Str("call", res.CallID).Str("tool", rec.Tool).Str("frontend", caller.Frontend).Dur("took", res.Duration).Msg("call")
+	return res, nil
+}
+
+func (h *Host) unknownTool(name string) *protocol.Error {
+	names := make([]string, 0, 16)
+	for _, t := range h.Manifest().Tools {
+		if len(names) == cap(names) {
+			names = append(names, "…")
+			break
+		}
+		names = append(names, t.Name)
+	}
+	return protocol.Errorf(protocol.CodeUnknownTool, "unknown tool %q (available: %s)", cut(name, 64), strings.Join(names, ", "))
+}
+
+// run checks the arguments, launches the tool and reads its result.
+func (h *Host) run(ctx context.Context, p *prepared, args json.RawMessage, rec *audit.Record) (*sandbox.Outcome, json.RawMessage, *protocol.Error) {
+	t := p.tool
+	stdin, perr := checkArgs(t.Input, args)
+	if perr != nil {
+		return nil, nil, perr
+	}
+	spec := &sandbox.Spec{
+		Path: t.Program.Path, Args: t.Command, Env: p.env, Dir: h.workspace,
+		Stdin: stdin, Timeout: p.timeout, MaxStdout: p.maxOut,
+	}
+	if t.Program.Pinned() {
+		f, err := t.Program.Open()
+		if err != nil {
+			var ie *manifest.IntegrityError
+			if errors.As(err, &ie) {
+				return nil, nil, protocol.Errorf(protocol.CodeIntegrity, "refusing to run %s: %v", t.Name, err)
+			}
+			return nil, nil, protocol.Errorf(protocol.CodeLaunchFailed, "open %s: %v", t.Program.Path, err)
+		}
+		defer f.Close()
+		spec.Exec = f
+	}
+	argv := make([]string, len(t.Command))
+	for i, a := range t.Command {
+		argv[i] = p.redact.redact(a)
+	}
+	rec.Argv, rec.Env = argv, p.names
+
+	out, err := h.launcher.Launch(ctx, spec)
+	if err != nil {
+		var ue *sandbox.UncontainedError
+		switch {
+		case ctx.Err() != nil:
+			return nil, nil, protocol.Errorf(protocol.CodeCancelled, "call cancelled before %s started", t.Name)
+		case errors.As(err, &ue):
+			return nil, nil, protocol.Errorf(protocol.CodeLaunchFailed, "%s: %v", t.Name, err)
+		case errors.Is(err, sandbox.ErrClosed):
+			return nil, nil, protocol.Errorf(protocol.CodeLaunchFailed, "the host is shutting down")
+		}
+		return nil, nil, protocol.Errorf(protocol.CodeLaunchFailed, "%v", err)
+	}
+	if out.Leftovers > 0 {
+		h.log.Warn().Str("tool", t.Name).Int("count", out.Leftovers).Msg("killed processes the tool left running")
+	}
+	result, perr := h.interpret(p, out)
+	return out, result, perr
+}
+
+// interpret turns an Outcome into a result or an error.
+func (h *Host) interpret(p *prepared, out *sandbox.Outcome) (json.RawMessage, *protocol.Error) {
+	t := p.tool
+	switch {
+	case out.OutputLimit:
+		return nil, protocol.Errorf(protocol.CodeOutputLimit, "%s wrote more than %d bytes to standard output and was killed", t.Name, p.maxOut)
+	case out.TimedOut:
+		return nil, protocol.Errorf(protocol.CodeTimeout, "%s did not finish within %v and was killed%s", t.Name, p.timeout, stderrTail(out))
+	case out.Cancelled:
+		return nil, protocol.Errorf(protocol.CodeCancelled, "call cancelled; %s was killed", t.Name)
+	case out.ExitCode != 0 || out.Signal != 0:
+		return nil, toolFailure(t.Name, out)
+	}
+	v, err := protocol.ParseOutput(out.Stdout)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeBadOutput, "%s exited 0 but its output is not one JSON value: %v", t.Name, err)
+	}
+	if t.Output != nil {
+		if err := t.Output.Validate(v); err != nil {
+			return nil, protocol.Errorf(protocol.CodeOutputSchema, "%s returned a result that does not match its output schema: %s", t.Name, describe(err))
+		}
+	}
+	if clean, changed := p.redact.cleanValue(v); changed {
+		b, err := json.Marshal(clean)
+		if err != nil {
+			return nil, protocol.Errorf(protocol.CodeBadOutput, "re-encode result: %v", err)
+		}
+		return b, nil
+	}
+	return json.RawMessage(bytes.Trim(out.Stdout, " \t\r\n")), nil
+}
+
+// toolFailure reads a failed tool's envelope. A code the tool may not use
+// (malformed, or one of the host's) becomes TOOL_ERROR, so a tool cannot
+// pass its failure off as the host's judgement.
+func toolFailure(name string, out *sandbox.Outcome) *protocol.Error {
+	env := protocol.ParseFailure(out.Stderr)
+	status := fmt.Sprintf("exit status %d", out.ExitCode)
+	if out.Signal != 0 {
+		status = fmt.Sprintf("killed by signal %d, %s", int(out.Signal), out.Signal)
+		if out.Signal == syscall.SIGKILL || out.Signal == syscall.SIGSEGV {
+			status += " (a crash, or a resource limit)"
+		}
+	}
+	code := env.Code
+	msg := env.Message
+	switch {
+	case code == "":
+		code = protocol.CodeToolError
+	case !protocol.ValidToolCode(code):
+		msg = fmt.Sprintf("%s (the tool reported code %q, which tools may not use)", msg, cut(code, 64))
+		code = protocol.CodeToolError
+	}
+	if msg == "" {
+		return protocol.Errorf(code, "%s failed (%s) without a message", name, status)
+	}
+	if env.Code == "" {
+		// Not an envelope: the text is whatever the tool printed.
+		return protocol.Errorf(code, "%s failed (%s): %s", name, status, msg)
+	}
+	return &protocol.Error{Code: code, Message: msg}
+}
+
+func stderrTail(out *sandbox.Outcome) string {
+	s := strings.TrimSpace(string(out.Stderr))
+	if s == "" {
+		return ""
+	}
+	if len(s) > 512 {
+		s = "…" + s[len(s)-512:]
+	}
+	return "; its last output on stderr: " + s
+}
+
+// checkArgs decodes args as exactly one JSON object, validates it against
+// the input schema, and returns the bytes the tool receives: the validated
+// value re-encoded.
+func checkArgs(schema *jsonschema.Schema, args json.RawMessage) ([]byte, *protocol.Error) {
+	if len(bytes.Trim(args, " \t\r\n")) == 0 {
+		args = json.RawMessage("{}")
+	}
+	v, err := protocol.ParseOutput(args)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments are not JSON: %v", err)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments must be a JSON object, got %s", jsonKind(v))
+	}
+	if err := schema.Validate(v); err != nil {
+		return nil, protocol.Errorf(protocol.CodeInvalidArgs, "invalid arguments: %s", describe(err))
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments: %v", err)
+	}
+	return b, nil
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case json.Number:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	}
+	return "an object"
+}
+
+// describe lists the failed rules of a validation error, each with the
+// place in the value (a JSON pointer) and the rule's keyword.
+func describe(err error) string {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return err.Error()
+	}
+	var parts []string
+	var walk func(*jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		at := e.InstanceLocation
+		if at == "" {
+			at = "(root)"
+		}
+		rule := e.KeywordLocation[strings.LastIndexByte(e.KeywordLocation, '/')+1:]
+		parts = append(parts, fmt.Sprintf("%s: %s (%s)", at, e.Message, rule))
+	}
+	walk(ve)
+	if len(parts) > 8 {
+		parts = append(parts[:8], fmt.Sprintf("and %d more", len(parts)-8))
+	}
+	return strings.Join(parts, "; ")
+}
