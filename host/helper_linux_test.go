@@ -8,11 +8,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/toolhost/toolhost/internal/gobuild"
 )
 
 // toolBin is the folder holding the real toolbelt, built once per run.
@@ -42,13 +43,7 @@ func TestMain(m *testing.M) {
 
 // buildToolbelt builds the real tools of tools/cmd into bin.
 func buildToolbelt(bin string) error {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	cmd := exec.Command(goBin, "build", "-o", bin+string(filepath.Separator), "../tools/cmd/...")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build the toolbelt: %w", err)
-	}
-	return nil
+	return gobuild.Build("..", bin+string(filepath.Separator), "./tools/cmd/...")
 }
 
 func helper(name string, args []string) int {

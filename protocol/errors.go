@@ -37,6 +37,10 @@ const (
 	CodeIntegrity = "INTEGRITY"
 	// CodeRateLimited: the caller exceeded its rate limit.
 	CodeRateLimited = "RATE_LIMITED"
+	// CodeHostError: the host itself failed, for example its audit log
+	// could not be written; the tool may have run, but its result is
+	// withheld.
+	CodeHostError = "HOST_ERROR"
 )
 
 var hostCodes = map[string]bool{
@@ -44,7 +48,7 @@ var hostCodes = map[string]bool{
 	CodeInvalidArgs: true, CodeTimeout: true, CodeCancelled: true,
 	CodeOutputLimit: true, CodeBadOutput: true, CodeOutputSchema: true,
 	CodeToolError: true, CodeLaunchFailed: true, CodeIntegrity: true,
-	CodeRateLimited: true,
+	CodeRateLimited: true, CodeHostError: true,
 }
 
 // IsHostCode reports whether code is one of the host's reserved codes.

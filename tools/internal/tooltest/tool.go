@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
+	"github.com/toolhost/toolhost/internal/gobuild"
 	"github.com/toolhost/toolhost/protocol"
 )
 
@@ -66,15 +66,8 @@ func build(dir, tmp string) (*Tool, error) {
 		exe = ".exe"
 	}
 	tool := &Tool{Name: name, Path: filepath.Join(tmp, name+exe)}
-	// The go command that runs the tests, not whichever is first on PATH.
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go"+exe)
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	cmd := exec.Command(goBin, "build", "-o", tool.Path, ".")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build %s: %w\n%s", name, err, out)
+	if err := gobuild.Build(dir, tool.Path, "."); err != nil {
+		return nil, err
 	}
 	if err := tool.loadSpec(filepath.Join(dir, "..", "..", "..", "tools.json")); err != nil {
 		return nil, fmt.Errorf("tools.json: %w", err)

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/toolhost/toolhost/host"
+	"github.com/toolhost/toolhost/host/audit"
+	"github.com/toolhost/toolhost/host/sandbox"
+	"github.com/toolhost/toolhost/manifest"
+)
+
+// hostFlags are the flags of every command that runs tools.
+type hostFlags struct {
+	tools            string
+	workspace        string
+	auditPath        string
+	debug            bool
+	toolTimeout      time.Duration
+	maxConcurrent    int
+	maxProcs         int
+	killGrace        time.Duration
+	allowUncontained bool
+	redact           []*regexp.Regexp
+}
+
+func (f *hostFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.tools, "tools", "tools.json", "the tools manifest")
+	fs.StringVar(&f.workspace, "workspace", ".", "the folder tools run in")
+	fs.StringVar(&f.auditPath, "audit", "", "the audit log (default "+defaultAuditPath()+")")
+	fs.BoolVar(&f.debug, "debug", false, "log details to stderr")
+	fs.DurationVar(&f.toolTimeout, "tool-timeout", host.DefaultTimeout, "timeout of tools without timeoutSec")
+	fs.IntVar(&f.maxConcurrent, "max-concurrent", sandbox.DefaultMaxConcurrent, "tool processes running at once")
+	fs.IntVar(&f.maxProcs, "max-procs", sandbox.DefaultMaxProcs, "processes and threads one call may have")
+	fs.DurationVar(&f.killGrace, "kill-grace", sandbox.DefaultKillGrace, "time between SIGTERM and SIGKILL")
+	fs.BoolVar(&f.allowUncontained, "allow-uncontained", false, "run tools even where no cgroup can contain them (unsafe)")
+	fs.Func("redact", "a regular expression redacted from results, errors and logs (repeatable)", func(s string) error {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return err
+		}
+		f.redact = append(f.redact, re)
+		return nil
+	})
+}
+
+func defaultAuditPath() string {
+	p, err := audit.DefaultPath()
+	if err != nil {
+		return "none: " + err.Error()
+	}
+	return p
+}
+
+// logger writes to stderr: readable on a terminal, JSON lines otherwise.
+func logger(stderr io.Writer, debug bool, quietLevel zerolog.Level) zerolog.Logger {
+	level := quietLevel
+	if debug {
+		level = zerolog.DebugLevel
+	}
+	w := stderr
+	if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05"}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// open loads the manifest and starts a host. The caller closes both.
+func (f *hostFlags) open(log zerolog.Logger) (*host.Host, *audit.Log, error) {
+	m, err := manifest.Load(f.tools)
+	if err != nil {
+		return nil, nil, err
+	}
+	path := f.auditPath
+	if path == "" {
+		if path, err = audit.DefaultPath(); err != nil {
+			return nil, nil, err
+		}
+	}
+	alog, err := audit.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := host.New(m, host.Options{
+		Workspace:      f.workspace,
+		Audit:          alog,
+		Logger:         log,
+		DefaultTimeout: f.toolTimeout,
+		Redact:         f.redact,
+		Sandbox: sandbox.Options{
+			MaxConcurrent:    f.maxConcurrent,
+			MaxProcs:         f.maxProcs,
+			KillGrace:        f.killGrace,
+			AllowUncontained: f.allowUncontained,
+		},
+	})
+	if err != nil {
+		alog.Close()
+		return nil, nil, err
+	}
+	if how, err := h.Containment(); err == nil {
+		log.Debug().Str("containment", how).Str("audit", alog.Path()).Str("workspace", h.Workspace()).Msg("host ready")
+	}
+	return h, alog, nil
+}
+
+func (f *hostFlags) check() error {
+	switch {
+	case f.toolTimeout <= 0:
+		return fmt.Errorf("-tool-timeout must be positive")
+	case f.maxConcurrent <= 0:
+		return fmt.Errorf("-max-concurrent must be positive")
+	case f.maxProcs <= 0:
+		return fmt.Errorf("-max-procs must be positive")
+	case f.killGrace <= 0:
+		return fmt.Errorf("-kill-grace must be positive")
+	}
+	return nil
+}

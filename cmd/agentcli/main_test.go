@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/toolhost/toolhost/internal/gobuild"
+)
+
+// built holds the toolbelt and agentcli, built once per test run.
+var built string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "agentcli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	built = dir
+	for _, b := range [][2]string{
+		{filepath.Join(dir, "tools", "bin") + "/", "./tools/cmd/..."},
+		{filepath.Join(dir, "agentcli"), "./cmd/agentcli"},
+	} {
+		if err := gobuild.Build("../..", b[0], b[1]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.RemoveAll(dir)
+			os.Exit(2)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// project makes a folder with the toolbelt, the repository's tools.json
+// plus extra entries, and an audit location; it returns the folder.
+func project(t *testing.T, extra ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	if err := os.Symlink(filepath.Join(built, "tools"), filepath.Join(dir, "tools")); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("../../tools.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(extra) > 0 {
+		i := bytes.LastIndexByte(data, ']')
+		data = []byte(string(data[:i]) + "," + strings.Join(extra, ",") + string(data[i:]))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tools.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func runIn(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	return runStdin(t, dir, "", args...)
+}
+
+func runStdin(t *testing.T, dir, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	old, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(old)
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestTools(t *testing.T) {
+	dir := project(t)
+	code, out, errs := runIn(t, dir, "tools")
+	if code != 0 || !strings.Contains(out, "fs_read_file") || !strings.Contains(out, "5 tools vetted from") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, _ = runIn(t, dir, "tools", "-json")
+	var list []toolInfo
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 5 || list[0].Name != "get_time" || len(list[0].InputSchema) == 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+}
+
+func TestCall(t *testing.T) {
+	dir := project(t)
+	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello"), 0o644)
+	tests := []struct {
+		name     string
+		stdin    string
+		args     []string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{"success", "", []string{"call", "fs_read_file", `{"path":"hello.txt"}`}, 0, `"content":"hello"`, ""},
+		{"flags after the arguments", "", []string{"call", "fs_read_file", `{"path":"hello.txt"}`, "-tools", "tools.json"}, 0, `"content":"hello"`, ""},
+		{"arguments from stdin", `{"path":"hello.txt"}`, []string{"call", "fs_read_file", "-"}, 0, `"content":"hello"`, ""},
+		{"no arguments means {}", "", []string{"call", "get_time"}, 0, `"timezone":"UTC"`, ""},
+		{"tool failure", "", []string{"call", "fs_read_file", `{"path":"/etc/passwd"}`}, 1, "", `{"error":"path \"/etc/passwd\": absolute paths are not allowed`},
+		{"unknown tool", "", []string{"call", "nope"}, 1, "", `"code":"UNKNOWN_TOOL"`},
+		{"invalid arguments", "", []string{"call", "fs_read_file", `{"path":3}`}, 1, "", `"code":"INVALID_ARGS"`},
+		{"arguments not JSON", "", []string{"call", "fs_read_file", `path=x`}, 1, "", `arguments are not JSON`},
+		{"no tool name", "", []string{"call"}, 2, "", "call wants a tool name"},
+		{"too many arguments", "", []string{"call", "a", "{}", "{}"}, 2, "", "got 3 arguments"},
+		{"bad flag", "", []string{"call", "-nope", "get_time"}, 2, "", "flag provided but not defined: -nope"},
+		{"bad flag value", "", []string{"call", "-tool-timeout", "0s", "get_time"}, 2, "", "-tool-timeout must be positive"},
+		{"missing manifest", "", []string{"call", "-tools", "missing.json", "get_time"}, 2, "", "missing.json"},
+		{"unknown command", "", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{"no command", "", nil, 2, "", "Usage:"},
+		{"agent loop not yet", "", []string{"-prompt", "hi"}, 2, "", "agent loop (-prompt) is not available"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runStdin(t, dir, tt.stdin, tt.args...)
+			if code != tt.wantCode || !strings.Contains(out, tt.wantOut) || !strings.Contains(errs, tt.wantErr) {
+				t.Errorf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tt.wantCode, out, errs)
+			}
+			if tt.wantCode == 1 {
+				// The envelope is one JSON line on stderr, and stdout is empty.
+				var env struct{ Error, Code string }
+				if out != "" || json.Unmarshal([]byte(strings.TrimSpace(errs)), &env) != nil || env.Code == "" {
+					t.Errorf("failure output: stdout %q, stderr %q", out, errs)
+				}
+			}
+		})
+	}
+}
+
+func TestBrokenManifestNamesTheProblem(t *testing.T) {
+	dir := project(t, `{"name":"bad","command":["./tools/bin/../../escape"]}`)
+	code, _, errs := runIn(t, dir, "call", "get_time")
+	if code != 2 || !strings.Contains(errs, `tools[5] "bad": command[0]`) {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	code, _, errs = runIn(t, dir, "tools")
+	if code != 2 || !strings.Contains(errs, `must be under ./tools/bin/`) {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+}
+
+func TestAuditVerify(t *testing.T) {
+	dir := project(t)
+	log := filepath.Join(dir, "audit.jsonl")
+	for range 3 {
+		if code, _, errs := runIn(t, dir, "call", "-audit", log, "get_time"); code != 0 {
+			t.Fatal(errs)
+		}
+	}
+	code, out, errs := runIn(t, dir, "audit", "verify", log)
+	if code != 0 || !strings.Contains(out, "ok, 3 records, head ") {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	// The default log is the one calls write to.
+	runIn(t, dir, "call", "get_time")
+	if code, out, _ := runIn(t, dir, "audit", "verify"); code != 0 || !strings.Contains(out, "ok, 1 records") {
+		t.Errorf("default log: exit %d: %s", code, out)
+	}
+	data, _ := os.ReadFile(log)
+	os.WriteFile(log, bytes.Replace(data, []byte(`"tool":"get_time"`), []byte(`"tool":"get_tine"`), 1), 0o600)
+	code, _, errs = runIn(t, dir, "audit", "verify", log)
+	if code != 1 || !strings.Contains(errs, "line 1: hash mismatch") {
+		t.Errorf("tampered log: exit %d: %s", code, errs)
+	}
+	if code, _, errs := runIn(t, dir, "audit", "check"); code != 2 || !strings.Contains(errs, "usage: agentcli audit verify") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+}
+
+// Ctrl-C during a call kills the tool and exits with the interrupted
+// status, leaving nothing running.
+func TestInterrupt(t *testing.T) {
+	dir := project(t, `{"name":"sleeper","command":["/bin/sleep","1234.5"]}`)
+	cmd := exec.Command(filepath.Join(built, "agentcli"), "call", "sleeper")
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the tool runs, then interrupt.
+	deadline := time.Now().Add(10 * time.Second)
+	for !sleeperRunning() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Errorf("exit: %v, stderr %s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `"code":"CANCELLED"`) {
+		t.Errorf("stderr %s", stderr.String())
+	}
+	// agentcli exits only after the call's processes are gone.
+	if sleeperRunning() {
+		t.Error("the tool outlived the interrupted call")
+	}
+}
+
+func sleeperRunning() bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if c, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(c), "1234.5") {
+			if stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat"); !bytes.Contains(stat, []byte(") Z ")) {
+				return true
+			}
+		}
+	}
+	return false
+}

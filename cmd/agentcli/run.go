@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// Exit statuses.
+const (
+	exitOK          = 0
+	exitFailed      = 1   // the call or the check failed
+	exitUsage       = 2   // bad flags, arguments or configuration
+	exitInterrupted = 130 // stopped by SIGINT or SIGTERM
+)
+
+const usage = `agentcli runs the tools of a tools.json manifest safely.
+
+Usage:
+  agentcli tools [-tools FILE] [-json]
+        List the vetted tools.
+  agentcli call [flags] NAME ['JSON' | -]
+        Run one call. The result goes to stdout (exit 0); a failure goes to
+        stderr as {"error":"...","code":"..."} (exit 1). JSON defaults to {};
+        "-" reads it from stdin.
+  agentcli audit verify [-head HASH] [FILE]
+        Check the audit log's hash chain; FILE defaults to the log in use.
+
+Run "agentcli COMMAND -h" for a command's flags.
+`
+
+// run is the whole program: main only wires it to the process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "tools":
+		return cmdTools(rest, stdout, stderr)
+	case "call":
+		return cmdCall(ctx, rest, stdin, stdout, stderr)
+	case "audit":
+		return cmdAudit(rest, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	if strings.HasPrefix(cmd, "-") {
+		fmt.Fprintf(stderr, "agentcli: the agent loop (%s) is not available in this version; see \"agentcli help\"\n", cmd)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "agentcli: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+// parse parses args with fs, allowing flags after positional arguments
+// (agentcli call NAME '{}' -tools x.json). Everything after "--" is
+// positional.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var tail []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, tail = args[:i], args[i+1:]
+	}
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if args = fs.Args(); len(args) == 0 {
+			return append(positional, tail...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// usageError reports a mistake in how agentcli was called.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// fail prints err and returns the exit status it calls for.
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "agentcli: %v\n", err)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitUsage
+}

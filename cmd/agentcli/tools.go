@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/toolhost/toolhost/manifest"
+)
+
+// toolInfo is one tool in "agentcli tools -json".
+type toolInfo struct {
+	Name         string                `json:"name"`
+	Description  string                `json:"description,omitempty"`
+	InputSchema  json.RawMessage       `json:"inputSchema"`
+	OutputSchema json.RawMessage       `json:"outputSchema,omitempty"`
+	Annotations  *manifest.Annotations `json:"annotations,omitempty"`
+	Command      []string              `json:"command"`
+	Program      string                `json:"program"`
+	SHA256       string                `json:"sha256,omitempty"`
+	TimeoutSec   float64               `json:"timeoutSec,omitempty"`
+	Env          []string              `json:"envPassthrough,omitempty"`
+}
+
+func cmdTools(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("agentcli tools", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tools := fs.String("tools", "tools.json", "the tools manifest")
+	asJSON := fs.Bool("json", false, "print the tools as JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if len(pos) > 0 {
+		return fail(stderr, usagef("tools takes no arguments, got %q", pos))
+	}
+	m, err := manifest.Load(*tools)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if *asJSON {
+		list := make([]toolInfo, 0, len(m.Tools))
+		for _, t := range m.Tools {
+			list = append(list, toolInfo{
+				Name: t.Name, Description: t.Description, InputSchema: t.InputSchema,
+				OutputSchema: t.OutputSchema, Annotations: t.Annotations, Command: t.Command,
+				Program: t.Program.Path, SHA256: t.Program.SHA256, TimeoutSec: t.Timeout.Seconds(),
+				Env: t.EnvPassthrough,
+			})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(list); err != nil {
+			return fail(stderr, err)
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tDESCRIPTION")
+	for _, t := range m.Tools {
+		desc, _, _ := strings.Cut(t.Description, "\n")
+		if len(desc) > 100 {
+			desc = desc[:97] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", t.Name, desc)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "\n%d tools vetted from %s\n", len(m.Tools), m.Path)
+	return exitOK
+}
