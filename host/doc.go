@@ -10,6 +10,5 @@
 // matching the declared output schema. Strings in results and error
 // messages are stripped of ANSI escapes and control characters, and secret
 // values are redacted from results, errors, logs and the audit log. Every
-// call, whatever its outcome, is recorded in the audit log before its
-// result is returned.
+// call, whatever its outcome, is recorded in the audit log.
 package host

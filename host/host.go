@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -129,7 +130,7 @@ func New(m *manifest.Manifest, opts Options) (*Host, error) {
 	opts.Sandbox.Logger = opts.Logger
 	var id [6]byte
 	rand.Read(id[:])
-	h := &Host{opts: opts, log: opts.Logger, workspace: ws, idPrefix: hex.EncodeToString(id[:])}
+	h := &Host{opts: opts, log: opts.Logger, workspace: ws, idPrefix: hex.EncodeToString(id[:]) + "-"}
 	h.launcher, err = sandbox.New(opts.Sandbox)
 	if err != nil {
 		return nil, err
@@ -202,13 +203,15 @@ func (h *Host) Close() error { return h.launcher.Close() }
 
 // Call runs the tool called name with args, a JSON object ("" or nil means
 // {}). A failed call — unknown tool, bad arguments, a tool that fails,
-// hangs or misbehaves — is a Result with Err set. The error is for faults
-// of the host itself, such as an audit log that cannot be written: then
-// no result is returned, because none can be accounted for.
+// hangs or misbehaves — is a Result with Err set. Every call is handed to
+// the audit log, which writes records in call order (Options.Audit.Flush
+// waits for them). The error is for faults of the host itself: once the
+// audit log has failed to write, every call returns its error and no
+// result, so nothing runs unrecorded after the first failure.
 func (h *Host) Call(ctx context.Context, name string, args json.RawMessage) (*Result, error) {
 	start := time.Now()
 	caller := callerFrom(ctx)
-	res := &Result{CallID: fmt.Sprintf("%s-%d", h.idPrefix, h.seq.Add(1))}
+	res := &Result{CallID: h.idPrefix + strconv.FormatUint(h.seq.Add(1), 10)}
 	sum := sha256.Sum256(args)
 	rec := &audit.Record{
 		Time: start, Call: res.CallID, Frontend: caller.Frontend, Caller: caller.Identity,
@@ -240,7 +243,7 @@ func (h *Host) Call(ctx context.Context, name string, args json.RawMessage) (*Re
 	}
 	rec.DurationMs = float64(res.Duration.Microseconds()) / 1000
 	if err := h.opts.Audit.Append(rec); err != nil {
-		h.log.Error().Err(err).Str("call", res.CallID).Msg("audit log write failed; result withheld")
+		h.log.Error().Err(err).Str("call", res.CallID).Msg("audit log failed; result withheld")
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	ev := h.log.Debug()

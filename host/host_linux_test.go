@@ -99,6 +99,9 @@ func (e *env) call(name, args string) *Result {
 }
 
 func (e *env) auditLog() string {
+	if err := e.h.opts.Audit.Flush(); err != nil {
+		e.t.Fatal(err)
+	}
 	data, err := os.ReadFile(e.auditPath)
 	if err != nil {
 		e.t.Fatal(err)
@@ -244,6 +247,7 @@ func TestHostileTools(t *testing.T) {
 	}
 
 	// Every call above is in the audit log, and the log verifies.
+	e.auditLog()
 	f, err := os.Open(e.auditPath)
 	if err != nil {
 		t.Fatal(err)

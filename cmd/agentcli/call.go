@@ -63,6 +63,10 @@ func cmdCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	defer h.Close()
 
 	res, err := h.Call(host.WithCaller(ctx, host.Caller{Frontend: "cli"}), name, input)
+	if err == nil {
+		// No result leaves this process before its record is written.
+		err = alog.Flush()
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s\n", (&protocol.Error{Message: err.Error(), Code: protocol.CodeHostError}).JSON())
 		return exitFailed

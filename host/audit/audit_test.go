@@ -42,6 +42,9 @@ func writeLog(t *testing.T, n int) []string {
 			t.Fatal(err)
 		}
 	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +61,9 @@ func TestAppendVerify(t *testing.T) {
 		if err := l.Append(last); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
 	}
 	if last.Seq != 5 || len(last.Hash) != 64 {
 		t.Fatalf("last record seq %d hash %q", last.Seq, last.Hash)
@@ -97,6 +103,9 @@ func TestAppendVerify(t *testing.T) {
 	if err := l2.Append(next); err != nil {
 		t.Fatal(err)
 	}
+	if err := l2.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if next.Seq != 6 || next.Prev != last.Hash {
 		t.Errorf("after reopen: seq %d prev %.8s, want 6 and %.8s", next.Seq, next.Prev, last.Hash)
 	}
@@ -117,10 +126,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			var rec Record
 			mustUnmarshal(t, ls[2], &rec)
 			rec.Tool, rec.Hash = "other", ""
-			line, _, err := seal(&rec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			line, _ := seal(nil, &rec)
 			ls[2] = string(line)
 			return ls
 		}, 4, "is not the hash of line 3"},
@@ -211,6 +217,9 @@ func TestTwoWritersOneChain(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if err := errors.Join(a.Flush(), b.Flush()); err != nil {
+		t.Fatal(err)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -279,13 +288,47 @@ func TestOpenRefuses(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	l, _ := newLog(t)
-	l.Close()
+	l, path := newLog(t)
+	for i := range 100 {
+		l.Append(record(i))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if err := l.Append(record(1)); err == nil {
-		t.Error("Append after Close succeeded")
+	if err := l.Append(record(1)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Append after Close = %v, want ErrClosed", err)
+	}
+	// Close wrote everything queued.
+	f, _ := os.Open(path)
+	defer f.Close()
+	if rep, err := Verify(f, VerifyOptions{}); err != nil || rep.Records != 100 {
+		t.Errorf("after Close: %v records, %v", rep.Records, err)
+	}
+}
+
+// A write that fails stops the log: nothing further is accepted, and the
+// failure is reported by Flush, Append and Close.
+func TestWriteFailureLatches(t *testing.T) {
+	l, _ := newLog(t)
+	if err := l.Append(record(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	l.f.Close() // the disk goes away
+	l.Append(record(2))
+	if err := l.Flush(); err == nil || !strings.Contains(err.Error(), "bad file descriptor") {
+		t.Fatalf("Flush = %v, want the write failure", err)
+	}
+	if err := l.Append(record(3)); err == nil {
+		t.Error("Append after a failed write succeeded")
+	}
+	if err := l.Close(); err == nil {
+		t.Error("Close after a failed write reported no failure")
 	}
 }
 
@@ -295,10 +338,7 @@ func FuzzVerify(f *testing.F) {
 	for i := range 3 {
 		rec := record(i)
 		rec.V, rec.Seq, rec.Prev = Version, uint64(i+1), prev
-		line, hash, err := seal(rec)
-		if err != nil {
-			f.Fatal(err)
-		}
+		line, hash := seal(nil, rec)
 		lines, prev = append(lines, string(line)), hash
 	}
 	f.Add([]byte(strings.Join(lines, "")))

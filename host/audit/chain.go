@@ -15,21 +15,17 @@ var Genesis = strings.Repeat("0", 64)
 // hashPrefix starts the member that ends every line.
 const hashPrefix = `,"hash":"`
 
-// seal returns the line for rec, hash member and newline included, and the
-// hash. rec.Hash must be empty.
-func seal(rec *Record) (line []byte, hash string, err error) {
-	body, err := json.Marshal(rec)
-	if err != nil {
-		return nil, "", fmt.Errorf("audit: encode record: %w", err)
-	}
-	sum := sha256.Sum256(body)
-	hash = hex.EncodeToString(sum[:])
-	line = make([]byte, 0, len(body)+len(hashPrefix)+len(hash)+3)
-	line = append(line, body[:len(body)-1]...)
-	line = append(line, hashPrefix...)
-	line = append(line, hash...)
-	line = append(line, `"}`+"\n"...)
-	return line, hash, nil
+// seal appends the line for rec to b, hash member and newline included,
+// and returns the hash. rec.Hash must be empty.
+func seal(b []byte, rec *Record) ([]byte, string) {
+	start := len(b)
+	b = appendRecord(b, rec)
+	sum := sha256.Sum256(b[start:])
+	hash := hex.EncodeToString(sum[:])
+	b = append(b[:len(b)-1], hashPrefix...)
+	b = append(b, hash...)
+	b = append(b, `"}`+"\n"...)
+	return b, hash
 }
 
 // link is what the chain needs from a line.

@@ -15,14 +15,34 @@ import (
 // MaxLine bounds one line of the log.
 const MaxLine = 1 << 20
 
+// maxPending bounds the records waiting for the writer; Append blocks
+// beyond it, so a slow disk slows calls rather than growing memory.
+const maxPending = 4096
+
 // Log appends records to an audit file. It is safe for concurrent use, by
 // goroutines and by other processes appending to the same file.
+//
+// Records are written in the order Append receives them by one writer
+// goroutine, which puts records that arrive together into one write. Flush
+// waits until everything appended so far is in the file. The first write
+// that fails stops the log: that Append (if still waiting), Flush, Close
+// and every later Append return the error, so a host refuses further
+// calls rather than make them unrecorded.
 type Log struct {
 	path string
-
-	mu   sync.Mutex
 	f    *os.File
-	end  int64  // file size after this process's last append
+
+	mu      sync.Mutex
+	cond    *sync.Cond // signals the writer, Flush and blocked Appends
+	pending []*Record
+	queued  uint64 // records ever queued
+	written uint64 // records ever written (or dropped by a failure)
+	err     error  // the latched failure
+	closing bool
+	done    chan struct{}
+
+	// The chain as this process last saw it; only the writer touches these.
+	end  int64  // file size after this process's last write
 	prev string // hash of the last line
 	seq  uint64 // seq of the last line
 }
@@ -73,20 +93,23 @@ func Open(path string) (*Log, error) {
 		f.Close()
 		return nil, err
 	}
-	l := &Log{path: abs, f: f, end: -1}
-	if err := l.locked(func() error { return nil }); err != nil {
+	l := &Log{path: abs, f: f, end: -1, done: make(chan struct{})}
+	l.cond = sync.NewCond(&l.mu)
+	// Check the tail now, so a damaged log is refused at start.
+	if err := l.withFileLock(func() error { return nil }); err != nil {
 		f.Close()
 		return nil, err
 	}
+	go l.writer()
 	return l, nil
 }
 
 // Path returns the absolute path of the log file.
 func (l *Log) Path() string { return l.path }
 
-// Append completes rec (version, seq, prev, hash; Time when zero) and writes
-// it as one line. It fails, and writes nothing, when the file changed in a
-// way that breaks the chain.
+// Append queues rec, whose version, seq, prev and hash the writer fills in
+// (and Time, when zero). rec must not be changed afterwards. Append returns
+// the log's latched failure, if any, and ErrClosed after Close.
 func (l *Log) Append(rec *Record) error {
 	rec.V = Version
 	if rec.Time.IsZero() {
@@ -94,38 +117,103 @@ func (l *Log) Append(rec *Record) error {
 	}
 	rec.Time = rec.Time.UTC()
 	rec.Hash = ""
-	return l.locked(func() error {
-		rec.Seq = l.seq + 1
-		rec.Prev = l.prev
-		line, hash, err := seal(rec)
-		if err != nil {
-			return err
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for len(l.pending) >= maxPending && l.err == nil && !l.closing {
+		l.cond.Wait()
+	}
+	switch {
+	case l.err != nil:
+		return l.err
+	case l.closing:
+		return ErrClosed
+	}
+	l.pending = append(l.pending, rec)
+	l.queued++
+	l.cond.Broadcast()
+	return nil
+}
+
+// Flush waits until every record appended before it is in the file, and
+// returns the log's latched failure, if any.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	target := l.queued
+	for l.written < target && l.err == nil {
+		l.cond.Wait()
+	}
+	return l.err
+}
+
+// writer writes queued records until Close.
+func (l *Log) writer() {
+	defer close(l.done)
+	var buf []byte
+	for {
+		l.mu.Lock()
+		for len(l.pending) == 0 && !l.closing {
+			l.cond.Wait()
 		}
-		if len(line) > MaxLine {
-			return fmt.Errorf("audit: record of %d bytes exceeds %d", len(line), MaxLine)
+		batch := l.pending
+		l.pending = nil
+		failed := l.err != nil
+		if len(batch) == 0 && l.closing {
+			l.mu.Unlock()
+			return
 		}
-		n, err := l.f.Write(line)
-		if err != nil || n != len(line) {
-			// Never leave half a line: the next append would follow it.
+		l.cond.Broadcast() // room for blocked Appends
+		l.mu.Unlock()
+
+		var err error
+		if !failed {
+			buf, err = l.write(batch, buf[:0])
+		}
+		l.mu.Lock()
+		l.written += uint64(len(batch))
+		if err != nil && l.err == nil {
+			l.err = err
+		}
+		l.cond.Broadcast()
+		l.mu.Unlock()
+	}
+}
+
+// write seals batch onto the chain and writes it with one write call,
+// holding the file lock.
+func (l *Log) write(batch []*Record, buf []byte) ([]byte, error) {
+	err := l.withFileLock(func() error {
+		seq, prev := l.seq, l.prev
+		for _, rec := range batch {
+			seq++
+			rec.Seq, rec.Prev = seq, prev
+			start := len(buf)
+			var hash string
+			buf, hash = seal(buf, rec)
+			if len(buf)-start > MaxLine {
+				return fmt.Errorf("audit: record of %d bytes exceeds %d", len(buf)-start, MaxLine)
+			}
+			prev, rec.Hash = hash, hash
+		}
+		n, err := l.f.Write(buf)
+		if err != nil || n != len(buf) {
+			// Never leave part of a line: the next write would follow it.
 			if terr := l.f.Truncate(l.end); terr != nil {
-				return fmt.Errorf("audit: write %s: %v; and cutting the partial line failed: %v", l.path, err, terr)
+				return fmt.Errorf("audit: write %s: %v; and cutting the partial write failed: %v", l.path, err, terr)
 			}
 			return fmt.Errorf("audit: write %s: %w", l.path, err)
 		}
 		l.end += int64(n)
-		l.seq, l.prev, rec.Hash = rec.Seq, hash, hash
+		l.seq, l.prev = seq, prev
 		return nil
 	})
+	return buf, err
 }
 
-// locked runs fn holding the process mutex and the file lock, with l.seq
-// and l.prev describing the file's real last line.
-func (l *Log) locked(fn func() error) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil {
-		return errors.New("audit: log is closed")
-	}
+// withFileLock runs fn holding the file lock, with l.seq and l.prev
+// describing the file's real last line: another process may have appended
+// since this one last wrote.
+func (l *Log) withFileLock(fn func() error) error {
 	if err := lockFile(l.f); err != nil {
 		return fmt.Errorf("audit: lock %s: %w", l.path, err)
 	}
@@ -135,8 +223,6 @@ func (l *Log) locked(fn func() error) error {
 		return fmt.Errorf("audit: %w", err)
 	}
 	if size := fi.Size(); size != l.end {
-		// Another process appended (or this is the first use): pick the
-		// chain up from the real last line.
 		if err := l.readTail(size); err != nil {
 			return err
 		}
@@ -186,14 +272,27 @@ func lastLine(f *os.File, size int64) ([]byte, error) {
 	return tail[:len(tail)-1], nil
 }
 
-// Close closes the log. It is safe to call more than once.
+// Close writes what is queued, stops the writer and closes the file. It
+// returns the log's failure, if any, and is safe to call more than once.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil {
-		return nil
+	if l.closing {
+		l.mu.Unlock()
+		<-l.done
+		return l.err
 	}
-	err := l.f.Close()
-	l.f = nil
-	return err
+	l.closing = true
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	<-l.done
+	cerr := l.f.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	return cerr
 }
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("audit: log is closed")

@@ -287,10 +287,15 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 	pid := cmd.Process.Pid
 	out = &Outcome{PID: pid}
 
-	go func() {
+	writeStdin := func() {
 		stdinW.Write(spec.Stdin) // EPIPE when the tool does not read: fine
 		stdinW.Close()
-	}()
+	}
+	if len(spec.Stdin) <= pipeMinCapacity {
+		writeStdin() // fits in any pipe: cannot block
+	} else {
+		go writeStdin()
+	}
 	// reason is why the host ended the call; the first to happen wins.
 	var reason atomic.Int32
 	overflow := make(chan struct{})
@@ -407,6 +412,10 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 	}
 	return out, broken, nil
 }
+
+// pipeMinCapacity is what any pipe holds without a reader: one page, the
+// capacity Linux gives new pipes once a user exceeds pipe-user-pages-soft.
+const pipeMinCapacity = 4096
 
 const (
 	reasonTimeout = 1 + iota

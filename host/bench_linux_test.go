@@ -1,0 +1,139 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/toolhost/toolhost/host/audit"
+	"github.com/toolhost/toolhost/host/sandbox"
+	"github.com/toolhost/toolhost/internal/gobuild"
+	"github.com/toolhost/toolhost/manifest"
+)
+
+// benchHost builds the trivial tool and a host serving it.
+func benchHost(b *testing.B) (*Host, string) {
+	b.Helper()
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "tools", "bin", "noop")
+	if err := gobuild.Build("..", bin, "./testdata/tools/noop"); err != nil {
+		b.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "tools.json"), []byte(`{"tools":[{"name":"noop","command":["./tools/bin/noop"],
+		"schema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]},
+		"outputSchema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}}]}`), 0o644)
+	m, err := manifest.Load(filepath.Join(dir, "tools.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	log, err := audit.Open(filepath.Join(dir, "audit", "audit.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := New(m, Options{Audit: log, Workspace: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close(); log.Close() })
+	return h, bin
+}
+
+// rawCall is the baseline: fork/exec the same binary with the same
+// arguments on stdin, read its stdout, wait.
+func rawCall(b *testing.B, bin string, n int) {
+	cmd := exec.Command(bin)
+	cmd.Stdin = bytes.NewReader(fmt.Appendf(nil, `{"n":%d}`, n))
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Run(); err != nil {
+		b.Fatal(err)
+	}
+	if got := out.String(); got != fmt.Sprintf("{\"n\":%d}\n", n) {
+		b.Fatalf("raw got %q", got)
+	}
+}
+
+func hostCall(b *testing.B, h *Host, n int) {
+	r, err := h.Call(context.Background(), "noop", fmt.Appendf(nil, `{"n":%d}`, n))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !r.OK() || string(r.Output) != fmt.Sprintf(`{"n":%d}`, n) {
+		b.Fatalf("host got %s %v", r.Output, r.Err)
+	}
+}
+
+// BenchmarkCallVsRaw measures Host.Call on a trivial Go tool against a raw
+// fork/exec+wait of the same binary, in the same run. Sequentially the two
+// alternate call by call, so the machine's drift hits both alike; at
+// concurrency 8 they alternate in rounds of 8×20 calls. The ratio metric
+// is host/raw time per call (lower is better; 1 means no overhead).
+func BenchmarkCallVsRaw(b *testing.B) {
+	h, bin := benchHost(b)
+	b.Run("seq", func(b *testing.B) {
+		// The sandbox alone, with the spec Call builds, splits the overhead
+		// into containment and the rest of the host.
+		p := h.tools.Load().byKey["noop"]
+		spec := &sandbox.Spec{Path: p.tool.Program.Path, Args: p.tool.Command, Env: p.env, Dir: h.workspace,
+			Stdin: []byte(`{"n":1}`), Timeout: time.Minute, MaxStdout: 1 << 20}
+		var raw, launch, host time.Duration
+		for i := 0; b.Loop(); i++ {
+			t0 := time.Now()
+			rawCall(b, bin, i)
+			t1 := time.Now()
+			if _, err := h.launcher.Launch(context.Background(), spec); err != nil {
+				b.Fatal(err)
+			}
+			t2 := time.Now()
+			hostCall(b, h, i)
+			raw, launch, host = raw+t1.Sub(t0), launch+t2.Sub(t1), host+time.Since(t2)
+		}
+		n := float64(b.N)
+		b.ReportMetric(float64(launch.Microseconds())/n, "launch-µs/call")
+		b.ReportMetric(launch.Seconds()/raw.Seconds(), "launch-ratio")
+		report(b, raw, host)
+	})
+	b.Run("par8", func(b *testing.B) {
+		const workers, each = 8, 20
+		round := func(call func(n int)) time.Duration {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			t0 := time.Now()
+			for range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for n := next.Add(1); n <= workers*each; n = next.Add(1) {
+						call(int(n))
+					}
+				}()
+			}
+			wg.Wait()
+			return time.Since(t0)
+		}
+		var raw, host time.Duration
+		for b.Loop() {
+			raw += round(func(n int) { rawCall(b, bin, n) })
+			host += round(func(n int) { hostCall(b, h, n) })
+		}
+		b.ReportMetric(float64(b.N*workers*each)/raw.Seconds(), "raw-calls/s")
+		b.ReportMetric(float64(b.N*workers*each)/host.Seconds(), "host-calls/s")
+		b.ReportMetric(raw.Seconds()/host.Seconds(), "throughput-ratio")
+		b.ReportMetric(0, "ns/op")
+	})
+}
+
+func report(b *testing.B, raw, host time.Duration) {
+	n := float64(b.N)
+	b.ReportMetric(float64(raw.Microseconds())/n, "raw-µs/call")
+	b.ReportMetric(float64(host.Microseconds())/n, "host-µs/call")
+	b.ReportMetric(host.Seconds()/raw.Seconds(), "ratio")
+	b.ReportMetric(0, "ns/op")
+}
