@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,11 +73,13 @@ func hostCall(b *testing.B, h *Host, n int) {
 }
 
 // BenchmarkCallVsRaw measures Host.Call on a trivial Go tool against a raw
-// fork/exec+wait of the same binary, in the same run. Sequentially the two
-// alternate call by call, so the machine's drift hits both alike; at
+// fork/exec+wait of the same binary, in the same run. Sequentially raw,
+// Launch alone and Call take turns call by call, in rotating order, so the
+// machine's drift hits all alike; at
 // concurrency 8 they alternate in rounds of 8×20 calls. The ratio metric
 // is host/raw time per call (lower is better; 1 means no overhead).
 func BenchmarkCallVsRaw(b *testing.B) {
+	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent)) // as agentcli runs
 	h, bin := benchHost(b)
 	b.Run("seq", func(b *testing.B) {
 		// The sandbox alone, with the spec Call builds, splits the overhead
@@ -84,16 +88,23 @@ func BenchmarkCallVsRaw(b *testing.B) {
 		spec := &sandbox.Spec{Path: p.tool.Program.Path, Args: p.tool.Command, Env: p.env, Dir: h.workspace,
 			Stdin: []byte(`{"n":1}`), Timeout: time.Minute, MaxStdout: 1 << 20}
 		var raw, launch, host time.Duration
+		variants := []func(i int) *time.Duration{
+			func(i int) *time.Duration { rawCall(b, bin, i); return &raw },
+			func(int) *time.Duration {
+				if _, err := h.launcher.Launch(context.Background(), spec); err != nil {
+					b.Fatal(err)
+				}
+				return &launch
+			},
+			func(i int) *time.Duration { hostCall(b, h, i); return &host },
+		}
 		for i := 0; b.Loop(); i++ {
-			t0 := time.Now()
-			rawCall(b, bin, i)
-			t1 := time.Now()
-			if _, err := h.launcher.Launch(context.Background(), spec); err != nil {
-				b.Fatal(err)
+			// Rotate the order, so none always follows the same one.
+			for k := range variants {
+				t0 := time.Now()
+				d := variants[(i+k)%len(variants)](i)
+				*d += time.Since(t0)
 			}
-			t2 := time.Now()
-			hostCall(b, h, i)
-			raw, launch, host = raw+t1.Sub(t0), launch+t2.Sub(t1), host+time.Since(t2)
 		}
 		n := float64(b.N)
 		b.ReportMetric(float64(launch.Microseconds())/n, "launch-µs/call")
@@ -118,11 +129,17 @@ func BenchmarkCallVsRaw(b *testing.B) {
 			wg.Wait()
 			return time.Since(t0)
 		}
-		var raw, host time.Duration
+		var raw, host, rawCPU, hostCPU time.Duration
 		for b.Loop() {
+			c0 := selfCPU()
 			raw += round(func(n int) { rawCall(b, bin, n) })
+			c1 := selfCPU()
 			host += round(func(n int) { hostCall(b, h, n) })
+			rawCPU, hostCPU = rawCPU+c1-c0, hostCPU+selfCPU()-c1
 		}
+		calls := float64(b.N * workers * each)
+		b.ReportMetric(float64(rawCPU.Microseconds())/calls, "raw-parent-cpu-µs/call")
+		b.ReportMetric(float64(hostCPU.Microseconds())/calls, "host-cpu-µs/call")
 		b.ReportMetric(float64(b.N*workers*each)/raw.Seconds(), "raw-calls/s")
 		b.ReportMetric(float64(b.N*workers*each)/host.Seconds(), "host-calls/s")
 		b.ReportMetric(raw.Seconds()/host.Seconds(), "throughput-ratio")
@@ -136,4 +153,12 @@ func report(b *testing.B, raw, host time.Duration) {
 	b.ReportMetric(float64(host.Microseconds())/n, "host-µs/call")
 	b.ReportMetric(host.Seconds()/raw.Seconds(), "ratio")
 	b.ReportMetric(0, "ns/op")
+}
+
+// selfCPU is the CPU time this process has used, user and system,
+// children excluded.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

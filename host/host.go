@@ -35,6 +35,13 @@ const (
 	DefaultPath      = "/usr/local/bin:/usr/bin:/bin"
 )
 
+// GCPercent is the garbage collection target agentcli runs with
+// (runtime/debug.SetGCPercent) unless GOGC is set. The host's live heap is
+// a few MiB, so letting it grow 4x between collections costs little memory
+// and buys throughput: at 8 concurrent calls the default of 100 spent ~4%
+// of the calls' time collecting.
+const GCPercent = 400
+
 // maxMessage bounds error messages passed on to callers.
 const maxMessage = 4 << 10
 
@@ -89,6 +96,7 @@ type prepared struct {
 	tool    *manifest.Tool
 	env     []string // the whole environment of the tool
 	names   []string // names in env, for the audit log
+	argv    []string // the command, redacted, for the audit log
 	redact  *redactor
 	timeout time.Duration
 	maxOut  int64
@@ -180,6 +188,9 @@ func (h *Host) Swap(m *manifest.Manifest) {
 			}
 		}
 		p.redact = newRedactor(secrets, h.opts.Redact)
+		for _, a := range t.Command {
+			p.argv = append(p.argv, p.redact.redact(a))
+		}
 		all = append(all, secrets...)
 		ts.byKey[t.Name] = p
 	}
@@ -289,11 +300,7 @@ func (h *Host) run(ctx context.Context, p *prepared, args json.RawMessage, rec *
 		defer f.Close()
 		spec.Exec = f
 	}
-	argv := make([]string, len(t.Command))
-	for i, a := range t.Command {
-		argv[i] = p.redact.redact(a)
-	}
-	rec.Argv, rec.Env = argv, p.names
+	rec.Argv, rec.Env = p.argv, p.names
 
 	out, err := h.launcher.Launch(ctx, spec)
 	if err != nil {

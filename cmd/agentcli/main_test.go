@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 
 // project makes a folder with the toolbelt, the repository's tools.json
 // plus extra entries, and an audit location; it returns the folder.
-func project(t *testing.T, extra ...string) string {
+func project(t testing.TB, extra ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))

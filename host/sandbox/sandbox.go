@@ -213,6 +213,11 @@ func (l *Launcher) Launch(ctx context.Context, spec *Spec) (*Outcome, error) {
 	case <-l.closing:
 		return nil, ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		// Both were ready and select chose the slot: start nothing.
+		l.slots <- j
+		return nil, err
+	}
 	if j == nil {
 		var err error
 		if j, err = l.backend.newJail(); err != nil {
