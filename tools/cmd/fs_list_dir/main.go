@@ -50,14 +50,7 @@ type output struct {
 }
 
 func main() {
-	protocol.Main(func(ctx context.Context, in input) (output, error) {
-		ws, err := workspace.Open(".")
-		if err != nil {
-			return output{}, err
-		}
-		defer ws.Close()
-		return listDir(ctx, ws, in)
-	})
+	workspace.Main(listDir)
 }
 
 // listDir lists in.Path.

@@ -43,18 +43,11 @@ type output struct {
 }
 
 func main() {
-	protocol.Main(func(_ context.Context, in input) (output, error) {
-		ws, err := workspace.Open(".")
-		if err != nil {
-			return output{}, err
-		}
-		defer ws.Close()
-		return readFile(ws, in)
-	})
+	workspace.Main(readFile)
 }
 
 // readFile reads at most maxBytes of in.Path from in.Offset.
-func readFile(ws *workspace.Root, in input) (output, error) {
+func readFile(_ context.Context, ws *workspace.Root, in input) (output, error) {
 	maxBytes := in.MaxBytes
 	if maxBytes == 0 {
 		maxBytes = defaultMaxBytes

@@ -10,7 +10,6 @@
 package main
 
 import (
-	"context"
 	"path"
 	"regexp"
 	"unicode/utf8"
@@ -64,14 +63,7 @@ type output struct {
 }
 
 func main() {
-	protocol.Main(func(ctx context.Context, in input) (output, error) {
-		ws, err := workspace.Open(".")
-		if err != nil {
-			return output{}, err
-		}
-		defer ws.Close()
-		return search(ctx, ws, in)
-	})
+	workspace.Main(search)
 }
 
 // query is a checked search request.

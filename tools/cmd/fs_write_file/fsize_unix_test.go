@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/toolhost/toolhost/tools/internal/tooltest"
+
 	"github.com/toolhost/toolhost/protocol"
 )
 
@@ -29,7 +31,7 @@ func TestProcessFailedWriteIsAtomic(t *testing.T) {
 	if err := os.Chmod(filepath.Join(ws, "keep.txt"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, ws)
+	before := tooltest.Tree(t, ws)
 	content := strings.Repeat("new content\n", 64<<10/12)
 	args, _ := json.Marshal(map[string]any{"path": "keep.txt", "content": content})
 
@@ -49,7 +51,7 @@ func TestProcessFailedWriteIsAtomic(t *testing.T) {
 	if e.Code != "IO_ERROR" || !strings.Contains(e.Message, "too large") {
 		t.Errorf("got %+v, want IO_ERROR about the file being too large", e)
 	}
-	if diff := cmp.Diff(before, snapshot(t, ws)); diff != "" {
+	if diff := cmp.Diff(before, tooltest.Tree(t, ws)); diff != "" {
 		t.Errorf("files changed (-before +after):\n%s", diff)
 	}
 	fi, err := os.Stat(filepath.Join(ws, "keep.txt"))

@@ -43,18 +43,11 @@ type output struct {
 }
 
 func main() {
-	protocol.Main(func(_ context.Context, in input) (output, error) {
-		ws, err := workspace.Open(".")
-		if err != nil {
-			return output{}, err
-		}
-		defer ws.Close()
-		return writeFile(ws, in)
-	})
+	workspace.Main(writeFile)
 }
 
 // writeFile writes in.Content to in.Path.
-func writeFile(ws *workspace.Root, in input) (output, error) {
+func writeFile(_ context.Context, ws *workspace.Root, in input) (output, error) {
 	clean, err := workspace.Clean(in.Path)
 	if err != nil {
 		return output{}, err

@@ -22,43 +22,6 @@ func newWorkspace(t *testing.T, files map[string]string) string {
 	return tooltest.Workspace(t, "secret\n", files)
 }
 
-// snapshot returns every path below dir with its content ("/" for
-// folders, "-> target" for links), so a test can compare a whole tree,
-// temporary files included.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	got := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		rel = filepath.ToSlash(rel)
-		switch {
-		case rel == ".":
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			got[rel] = "-> " + filepath.ToSlash(target)
-		case d.IsDir():
-			got[rel] = "/"
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			got[rel] = string(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
-
 func TestProcess(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -93,7 +56,7 @@ func TestProcess(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ws := fixture(t)
 			base := filepath.Dir(ws)
-			want := snapshot(t, base)
+			want := tooltest.Tree(t, base)
 			for k, v := range tt.changes {
 				want[k] = v
 			}
@@ -102,7 +65,7 @@ func TestProcess(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("%s mismatch (-want +got):\n%s", tt.args, diff)
 			}
-			if diff := cmp.Diff(want, snapshot(t, base)); diff != "" {
+			if diff := cmp.Diff(want, tooltest.Tree(t, base)); diff != "" {
 				t.Errorf("files mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -160,11 +123,11 @@ func TestProcessErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ws := fixture(t)
 			base := filepath.Dir(ws)
-			before := snapshot(t, base)
+			before := tooltest.Tree(t, base)
 			if got := tool.Fail(t, ws, tt.args); got.Code != tt.code {
 				t.Errorf("code = %q, want %q (message %q)", got.Code, tt.code, got.Message)
 			}
-			if diff := cmp.Diff(before, snapshot(t, base)); diff != "" {
+			if diff := cmp.Diff(before, tooltest.Tree(t, base)); diff != "" {
 				t.Errorf("files changed (-before +after):\n%s", diff)
 			}
 		})

@@ -2,7 +2,7 @@
 // real program and runs it the way the host does, checking every run
 // against the protocol's contract and the tool's schemas in tools.json.
 //
-// Only the tests under tools/cmd import it. A tool's test package builds
+// Only tests import it (the tools' and the workspace package's). A tool's test package builds
 // its program once per test process from TestMain:
 //
 //	var tool *tooltest.Tool

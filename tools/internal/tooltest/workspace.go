@@ -1,6 +1,7 @@
 package tooltest
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,4 +54,41 @@ func Symlink(t testing.TB, target, name string) {
 	if err := os.Symlink(filepath.FromSlash(target), name); err != nil {
 		t.Skipf("symbolic links: %v", err)
 	}
+}
+
+// Tree returns every path below dir with its content ("/" for folders,
+// "-> target" for symbolic links), so a test can compare a whole folder at
+// once, stray temporary files included.
+func Tree(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		switch {
+		case rel == ".":
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			got[rel] = "-> " + filepath.ToSlash(target)
+		case d.IsDir():
+			got[rel] = "/"
+		default:
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			got[rel] = string(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

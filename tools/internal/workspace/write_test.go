@@ -9,43 +9,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-// tree returns every path below dir with its content ("/" for folders,
-// "-> target" for links), so tests can compare a whole folder at once.
-func tree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	got := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		rel = filepath.ToSlash(rel)
-		switch {
-		case rel == ".":
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			got[rel] = "-> " + filepath.ToSlash(target)
-		case d.IsDir():
-			got[rel] = "/"
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			got[rel] = string(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
+	"github.com/toolhost/toolhost/tools/internal/tooltest"
+)
 
 func TestWriteFile(t *testing.T) {
 	tests := []struct {
@@ -98,7 +64,7 @@ func TestWriteFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ws, _ := fixture(t)
 			base := filepath.Dir(ws)
-			before := tree(t, base)
+			before := tooltest.Tree(t, base)
 			created, err := open(t, ws).WriteFile(tt.path, []byte(tt.content), tt.opts)
 			if c := code(t, err); c != tt.code {
 				t.Fatalf("WriteFile(%q): code %q (%v), want %q", tt.path, c, err, tt.code)
@@ -111,7 +77,7 @@ func TestWriteFile(t *testing.T) {
 				want[k] = v
 			}
 			// Nothing else changed, and no temporary file is left.
-			if diff := cmp.Diff(want, tree(t, base)); diff != "" {
+			if diff := cmp.Diff(want, tooltest.Tree(t, base)); diff != "" {
 				t.Errorf("files mismatch (-want +got):\n%s", diff)
 			}
 		})
