@@ -66,6 +66,16 @@ func helper(name string, args []string) int {
 	case "secret-failure":
 		fmt.Fprintf(os.Stderr, `{"error":"cannot use token %s \u001b[2J","code":"AUTH_FAILED"}`+"\n", os.Getenv("API_TOKEN"))
 		return 1
+	case "dup-keys":
+		// The first of two equal keys carries the secret and escapes.
+		fmt.Printf(`{"secret":%q,"secret":"x","text":"\u202eevil \u001b[2J","text":"ok"}`+"\n", os.Getenv("API_TOKEN"))
+	case "bad-utf8":
+		os.Stdout.Write([]byte("{\"a\":\"\xff\xfe\"}\n"))
+	case "secret-not-json":
+		fmt.Printf("the token is %s, and this is not JSON\n", os.Getenv("API_TOKEN"))
+	case "touch":
+		os.WriteFile("touched", nil, 0o644)
+		fmt.Println("{}")
 	case "not-json":
 		fmt.Println("hello, I am not JSON")
 	case "two-values":

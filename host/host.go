@@ -81,8 +81,8 @@ type Host struct {
 	tools     atomic.Pointer[toolset]
 	idPrefix  string
 	seq       atomic.Uint64
-	// redact removes every secret any tool could be given; used where the
-	// tool is unknown and for logs.
+	// redact removes every secret any tool could be given: a secret one
+	// tool receives can come back from another (a file it wrote, say).
 	redact atomic.Pointer[redactor]
 }
 
@@ -97,7 +97,6 @@ type prepared struct {
 	env     []string // the whole environment of the tool
 	names   []string // names in env, for the audit log
 	argv    []string // the command, redacted, for the audit log
-	redact  *redactor
 	timeout time.Duration
 	maxOut  int64
 }
@@ -187,16 +186,25 @@ func (h *Host) Swap(m *manifest.Manifest) {
 				p.names = append(p.names, name)
 			}
 		}
-		p.redact = newRedactor(secrets, h.opts.Redact)
-		for _, a := range t.Command {
-			p.argv = append(p.argv, p.redact.redact(a))
-		}
 		all = append(all, secrets...)
 		ts.byKey[t.Name] = p
 	}
-	h.redact.Store(newRedactor(all, h.opts.Redact))
+	redact := newRedactor(all, h.opts.Redact)
+	for _, p := range ts.byKey {
+		for _, a := range p.tool.Command {
+			p.argv = append(p.argv, redact.redact(a))
+		}
+	}
+	// Calls in flight may pair the new redactor with the old tools: it
+	// covers their secrets only if they are still configured, which is
+	// what a reload means.
+	h.redact.Store(redact)
 	h.tools.Store(ts)
 }
+
+// Redact removes from s every secret a tool of the current manifest may be
+// given and every configured pattern, for text bound for logs or dumps.
+func (h *Host) Redact(s string) string { return h.redact.Load().redact(s) }
 
 // Manifest returns the manifest being served.
 func (h *Host) Manifest() *manifest.Manifest { return h.tools.Load().m }
@@ -220,22 +228,26 @@ func (h *Host) Close() error { return h.launcher.Close() }
 // audit log has failed to write, every call returns its error and no
 // result, so nothing runs unrecorded after the first failure.
 func (h *Host) Call(ctx context.Context, name string, args json.RawMessage) (*Result, error) {
+	if err := h.opts.Audit.Err(); err != nil {
+		// Nothing runs that cannot be recorded.
+		return nil, fmt.Errorf("host: %w", err)
+	}
 	start := time.Now()
 	caller := callerFrom(ctx)
 	res := &Result{CallID: h.idPrefix + strconv.FormatUint(h.seq.Add(1), 10)}
 	sum := sha256.Sum256(args)
+	redact := h.redact.Load()
 	rec := &audit.Record{
-		Time: start, Call: res.CallID, Frontend: caller.Frontend, Caller: caller.Identity,
-		Tool: sanitize(cut(name, 256)), ArgsSHA256: hex.EncodeToString(sum[:]), BytesIn: int64(len(args)),
+		Time: start, Call: res.CallID, ArgsSHA256: hex.EncodeToString(sum[:]), BytesIn: int64(len(args)),
+		Frontend: redact.clean(cut(caller.Frontend, 64)), Caller: redact.clean(cut(caller.Identity, 256)),
+		Tool: redact.clean(cut(name, 256)),
 	}
 
-	redact := h.redact.Load()
 	var out *sandbox.Outcome
 	if p := h.tools.Load().byKey[name]; p == nil {
 		res.Err = h.unknownTool(name)
 	} else {
-		redact = p.redact
-		out, res.Output, res.Err = h.run(ctx, p, args, rec)
+		out, res.Output, res.Err = h.run(ctx, p, redact, args, rec)
 	}
 
 	res.Duration = time.Since(start)
@@ -278,7 +290,7 @@ func (h *Host) unknownTool(name string) *protocol.Error {
 }
 
 // run checks the arguments, launches the tool and reads its result.
-func (h *Host) run(ctx context.Context, p *prepared, args json.RawMessage, rec *audit.Record) (*sandbox.Outcome, json.RawMessage, *protocol.Error) {
+func (h *Host) run(ctx context.Context, p *prepared, redact *redactor, args json.RawMessage, rec *audit.Record) (*sandbox.Outcome, json.RawMessage, *protocol.Error) {
 	t := p.tool
 	stdin, perr := checkArgs(t.Input, args)
 	if perr != nil {
@@ -286,7 +298,7 @@ func (h *Host) run(ctx context.Context, p *prepared, args json.RawMessage, rec *
 	}
 	spec := &sandbox.Spec{
 		Path: t.Program.Path, Args: t.Command, Env: p.env, Dir: h.workspace,
-		Stdin: stdin, Timeout: p.timeout, MaxStdout: p.maxOut,
+		Stdin: stdin, Timeout: p.timeout, MaxStdout: p.maxOut, StderrGuard: redact.guard(),
 	}
 	if t.Program.Pinned() {
 		f, err := t.Program.Open()
@@ -318,47 +330,59 @@ func (h *Host) run(ctx context.Context, p *prepared, args json.RawMessage, rec *
 	if out.Leftovers > 0 {
 		h.log.Warn().Str("tool", t.Name).Int("count", out.Leftovers).Msg("killed processes the tool left running")
 	}
-	result, perr := h.interpret(p, out)
+	result, perr := h.interpret(p, redact, out)
 	return out, result, perr
 }
 
-// interpret turns an Outcome into a result or an error.
-func (h *Host) interpret(p *prepared, out *sandbox.Outcome) (json.RawMessage, *protocol.Error) {
+// interpret turns an Outcome into a result or an error. Secrets are
+// redacted from whatever the tool wrote before anything of it is cut or
+// quoted, so no piece of a secret survives a cut.
+func (h *Host) interpret(p *prepared, redact *redactor, out *sandbox.Outcome) (json.RawMessage, *protocol.Error) {
 	t := p.tool
+	stderr := redact.redact(string(out.Stderr))
 	switch {
 	case out.OutputLimit:
 		return nil, protocol.Errorf(protocol.CodeOutputLimit, "%s wrote more than %d bytes to standard output and was killed", t.Name, p.maxOut)
 	case out.TimedOut:
-		return nil, protocol.Errorf(protocol.CodeTimeout, "%s did not finish within %v and was killed%s", t.Name, p.timeout, stderrTail(out))
+		return nil, protocol.Errorf(protocol.CodeTimeout, "%s did not finish within %v and was killed%s", t.Name, p.timeout, stderrTail(stderr))
 	case out.Cancelled:
 		return nil, protocol.Errorf(protocol.CodeCancelled, "call cancelled; %s was killed", t.Name)
 	case out.ExitCode != 0 || out.Signal != 0:
-		return nil, toolFailure(t.Name, out)
+		return nil, toolFailure(t.Name, stderr, out)
 	}
 	v, err := protocol.ParseOutput(out.Stdout)
 	if err != nil {
-		return nil, protocol.Errorf(protocol.CodeBadOutput, "%s exited 0 but its output is not one JSON value: %v", t.Name, err)
+		var oe *protocol.OutputError
+		if errors.As(err, &oe) {
+			seen := redact.redact(string(out.Stdout[:min(len(out.Stdout), 4096)]))
+			return nil, protocol.Errorf(protocol.CodeBadOutput, "%s exited 0 but its output is not one JSON value: %s at byte %d (output starts %q)",
+				t.Name, oe.Reason, oe.Offset, cut(seen, 64))
+		}
+		return nil, protocol.Errorf(protocol.CodeBadOutput, "%s exited 0 but its output is not one JSON value", t.Name)
 	}
 	if t.Output != nil {
 		if err := t.Output.Validate(v); err != nil {
-			return nil, protocol.Errorf(protocol.CodeOutputSchema, "%s returned a result that does not match its output schema: %s", t.Name, describe(err))
+			return nil, protocol.Errorf(protocol.CodeOutputSchema, "%s returned a result that does not match its output schema: %s", t.Name, redact.redact(describe(err)))
 		}
 	}
-	if clean, changed := p.redact.cleanValue(v); changed {
-		b, err := json.Marshal(clean)
-		if err != nil {
-			return nil, protocol.Errorf(protocol.CodeBadOutput, "re-encode result: %v", err)
-		}
-		return b, nil
+	// Always re-encoded: the caller gets exactly the value that was
+	// validated and cleaned. Passing the bytes on would pass on what the
+	// decoder dropped: the first of two equal keys, invalid UTF-8.
+	clean, _ := redact.cleanValue(v)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(clean); err != nil {
+		return nil, protocol.Errorf(protocol.CodeBadOutput, "re-encode result: %v", err)
 	}
-	return json.RawMessage(bytes.Trim(out.Stdout, " \t\r\n")), nil
+	return json.RawMessage(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
 
 // toolFailure reads a failed tool's envelope. A code the tool may not use
 // (malformed, or one of the host's) becomes TOOL_ERROR, so a tool cannot
 // pass its failure off as the host's judgement.
-func toolFailure(name string, out *sandbox.Outcome) *protocol.Error {
-	env := protocol.ParseFailure(out.Stderr)
+func toolFailure(name, stderr string, out *sandbox.Outcome) *protocol.Error {
+	env := protocol.ParseFailure([]byte(stderr))
 	status := fmt.Sprintf("exit status %d", out.ExitCode)
 	if out.Signal != 0 {
 		status = fmt.Sprintf("killed by signal %d, %s", int(out.Signal), out.Signal)
@@ -385,8 +409,8 @@ func toolFailure(name string, out *sandbox.Outcome) *protocol.Error {
 	return &protocol.Error{Code: code, Message: msg}
 }
 
-func stderrTail(out *sandbox.Outcome) string {
-	s := strings.TrimSpace(string(out.Stderr))
+func stderrTail(stderr string) string {
+	s := strings.TrimSpace(stderr)
 	if s == "" {
 		return ""
 	}

@@ -432,13 +432,17 @@ func TestIntegrity(t *testing.T) {
 	wantCode(t, r, protocol.CodeIntegrity, "refusing to run pinned", "pinned "+sum)
 }
 
-// A host that cannot write its audit log returns no result.
+// A host that cannot write its audit log returns no result and runs
+// nothing.
 func TestAuditFailureWithholdsResult(t *testing.T) {
-	e := newEnv(t, hostileTools, Options{})
+	e := newEnv(t, []string{helperTool("touch", "")}, Options{})
 	e.h.opts.Audit.Close()
-	r, err := e.h.Call(context.Background(), "echo", json.RawMessage(`{}`))
+	r, err := e.h.Call(context.Background(), "touch", json.RawMessage(`{}`))
 	if err == nil || r != nil {
 		t.Fatalf("Call = %v, %v; want an error and no result", r, err)
+	}
+	if _, err := os.Stat(filepath.Join(e.workspace, "touched")); !os.IsNotExist(err) {
+		t.Errorf("the tool ran although the audit log had failed (%v)", err)
 	}
 }
 
@@ -485,4 +489,37 @@ func TestToolbelt(t *testing.T) {
 	}
 	r = e.call("get_time", `{"timezone":"Mars/Olympus"}`)
 	wantCode(t, r, "BAD_TIMEZONE")
+}
+
+// What a tool returns is what was validated and cleaned, and no secret of
+// any tool gets out, whatever shape it comes in.
+func TestHygieneEdges(t *testing.T) {
+	const token = `tok"1234\\very-secret`
+	e := newEnv(t, []string{
+		helperTool("dup-keys", `"envPassthrough":["API_TOKEN"],"outputSchema":{"properties":{"text":{"const":"ok"}}}`),
+		helperTool("bad-utf8", ""),
+		helperTool("secret-not-json", `"envPassthrough":["API_TOKEN"]`),
+		helperTool("echo", ""),
+	}, Options{Environ: []string{"API_TOKEN=" + token}})
+	r := e.call("dup-keys", `{}`)
+	if !r.OK() || string(r.Output) != `{"secret":"x","text":"ok"}` {
+		t.Errorf("duplicate keys: %s %v", r.Output, r.Err)
+	}
+	r = e.call("bad-utf8", `{}`)
+	if !r.OK() || string(r.Output) != "{\"a\":\"\uFFFD\uFFFD\"}" {
+		t.Errorf("invalid UTF-8: %q %v", r.Output, r.Err)
+	}
+	r = e.call("secret-not-json", `{}`)
+	wantCode(t, r, protocol.CodeBadOutput, "the token is "+Redacted)
+	// A tool never given the secret returns it: still redacted.
+	args, _ := json.Marshal(map[string]string{"s": "see " + token})
+	r = e.call("echo", string(args))
+	if !r.OK() || strings.Contains(string(r.Output), "very-secret") || !strings.Contains(string(r.Output), Redacted) {
+		t.Errorf("echoed secret: %s %v", r.Output, r.Err)
+	}
+	for _, part := range []string{"very-secret", "tok\"1234", `tok\"1234`} {
+		if log := e.auditLog(); strings.Contains(log, part) {
+			t.Errorf("the audit log holds %q", part)
+		}
+	}
 }

@@ -59,6 +59,19 @@ type redactor struct {
 	patterns []*regexp.Regexp
 }
 
+// guard is how far a secret may reach across a cut: the longest value, or
+// a generous bound when patterns (of any length) are configured.
+func (r *redactor) guard() int {
+	g := 0
+	if len(r.values) > 0 {
+		g = len(r.values[0]) // longest first
+	}
+	if len(r.patterns) > 0 {
+		g = max(g, 256)
+	}
+	return g
+}
+
 func (r *redactor) redact(s string) string {
 	for _, v := range r.values {
 		if strings.Contains(s, v) {

@@ -134,6 +134,18 @@ func (l *Log) Append(rec *Record) error {
 	return nil
 }
 
+// Err returns the log's latched failure, or nil while it is healthy. A
+// host checks it before starting a call, so that nothing runs once
+// records can no longer be written.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil && l.closing {
+		return ErrClosed
+	}
+	return l.err
+}
+
 // Flush waits until every record appended before it is in the file, and
 // returns the log's latched failure, if any.
 func (l *Log) Flush() error {

@@ -37,16 +37,18 @@ func readCapped(r io.Reader, limit int64) (data []byte, total int64, over bool, 
 
 // tailKeeper is an io.Writer that keeps the first and the last half of
 // at most max bytes and counts the rest, as os/exec's ExitError does with
-// standard error.
+// standard error. When it cuts, guard more bytes go on each side of the
+// cut.
 type tailKeeper struct {
 	max     int
+	guard   int
 	prefix  []byte
 	suffix  []byte // ring buffer once full
 	pos     int    // next write position in suffix when full
 	skipped int64
 }
 
-func newTailKeeper(max int) *tailKeeper { return &tailKeeper{max: max} }
+func newTailKeeper(max, guard int) *tailKeeper { return &tailKeeper{max: max, guard: guard} }
 
 func (k *tailKeeper) Write(p []byte) (int, error) {
 	n := len(p)
@@ -78,12 +80,14 @@ func (k *tailKeeper) Write(p []byte) (int, error) {
 
 // Bytes returns what was kept, with a marker where bytes were left out.
 func (k *tailKeeper) Bytes() []byte {
-	out := append([]byte(nil), k.prefix...)
-	if k.skipped > 0 {
-		out = fmt.Appendf(out, "\n... [%d bytes omitted] ...\n", k.skipped)
+	suffix := append(append([]byte(nil), k.suffix[k.pos:]...), k.suffix[:k.pos]...)
+	if k.skipped == 0 {
+		return append(append([]byte(nil), k.prefix...), suffix...)
 	}
-	out = append(out, k.suffix[k.pos:]...)
-	return append(out, k.suffix[:k.pos]...)
+	g := min(k.guard, len(k.prefix), len(suffix))
+	out := append([]byte(nil), k.prefix[:len(k.prefix)-g]...)
+	out = fmt.Appendf(out, "\n... [%d bytes omitted] ...\n", k.skipped+int64(2*g))
+	return append(out, suffix[g:]...)
 }
 
 // Cut reports whether anything was left out.

@@ -118,11 +118,11 @@ func (s *v2slot) signal(sig syscall.Signal) {
 	}
 }
 
-func (s *v2slot) clear(pgid int, grace time.Duration, isChild func(int) bool) (int, error) {
+func (s *v2slot) clear(pgid int, grace time.Duration, reap func() []int) (int, error) {
 	if s.noPids {
-		return clearListed(s.dir, pgid, grace, isChild, s.kill)
+		return clearListed(s.dir, pgid, grace, reap, s.kill)
 	}
-	return clearCgroup(s.dir, s.current, 0, pgid, grace, isChild, s.kill)
+	return clearCgroup(s.dir, s.current, 0, pgid, grace, reap, s.kill)
 }
 
 // kill uses cgroup.kill (Linux 5.14) to end every process in the slot at
@@ -149,7 +149,7 @@ func (s *v2slot) close() error {
 // leaves cgroup.procs before it becomes a zombie, so an empty list is not
 // enough: it also waits until the process group and every process seen
 // are gone, zombies reaped.
-func clearListed(dir string, pgid int, grace time.Duration, isChild func(int) bool, kill func() error) (int, error) {
+func clearListed(dir string, pgid int, grace time.Duration, reap func() []int, kill func() error) (int, error) {
 	seen := make(map[int]bool)
 	deadline := time.Now().Add(grace)
 	for {
@@ -162,7 +162,7 @@ func clearListed(dir string, pgid int, grace time.Duration, isChild func(int) bo
 			unix.Kill(pid, unix.SIGKILL)
 		}
 		unix.Kill(-pgid, unix.SIGKILL)
-		for _, pid := range reapGroup(pgid, seen, isChild) {
+		for _, pid := range reap() {
 			seen[pid] = true
 		}
 		if len(pids) == 0 && gone(pgid, seen) {

@@ -346,9 +346,9 @@ func (s *v1slot) signal(sig syscall.Signal) {
 	}
 }
 
-func (s *v1slot) clear(pgid int, grace time.Duration, isChild func(int) bool) (int, error) {
+func (s *v1slot) clear(pgid int, grace time.Duration, reap func() []int) (int, error) {
 	// The slot's own thread is always there.
-	return clearCgroup(s.dir, s.current, 1, pgid, grace, isChild, nil)
+	return clearCgroup(s.dir, s.current, 1, pgid, grace, reap, nil)
 }
 
 func (s *v1slot) close() error {
@@ -363,7 +363,7 @@ func (s *v1slot) close() error {
 // clearCgroup kills whatever is left in dir until its pids.current drops
 // to base, reaping the zombies that come to this process. kill, when set,
 // kills the whole cgroup at once (cgroup v2's cgroup.kill).
-func clearCgroup(dir string, current counter, base, pgid int, grace time.Duration, isChild func(int) bool, kill func() error) (int, error) {
+func clearCgroup(dir string, current counter, base, pgid int, grace time.Duration, reap func() []int, kill func() error) (int, error) {
 	n, err := current.read()
 	if err != nil {
 		return 0, fmt.Errorf("read %s/pids.current: %w", dir, err)
@@ -385,7 +385,7 @@ func clearCgroup(dir string, current counter, base, pgid int, grace time.Duratio
 				unix.Kill(pid, unix.SIGKILL)
 			}
 		}
-		for _, pid := range reapGroup(pgid, seen, isChild) {
+		for _, pid := range reap() {
 			seen[pid] = true
 		}
 		if n, err = current.read(); err != nil {

@@ -20,7 +20,8 @@
 // be had, Launch refuses with an *UncontainedError unless
 // Options.AllowUncontained is set; then only the process group is killed.
 //
-// A program that uses a Launcher should start its other child processes
-// with care: orphans reparented to it whose process group is a tool's are
-// reaped by the Launcher.
+// A program that uses a Launcher should not wait separately for other
+// children while calls end: the Launcher reaps every zombie child that is
+// not one of its own running tools, orphans of tools being reparented to
+// it whatever process group or session they moved to.
 package sandbox

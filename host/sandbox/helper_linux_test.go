@@ -79,6 +79,17 @@ func helper(marker, name string, args []string) int {
 			return 9
 		}
 		fmt.Println("{}")
+	case "setsid-zombie":
+		// A child in a session of its own that exits before the tool:
+		// neither in the tool's group nor listed in the cgroup by the time
+		// the call ends, only a zombie.
+		c := self("exit-soon")
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := c.Start(); err != nil {
+			return 9
+		}
+		time.Sleep(300 * time.Millisecond)
+		fmt.Println("{}")
 	case "exit-soon":
 		time.Sleep(50 * time.Millisecond)
 	case "flood-stdout":

@@ -40,26 +40,22 @@ func execByDescriptor(cmd *exec.Cmd, f *os.File) {
 	cmd.Path = "/proc/self/fd/" + strconv.Itoa(int(fd))
 }
 
-// reapGroup reaps this process's zombie children that belong to a call:
-// in process group pgid, or listed in pids. Orphans of tools come here
-// because the host is a child subreaper. Direct children still awaiting
-// their own Wait are left alone. It returns the pids reaped.
-func reapGroup(pgid int, pids map[int]bool, isChild func(int) bool) []int {
-	var reaped []int
+// zombieChildren lists this process's children that are zombies.
+func zombieChildren() []int {
+	var zombies []int
 	for _, pid := range children() {
-		if isChild(pid) {
-			continue
-		}
-		state, pgrp, ok := procStat(pid)
-		if !ok || state != 'Z' || (pgrp != pgid && !pids[pid]) {
-			continue
-		}
-		var ws unix.WaitStatus
-		if wpid, _ := unix.Wait4(pid, &ws, unix.WNOHANG|unix.WALL, nil); wpid == pid {
-			reaped = append(reaped, pid)
+		if state, _, ok := procStat(pid); ok && state == 'Z' {
+			zombies = append(zombies, pid)
 		}
 	}
-	return reaped
+	return zombies
+}
+
+// reap reaps pid if it is a zombie child, and reports whether it did.
+func reap(pid int) bool {
+	var ws unix.WaitStatus
+	wpid, _ := unix.Wait4(pid, &ws, unix.WNOHANG|unix.WALL, nil)
+	return wpid == pid
 }
 
 // children lists the child processes of this process, from the children
@@ -105,15 +101,18 @@ func procStat(pid int) (state byte, pgrp int, ok bool) {
 
 // clearGroup kills what is left of process group pgid and reaps it, for
 // calls without a cgroup: processes that left the group are out of reach.
-func clearGroup(pgid int, grace time.Duration, isChild func(int) bool) (int, error) {
+func clearGroup(pgid int, grace time.Duration, reap func() []int) (int, error) {
 	n := 0
 	deadline := time.Now().Add(grace)
 	for {
-		// Zombies still count as members until reaped.
-		if unix.Kill(-pgid, unix.SIGKILL) == unix.ESRCH {
+		// Zombies still count as members until reaped. Orphans that left
+		// the group are reaped too: by the time the tool has been waited
+		// for, they are our children.
+		gone := unix.Kill(-pgid, unix.SIGKILL) == unix.ESRCH
+		n += len(reap())
+		if gone {
 			return n, nil
 		}
-		n += len(reapGroup(pgid, nil, isChild))
 		if time.Now().After(deadline) {
 			return n, fmt.Errorf("process group %d still has members after %v", pgid, grace)
 		}

@@ -17,13 +17,14 @@ func signalGroup(pgid int, sig syscall.Signal) { syscall.Kill(-pgid, sig) }
 func execByDescriptor(*exec.Cmd, *os.File) {}
 
 // Without a subreaper, orphans go to init, which reaps them.
-func reapGroup(int, map[int]bool, func(int) bool) []int { return nil }
+func zombieChildren() []int { return nil }
+func reap(int) bool         { return false }
 
 func newBackend(*Launcher) (backend, error) {
 	return nil, &UncontainedError{Reason: "cgroups exist only on Linux"}
 }
 
-func clearGroup(pgid int, _ time.Duration, _ func(int) bool) (int, error) {
+func clearGroup(pgid int, _ time.Duration, _ func() []int) (int, error) {
 	signalGroup(pgid, syscall.SIGKILL)
 	return 0, nil
 }

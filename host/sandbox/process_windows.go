@@ -26,13 +26,14 @@ func signalGroup(pid int, sig syscall.Signal) {
 
 func execByDescriptor(*exec.Cmd, *os.File) {}
 
-func reapGroup(int, map[int]bool, func(int) bool) []int { return nil }
+func zombieChildren() []int { return nil }
+func reap(int) bool         { return false }
 
 func newBackend(*Launcher) (backend, error) {
 	return nil, &UncontainedError{Reason: "cgroups exist only on Linux"}
 }
 
-func clearGroup(pgid int, _ time.Duration, _ func(int) bool) (int, error) {
+func clearGroup(pgid int, _ time.Duration, _ func() []int) (int, error) {
 	signalGroup(pgid, syscall.SIGKILL)
 	return 0, nil
 }

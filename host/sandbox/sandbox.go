@@ -72,6 +72,11 @@ type Spec struct {
 	// MaxStderr is how much standard error is kept (a prefix and a
 	// suffix). 0 means DefaultMaxStderr.
 	MaxStderr int
+	// StderrGuard more bytes are dropped on each side of the cut when
+	// standard error is cut, so that a secret split by the cut leaves no
+	// piece the caller's redaction could miss: the length of the longest
+	// secret.
+	StderrGuard int
 }
 
 // Outcome is what happened to one launch.
@@ -113,6 +118,8 @@ type Launcher struct {
 	mu       sync.Mutex
 	closed   bool
 	children map[int]bool // pids of running direct children
+
+	startMu sync.RWMutex // see run and reapOrphans
 
 	running sync.WaitGroup
 	closing chan struct{}
@@ -278,7 +285,11 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 	}
 
 	start := time.Now()
+	// Starts share the lock; reaping takes it alone, so a child is never
+	// reaped between its fork and its registration.
+	l.startMu.RLock()
 	err = j.start(cmd, l.addChild)
+	l.startMu.RUnlock()
 	// The child has its own copies; keeping ours would hold the pipes open.
 	stdinR.Close()
 	stdoutW.Close()
@@ -318,7 +329,7 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 	if maxErr <= 0 {
 		maxErr = DefaultMaxStderr
 	}
-	keeper := newTailKeeper(maxErr)
+	keeper := newTailKeeper(maxErr, spec.StderrGuard)
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
@@ -376,7 +387,7 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 
 	// Whatever the tool left behind goes now, so the pipes close.
 	if broken == nil {
-		n, err := j.clear(pid, grace, l.isChild)
+		n, err := j.clear(pid, grace, l.reapOrphans)
 		out.Leftovers = n
 		if err != nil {
 			broken = err
@@ -448,6 +459,22 @@ func (l *Launcher) isChild(pid int) bool {
 	return l.children[pid]
 }
 
+// reapOrphans reaps every zombie child of this process except direct
+// children awaiting their own Wait. Orphans of tools become our children
+// (we are a subreaper) whatever process group or session they moved to,
+// and a zombie left unreaped would hold its slot's pids count forever.
+func (l *Launcher) reapOrphans() []int {
+	l.startMu.Lock()
+	defer l.startMu.Unlock()
+	var reaped []int
+	for _, pid := range zombieChildren() {
+		if !l.isChild(pid) && reap(pid) {
+			reaped = append(reaped, pid)
+		}
+	}
+	return reaped
+}
+
 // Close refuses new calls, waits for running ones to finish, and removes
 // the cgroups. Cancel the calls' contexts first for a quick shutdown. It is
 // safe to call more than once.
@@ -495,10 +522,11 @@ type jail interface {
 	start(cmd *exec.Cmd, started func(pid int)) error
 	// signal sends sig to every process in the jail.
 	signal(sig syscall.Signal)
-	// clear kills and reaps whatever is left after the tool, whose pid and
-	// process group id is pgid, has exited, within grace. It returns how
-	// many processes it found; an error means the jail cannot be reused.
-	clear(pgid int, grace time.Duration, isChild func(int) bool) (int, error)
+	// clear kills whatever is left after the tool, whose pid and process
+	// group id is pgid, has exited, calling reap to reap zombies, within
+	// grace. It returns how many processes it found; an error means the
+	// jail cannot be reused.
+	clear(pgid int, grace time.Duration, reap func() []int) (int, error)
 	// close releases the jail.
 	close() error
 }
@@ -523,6 +551,6 @@ func (groupJail) start(cmd *exec.Cmd, started func(int)) error {
 }
 func (groupJail) signal(syscall.Signal) {}
 func (groupJail) close() error          { return nil }
-func (groupJail) clear(pgid int, grace time.Duration, isChild func(int) bool) (int, error) {
-	return clearGroup(pgid, grace, isChild)
+func (groupJail) clear(pgid int, grace time.Duration, reap func() []int) (int, error) {
+	return clearGroup(pgid, grace, reap)
 }

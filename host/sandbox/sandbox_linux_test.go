@@ -195,6 +195,10 @@ func TestLeftovers(t *testing.T) {
 		// zombie of ours, then check it is reaped by the next call.
 		time.Sleep(200 * time.Millisecond)
 		f.launch(context.Background(), f.spec("grandchild"))
+		out = f.launch(context.Background(), f.spec("setsid-zombie"))
+		if out.ExitCode != 0 || strings.TrimSpace(string(out.Stdout)) != "{}" {
+			t.Errorf("outcome %+v", out)
+		}
 	})
 }
 
