@@ -18,9 +18,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/rs/zerolog"
 	"github.com/santhosh-tekuri/jsonschema/v5"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/toolhost/toolhost/host/audit"
 	"github.com/toolhost/toolhost/host/sandbox"
@@ -41,6 +43,11 @@ const (
 // and buys throughput: at 8 concurrent calls the default of 100 spent ~4%
 // of the calls' time collecting.
 const GCPercent = 400
+
+// decodeBudget bounds the output bytes being decoded at once, across all
+// calls: a JSON value in memory takes up to ~30 times its size (an array
+// of small numbers), so 16 concurrent 16 MiB outputs could take gigabytes.
+const decodeBudget = 16 << 20
 
 // maxMessage bounds error messages passed on to callers.
 const maxMessage = 4 << 10
@@ -81,6 +88,7 @@ type Host struct {
 	tools     atomic.Pointer[toolset]
 	idPrefix  string
 	seq       atomic.Uint64
+	decoding *semaphore.Weighted // see decodeBudget
 	// redact removes every secret any tool could be given: a secret one
 	// tool receives can come back from another (a file it wrote, say).
 	redact atomic.Pointer[redactor]
@@ -137,7 +145,8 @@ func New(m *manifest.Manifest, opts Options) (*Host, error) {
 	opts.Sandbox.Logger = opts.Logger
 	var id [6]byte
 	rand.Read(id[:])
-	h := &Host{opts: opts, log: opts.Logger, workspace: ws, idPrefix: hex.EncodeToString(id[:]) + "-"}
+	h := &Host{opts: opts, log: opts.Logger, workspace: ws, idPrefix: hex.EncodeToString(id[:]) + "-",
+		decoding: semaphore.NewWeighted(decodeBudget)}
 	h.launcher, err = sandbox.New(opts.Sandbox)
 	if err != nil {
 		return nil, err
@@ -350,6 +359,9 @@ func (h *Host) interpret(p *prepared, redact *redactor, out *sandbox.Outcome) (j
 	case out.ExitCode != 0 || out.Signal != 0:
 		return nil, toolFailure(t.Name, stderr, out)
 	}
+	weight := min(int64(len(out.Stdout)), decodeBudget)
+	h.decoding.Acquire(context.Background(), weight) // never fails without a deadline
+	defer h.decoding.Release(weight)
 	v, err := protocol.ParseOutput(out.Stdout)
 	if err != nil {
 		var oe *protocol.OutputError
@@ -437,11 +449,65 @@ func checkArgs(schema *jsonschema.Schema, args json.RawMessage) ([]byte, *protoc
 	if err := schema.Validate(v); err != nil {
 		return nil, protocol.Errorf(protocol.CodeInvalidArgs, "invalid arguments: %s", describe(err))
 	}
+	if where, a, b := foldCollision("", v); where != "" {
+		// encoding/json (and other decoders) match keys without regard
+		// to case: a tool could read the one that was not validated.
+		return nil, protocol.Errorf(protocol.CodeInvalidArgs, "invalid arguments: %s: keys %q and %q differ only in letter case; a tool may read them as one", where, a, b)
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments: %v", err)
 	}
 	return b, nil
+}
+
+// foldCollision finds, anywhere in v, an object with two keys that are
+// equal under Unicode case folding, and returns where (a JSON pointer) and
+// the two keys.
+func foldCollision(at string, v any) (where, a, b string) {
+	switch x := v.(type) {
+	case map[string]any:
+		seen := make(map[string]string, len(x))
+		for k := range x {
+			f := foldKey(k)
+			if other, dup := seen[f]; dup {
+				if at == "" {
+					at = "(root)"
+				}
+				return at, min(k, other), max(k, other)
+			}
+			seen[f] = k
+		}
+		for k, e := range x {
+			if w, a, b := foldCollision(at+"/"+escapePointer(k), e); w != "" {
+				return w, a, b
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if w, a, b := foldCollision(at+"/"+strconv.Itoa(i), e); w != "" {
+				return w, a, b
+			}
+		}
+	}
+	return "", "", ""
+}
+
+// foldKey maps s to a canonical form under Unicode simple case folding:
+// each rune becomes the smallest rune of its folding orbit, so "K", "k"
+// and the Kelvin sign, or "s" and "ſ", become the same.
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
+}
+
+func escapePointer(k string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
 }
 
 func jsonKind(v any) string {

@@ -236,6 +236,12 @@ func TestHostileTools(t *testing.T) {
 				t.Errorf("result %s %v", r.Output, r.Err)
 			}
 		}},
+		{"keys differing only in case", "cwd", `{"s":"safe","S":"--evil"}`, func(t *testing.T, r *Result) {
+			wantCode(t, r, protocol.CodeInvalidArgs, `(root): keys "S" and "s" differ only in letter case`)
+		}},
+		{"keys equal under Unicode folding", "cwd", `{"deep":[{"n":1,"s":"a","ſ":"b"}]}`, func(t *testing.T, r *Result) {
+			wantCode(t, r, protocol.CodeInvalidArgs, `/deep/0: keys "s" and "ſ" differ only in letter case`)
+		}},
 		{"duplicate keys reach the tool as validated", "echo", `{"s":"first","s":"second"}`, func(t *testing.T, r *Result) {
 			if !r.OK() || string(r.Output) != `{"s":"second"}` {
 				t.Errorf("result %s %v", r.Output, r.Err)

@@ -32,6 +32,9 @@ type Manifest struct {
 	byName map[string]*Tool
 }
 
+// Empty returns a manifest with no tools, for a run that offers none.
+func Empty() *Manifest { return &Manifest{byName: map[string]*Tool{}} }
+
 // Lookup returns the tool called name, or nil when there is none.
 func (m *Manifest) Lookup(name string) *Tool {
 	return m.byName[name]
@@ -78,16 +81,17 @@ type Annotations struct {
 
 // rawTool is a tool as it appears in the file.
 type rawTool struct {
-	Name           string          `json:"name"`
-	Description    string          `json:"description"`
-	Schema         json.RawMessage `json:"schema"`
-	OutputSchema   json.RawMessage `json:"outputSchema"`
-	Command        []string        `json:"command"`
-	TimeoutSec     int64           `json:"timeoutSec"`
-	EnvPassthrough []string        `json:"envPassthrough"`
-	Annotations    *Annotations    `json:"annotations"`
-	MaxOutputBytes int64           `json:"maxOutputBytes"`
-	SHA256         string          `json:"sha256"`
+	Name         string          `json:"name"`
+	Description  string          `json:"description"`
+	Schema       json.RawMessage `json:"schema"`
+	OutputSchema json.RawMessage `json:"outputSchema"`
+	Command      []string        `json:"command"`
+	TimeoutSec   float64         `json:"timeoutSec"` // an integer, maybe written 5.0 or 5e0
+
+	EnvPassthrough []string     `json:"envPassthrough"`
+	Annotations    *Annotations `json:"annotations"`
+	MaxOutputBytes float64      `json:"maxOutputBytes"` // an integer, maybe written 1e6
+	SHA256         string       `json:"sha256"`
 }
 
 type rawManifest struct {
@@ -158,7 +162,7 @@ func Parse(data []byte, file string) (*Manifest, error) {
 			Command:        rt.Command,
 			Timeout:        time.Duration(rt.TimeoutSec) * time.Second,
 			Annotations:    rt.Annotations,
-			MaxOutputBytes: rt.MaxOutputBytes,
+			MaxOutputBytes: int64(rt.MaxOutputBytes),
 			InputSchema:    rt.Schema,
 			OutputSchema:   rt.OutputSchema,
 		}

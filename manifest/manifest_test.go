@@ -116,7 +116,8 @@ func TestLoadExtensions(t *testing.T) {
     "schema": {"type": "object", "properties": {"n": {"type": "integer"}}},
     "outputSchema": {"type": "object", "required": ["ok"]},
     "annotations": {"title": "Echo", "readOnlyHint": true},
-    "maxOutputBytes": 4096,
+    "maxOutputBytes": 4.096e3,
+    "timeoutSec": 7.0,
     "sha256": "`+strings.ToUpper(hex.EncodeToString(sum[:]))+`",
     "x-owner": "team"
   }]
@@ -126,7 +127,7 @@ func TestLoadExtensions(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := m.Lookup("echo")
-	if e.Output == nil || e.MaxOutputBytes != 4096 || e.Annotations.Title != "Echo" || !*e.Annotations.ReadOnlyHint {
+	if e.Output == nil || e.MaxOutputBytes != 4096 || e.Timeout != 7*time.Second || e.Annotations.Title != "Echo" || !*e.Annotations.ReadOnlyHint {
 		t.Errorf("extensions not loaded: %+v", e)
 	}
 	if e.Program.SHA256 != hex.EncodeToString(sum[:]) {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -17,6 +18,33 @@ import (
 // maxStdinArgs bounds arguments read from stdin with "-".
 const maxStdinArgs = protocol.MaxInput
 
+// parseCall reads "[flags] NAME [JSON [flags]]". The word after NAME is
+// always the argument, never a flag, so arguments that a model wrote
+// cannot become flags (-audit=..., -workspace=/).
+func parseCall(fs *flag.FlagSet, args []string) (name, arg string, err error) {
+	if err := fs.Parse(args); err != nil {
+		return "", "", err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return "", "", usagef("call wants a tool name")
+	}
+	name, rest = rest[0], rest[1:]
+	if len(rest) > 0 {
+		arg, rest = rest[0], rest[1:]
+		if strings.HasPrefix(arg, "-") && arg != "-" {
+			return "", "", usagef("the argument after the tool name must be JSON or - (for stdin), not %q; put flags before the tool name", arg)
+		}
+		if err := fs.Parse(rest); err != nil {
+			return "", "", err
+		}
+		if extra := fs.Args(); len(extra) > 0 {
+			return "", "", usagef("call wants a tool name and at most one JSON argument; %q is one too many", extra[0])
+		}
+	}
+	return name, arg, nil
+}
+
 func cmdCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("agentcli call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -26,23 +54,24 @@ func cmdCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	var hf hostFlags
 	hf.register(fs)
-	pos, err := parse(fs, args)
+	name, arg, err := parseCall(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
+		}
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return fail(stderr, err)
 		}
 		return exitUsage
 	}
 	if err := hf.check(); err != nil {
 		return fail(stderr, err)
 	}
-	if len(pos) < 1 || len(pos) > 2 {
-		return fail(stderr, usagef("call wants a tool name and at most one JSON argument, got %d arguments", len(pos)))
-	}
-	name, input := pos[0], json.RawMessage("{}")
-	if len(pos) == 2 {
-		input = json.RawMessage(pos[1])
-		if pos[1] == "-" {
+	input := json.RawMessage("{}")
+	if arg != "" {
+		input = json.RawMessage(arg)
+		if arg == "-" {
 			data, err := io.ReadAll(io.LimitReader(stdin, maxStdinArgs+1))
 			if err != nil {
 				return fail(stderr, fmt.Errorf("read arguments from stdin: %w", err))

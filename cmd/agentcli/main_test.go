@@ -114,13 +114,14 @@ func TestCall(t *testing.T) {
 		{"invalid arguments", "", []string{"call", "fs_read_file", `{"path":3}`}, 1, "", `"code":"INVALID_ARGS"`},
 		{"arguments not JSON", "", []string{"call", "fs_read_file", `path=x`}, 1, "", `arguments are not JSON`},
 		{"no tool name", "", []string{"call"}, 2, "", "call wants a tool name"},
-		{"too many arguments", "", []string{"call", "a", "{}", "{}"}, 2, "", "got 3 arguments"},
+		{"too many arguments", "", []string{"call", "a", "{}", "{}"}, 2, "", `"{}" is one too many`},
+		{"an argument is never a flag", "", []string{"call", "fs_list_dir", "-workspace=/"}, 2, "", `must be JSON or - (for stdin), not "-workspace=/"`},
+		{"flags before the name", "", []string{"call", "-tools", "tools.json", "get_time", "{}"}, 0, `"timezone":"UTC"`, ""},
 		{"bad flag", "", []string{"call", "-nope", "get_time"}, 2, "", "flag provided but not defined: -nope"},
 		{"bad flag value", "", []string{"call", "-tool-timeout", "0s", "get_time"}, 2, "", "-tool-timeout must be positive"},
 		{"missing manifest", "", []string{"call", "-tools", "missing.json", "get_time"}, 2, "", "missing.json"},
 		{"unknown command", "", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{"no command", "", nil, 2, "", "Usage:"},
-		{"agent loop not yet", "", []string{"-prompt", "hi"}, 2, "", "agent loop (-prompt) is not available"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

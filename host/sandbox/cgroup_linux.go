@@ -5,6 +5,7 @@ package sandbox
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -137,12 +138,16 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// ownDir creates <parent>/toolhost-<pid>, first removing the folders of
-// hosts that died without cleaning up (killing what they left running).
+// ownDir creates <parent>/toolhost-<pid>-<random>, first removing the
+// folders of hosts that died without cleaning up (killing what they left
+// running). The random part keeps a reused pid from meeting a dead host's
+// folder.
 func ownDir(parent string) (string, error) {
 	sweepStale(parent)
-	dir := filepath.Join(parent, fmt.Sprintf("toolhost-%d", os.Getpid()))
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	var r [4]byte
+	rand.Read(r[:])
+	dir := filepath.Join(parent, fmt.Sprintf("toolhost-%d-%x", os.Getpid(), r))
+	if err := os.Mkdir(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create %s: %w", dir, err)
 	}
 	return dir, nil
@@ -154,8 +159,12 @@ func sweepStale(parent string) {
 		return
 	}
 	for _, e := range entries {
-		pid, ok := strings.CutPrefix(e.Name(), "toolhost-")
+		rest, ok := strings.CutPrefix(e.Name(), "toolhost-")
+		pid, _, _ := strings.Cut(rest, "-")
 		n, err := strconv.Atoi(pid)
+		// Folders of this pid may be another Launcher's in this process;
+		// with the random part, a dead host's that shares the pid is only
+		// left for the next process to sweep.
 		if !ok || err != nil || !e.IsDir() || n == os.Getpid() || unix.Kill(n, 0) != unix.ESRCH {
 			continue
 		}

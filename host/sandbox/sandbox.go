@@ -144,9 +144,6 @@ func New(opts Options) (*Launcher, error) {
 		children: make(map[int]bool),
 		closing:  make(chan struct{}),
 	}
-	for range opts.MaxConcurrent {
-		l.slots <- nil
-	}
 	var b backend
 	var err error
 	if opts.backendOverride == "none" {
@@ -159,11 +156,13 @@ func New(opts Options) (*Launcher, error) {
 		// at start rather than at the first call.
 		var j jail
 		if j, err = b.newJail(); err == nil {
-			<-l.slots
-			l.slots <- j
+			l.slots <- j // first in line: the next call uses it
 		} else {
 			b.close()
 		}
+	}
+	for len(l.slots) < opts.MaxConcurrent {
+		l.slots <- nil
 	}
 	if err != nil {
 		var ue *UncontainedError
