@@ -88,7 +88,7 @@ type Host struct {
 	tools     atomic.Pointer[toolset]
 	idPrefix  string
 	seq       atomic.Uint64
-	decoding *semaphore.Weighted // see decodeBudget
+	decoding  *semaphore.Weighted // see decodeBudget
 	// redact removes every secret any tool could be given: a secret one
 	// tool receives can come back from another (a file it wrote, say).
 	redact atomic.Pointer[redactor]
