@@ -10,4 +10,8 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require github.com/mattn/go-colorable v0.1.14 // indirect
+require (
+	github.com/mattn/go-colorable v0.1.14 // indirect
+	github.com/sashabaranov/go-openai v1.43.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+)
