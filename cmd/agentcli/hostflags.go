@@ -78,6 +78,12 @@ func (f *hostFlags) open(log zerolog.Logger) (*host.Host, *audit.Log, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return f.openWith(m, log)
+}
+
+// openWith starts a host serving m. The caller closes both.
+func (f *hostFlags) openWith(m *manifest.Manifest, log zerolog.Logger) (*host.Host, *audit.Log, error) {
+	var err error
 	path := f.auditPath
 	if path == "" {
 		if path, err = audit.DefaultPath(); err != nil {

@@ -4,6 +4,7 @@
 // checked against JSON Schemas, and every call recorded in a hash-chained
 // audit log.
 //
+//	agentcli -prompt TEXT [-tools FILE] ...    the agent loop (goagent's flags)
 //	agentcli tools [-tools FILE] [-json]      list the vetted tools
 //	agentcli call [flags] NAME ['JSON']        run one call
 //	agentcli audit verify [-head HASH] [FILE]  check the audit log

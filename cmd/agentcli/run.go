@@ -21,6 +21,9 @@ const (
 const usage = `agentcli runs the tools of a tools.json manifest safely.
 
 Usage:
+  agentcli -prompt TEXT [-tools FILE] [flags]
+        Run the agent loop against an OpenAI-compatible endpoint (goagent's
+        flags and environment variables); the answer goes to stdout.
   agentcli tools [-tools FILE] [-json]
         List the vetted tools.
   agentcli call [flags] NAME ['JSON' | -]
@@ -30,7 +33,8 @@ Usage:
   agentcli audit verify [-head HASH] [FILE]
         Check the audit log's hash chain; FILE defaults to the log in use.
 
-Run "agentcli COMMAND -h" for a command's flags.
+Run "agentcli COMMAND -h" for a command's flags, "agentcli -h" for the
+agent loop's.
 `
 
 // run is the whole program: main only wires it to the process.
@@ -52,8 +56,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	if strings.HasPrefix(cmd, "-") {
-		fmt.Fprintf(stderr, "agentcli: the agent loop (%s) is not available in this version; see \"agentcli help\"\n", cmd)
-		return exitUsage
+		return runChat(ctx, args, stdin, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "agentcli: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage

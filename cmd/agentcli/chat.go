@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/toolhost/toolhost/host"
+	"github.com/toolhost/toolhost/host/audit"
+	"github.com/toolhost/toolhost/host/chat"
+	"github.com/toolhost/toolhost/manifest"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "v0.0.0-dev"
+
+// runChat is the agent loop: agentcli -prompt "..." with goagent's flags.
+func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("agentcli", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f chatFlags
+	f.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: agentcli -prompt TEXT [flags]  (goagent-compatible agent loop)\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	if len(pos) > 0 {
+		return fail(stderr, usagef("unexpected argument %q (the prompt goes in -prompt)", pos[0]))
+	}
+	if f.version {
+		fmt.Fprintf(stdout, "agentcli version %s (commit %s, built %s)\n", version, buildSetting("vcs.revision", 7), buildSetting("vcs.time", 0))
+		return exitOK
+	}
+	if f.prepEnabled != "false" && f.prepEnabled != "0" {
+		return fail(stderr, usagef("-prep-enabled=%s: the pre-stage is not implemented; only -prep-enabled=false is accepted", f.prepEnabled))
+	}
+	cfg, err := f.resolve(os.Getenv)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if f.printConfig {
+		return printConfig(stdout, stderr, &f, cfg)
+	}
+	if f.capabilities {
+		return printCapabilities(stdout, stderr, f.tools)
+	}
+
+	messages, err := f.messages(stdin)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if !f.quiet {
+		for _, w := range cfg.warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+	}
+
+	hf := f.host
+	hf.tools, hf.toolTimeout, hf.debug = f.tools, cfg.toolTimeout, f.debug
+	if err := hf.check(); err != nil {
+		return fail(stderr, err)
+	}
+	log := logger(stderr, f.debug, zerolog.WarnLevel)
+	h, alog, err := hf.openChat(log)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer alog.Close()
+	defer h.Close()
+
+	transport := &chat.Transport{
+		Client:     &http.Client{},
+		Timeout:    cfg.httpTimeout,
+		Retries:    cfg.retries,
+		Backoff:    cfg.retryBackoff,
+		MaxBackoff: max(cfg.retryBackoff*16, 2*time.Second),
+	}
+	if f.debug {
+		transport.Debug = stderr
+		transport.Redact = func(s string) string {
+			if cfg.apiKey != "" {
+				s = strings.ReplaceAll(s, cfg.apiKey, host.Redacted)
+			}
+			return h.Redact(s)
+		}
+	}
+	oc := openai.DefaultConfig(cfg.apiKey)
+	oc.BaseURL = cfg.baseURL
+	oc.HTTPClient = transport
+
+	var progress io.Writer
+	if !f.quiet {
+		progress = stderr
+	}
+	if f.printMessages {
+		b, _ := json.MarshalIndent(messages, "", "  ")
+		fmt.Fprintf(stderr, "%s\n", b)
+	}
+	answer, transcript, runErr := chat.Run(ctx, chat.Options{
+		Client: openai.NewClientWithConfig(oc), Host: h, Model: cfg.model,
+		Temperature: cfg.temperature, TopP: cfg.topP, MaxSteps: f.maxSteps, Stream: f.stream,
+		Parallel: hf.maxConcurrent, Progress: progress, Verbose: f.verbose,
+	}, messages)
+
+	code := exitOK
+	if f.saveMessages != "" {
+		if err := chat.SaveMessages(f.saveMessages, transcript); err != nil {
+			fmt.Fprintf(stderr, "error: -save-messages: %v\n", err)
+			code = exitUsage
+		}
+	}
+	if err := alog.Flush(); err != nil {
+		fmt.Fprintf(stderr, "error: audit log: %v\n", err)
+		return exitFailed
+	}
+	var stepErr *chat.StepLimitError
+	switch {
+	case runErr == nil:
+		fmt.Fprintln(stdout, answer)
+		return code
+	case ctx.Err() != nil:
+		fmt.Fprintln(stderr, "error: interrupted; running tools were stopped")
+		return exitInterrupted
+	case errors.As(runErr, &stepErr):
+		fmt.Fprintf(stderr, "info: %v\n", runErr)
+		return exitFailed
+	}
+	fmt.Fprintf(stderr, "error: %v\n", runErr)
+	return exitFailed
+}
+
+// messages builds the conversation from the prompt flags or a saved one.
+func (f *chatFlags) messages(stdin io.Reader) ([]openai.ChatCompletionMessage, error) {
+	readStdin := sync1(func() ([]byte, error) { return io.ReadAll(io.LimitReader(stdin, chat.MaxTranscript)) })
+	switch {
+	case f.prompt != "" && f.promptFile != "":
+		return nil, usagef("-prompt and -prompt-file are mutually exclusive")
+	case f.systemFile != "" && f.set["system"] && f.system != defaultSystem:
+		return nil, usagef("-system and -system-file are mutually exclusive")
+	}
+	var msgs []openai.ChatCompletionMessage
+	if f.loadMessages != "" {
+		loaded, err := chat.LoadMessages(f.loadMessages)
+		if err != nil {
+			return nil, fmt.Errorf("-load-messages: %w", err)
+		}
+		msgs = loaded
+	} else {
+		system := f.system
+		if f.systemFile != "" {
+			s, err := readMaybeFile(f.systemFile, readStdin)
+			if err != nil {
+				return nil, fmt.Errorf("-system-file: %w", err)
+			}
+			system = s
+		}
+		if strings.TrimSpace(system) != "" {
+			msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: system})
+		}
+		for _, path := range f.developerFiles {
+			s, err := readMaybeFile(path, readStdin)
+			if err != nil {
+				return nil, fmt.Errorf("-developer-file: %w", err)
+			}
+			if strings.TrimSpace(s) != "" {
+				msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleDeveloper, Content: s})
+			}
+		}
+		for _, s := range f.developer {
+			if strings.TrimSpace(s) != "" {
+				msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleDeveloper, Content: s})
+			}
+		}
+	}
+	prompt := f.prompt
+	if f.promptFile != "" {
+		s, err := readMaybeFile(f.promptFile, readStdin)
+		if err != nil {
+			return nil, fmt.Errorf("-prompt-file: %w", err)
+		}
+		prompt = s
+	}
+	if prompt != "" {
+		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, Content: prompt})
+	} else if f.loadMessages == "" {
+		return nil, usagef("-prompt is required (or -prompt-file, or -load-messages)")
+	}
+	return msgs, chat.Validate(msgs)
+}
+
+// sync1 makes fn run at most once: stdin can be read only once, by
+// whichever of the -*-file flags names it first.
+func sync1(fn func() ([]byte, error)) func() ([]byte, error) {
+	var done bool
+	var data []byte
+	var err error
+	return func() ([]byte, error) {
+		if done {
+			return nil, errors.New("stdin is already used by another -*-file flag")
+		}
+		done = true
+		data, err = fn()
+		return data, err
+	}
+}
+
+// openChat is open for the agent loop: without -tools, a host with no
+// tools.
+func (f *hostFlags) openChat(log zerolog.Logger) (*host.Host, *audit.Log, error) {
+	if f.tools != "" {
+		return f.open(log)
+	}
+	return f.openWith(manifest.Empty(), log)
+}
+
+func printConfig(stdout, stderr io.Writer, f *chatFlags, c *chatConfig) int {
+	var temperature any = c.temperatureNote
+	if c.temperature != nil {
+		temperature = *c.temperature
+	}
+	var topP any = "(omitted)"
+	if c.topP != nil {
+		topP = *c.topP
+	}
+	out := map[string]any{
+		"model": c.model, "modelSource": c.sources["model"],
+		"baseURL": c.baseURL, "baseURLSource": c.sources["baseURL"],
+		"apiKey": maskKey(c.apiKey), "apiKeySource": c.sources["apiKey"],
+		"httpTimeout": c.httpTimeout.String(), "httpTimeoutSource": c.sources["httpTimeout"],
+		"toolTimeout": c.toolTimeout.String(), "toolTimeoutSource": c.sources["toolTimeout"],
+		"timeout": f.timeout.String(), "timeoutSource": c.sources["timeout"],
+		"httpRetries": c.retries, "httpRetriesSource": c.sources["httpRetries"],
+		"httpRetryBackoff": c.retryBackoff.String(), "httpRetryBackoffSource": c.sources["httpRetryBackoff"],
+		"temperature": temperature, "temperatureSource": c.sources["temperature"],
+		"topP": topP, "maxSteps": f.maxSteps, "stream": f.stream, "tools": f.tools,
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "%s\n", b)
+	return exitOK
+}
+
+func printCapabilities(stdout, stderr io.Writer, tools string) int {
+	if tools == "" {
+		fmt.Fprintln(stdout, "No tools enabled (run with -tools <path to tools.json>).")
+		return exitOK
+	}
+	m, err := manifest.Load(tools)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintln(stdout, "WARNING: Enabled tools run local programs, contained by agentcli; see agentcli tools -json for details.")
+	fmt.Fprintln(stdout, "Capabilities (enabled tools):")
+	list := append([]*manifest.Tool(nil), m.Tools...)
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	for _, t := range list {
+		desc := t.Description
+		if desc == "" {
+			desc = "(no description)"
+		}
+		fmt.Fprintf(stdout, "- %s: %s\n", t.Name, desc)
+	}
+	return exitOK
+}
+
+// buildSetting reads a setting of the binary's build info, cut to n
+// characters (0: all); "unknown" when absent.
+func buildSetting(key string, n int) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == key && s.Value != "" {
+				if n > 0 && len(s.Value) > n {
+					return s.Value[:n]
+				}
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}

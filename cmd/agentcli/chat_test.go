@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/toolhost/toolhost/internal/fakeoai"
+)
+
+// chatEnv clears the environment variables the agent loop reads.
+func chatEnv(t *testing.T) {
+	for _, k := range []string{"OAI_BASE_URL", "OAI_API_KEY", "OPENAI_API_KEY", "OAI_MODEL", "OAI_HTTP_TIMEOUT",
+		"OAI_HTTP_RETRIES", "OAI_HTTP_RETRY_BACKOFF", "LLM_TEMPERATURE", "AGENTCLI_STATE_DIR"} {
+		t.Setenv(k, "")
+	}
+}
+
+// A goagent command line works unchanged.
+func TestGoagentCommandLine(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("the code word is heron"), 0o644)
+	srv := fakeoai.New(t,
+		fakeoai.ToolCalls(fakeoai.Call{ID: "call_1", Name: "fs_read_file", Args: `{"path":"notes.txt"}`}),
+		fakeoai.Answer("The code word is heron."),
+	)
+	code, out, errs := runIn(t, dir, "-prompt", "What is the code word in notes.txt?", "-tools", "./tools.json",
+		"-base-url", srv.BaseURL(), "-api-key", "sk-compat-0000", "-model", "gpt-4o-mini", "-max-steps", "4",
+		"-http-timeout", "30s", "-tool-timeout", "10", "-http-retries", "1", "-http-retry-backoff", "10ms", "-temp", "0.2",
+		"--quiet")
+	if code != 0 || out != "The code word is heron.\n" {
+		t.Fatalf("exit %d\nstdout %q\nstderr %s", code, out, errs)
+	}
+	reqs := srv.Requests()
+	if reqs[0].Body["model"] != "gpt-4o-mini" || reqs[0].Body["temperature"] != 0.2 {
+		t.Errorf("request %s", reqs[0].Raw)
+	}
+	if got := reqs[0].Header.Get("Authorization"); got != "Bearer sk-compat-0000" {
+		t.Errorf("Authorization %q", got)
+	}
+	tool := reqs[1].Messages()[3]
+	if !strings.Contains(tool["content"].(string), "the code word is heron") {
+		t.Errorf("tool message %v", tool)
+	}
+}
+
+// Environment variables fill what flags leave out; flags win.
+func TestChatEnvironment(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	srv := fakeoai.New(t, fakeoai.Answer("one"), fakeoai.Answer("two"))
+	t.Setenv("OAI_BASE_URL", srv.BaseURL()+"/")
+	t.Setenv("OPENAI_API_KEY", "sk-from-openai-env")
+	t.Setenv("OAI_MODEL", "env-model")
+	t.Setenv("LLM_TEMPERATURE", "0.7")
+	if code, out, errs := runIn(t, dir, "-prompt", "hi", "-quiet"); code != 0 || out != "one\n" {
+		t.Fatalf("exit %d %q %s", code, out, errs)
+	}
+	t.Setenv("OAI_API_KEY", "sk-from-oai-env")
+	if code, _, errs := runIn(t, dir, "-prompt", "hi", "-model", "flag-model", "-quiet"); code != 0 {
+		t.Fatalf("exit %d %s", code, errs)
+	}
+	r := srv.Requests()
+	if r[0].Body["model"] != "env-model" || r[0].Body["temperature"] != 0.7 || r[0].Header.Get("Authorization") != "Bearer sk-from-openai-env" {
+		t.Errorf("first request: %s %v", r[0].Raw, r[0].Header)
+	}
+	if r[1].Body["model"] != "flag-model" || r[1].Header.Get("Authorization") != "Bearer sk-from-oai-env" {
+		t.Errorf("second request: %s %v", r[1].Raw, r[1].Header)
+	}
+}
+
+func TestPrintConfig(t *testing.T) {
+	chatEnv(t)
+	t.Setenv("OAI_API_KEY", "sk-abcdefghijklmnop1234")
+	t.Setenv("OAI_HTTP_TIMEOUT", "45")
+	code, out, errs := runIn(t, t.TempDir(), "-print-config", "-top-p", "0.3", "-timeout", "20s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for k, want := range map[string]any{
+		"apiKey": "****1234", "apiKeySource": "env OAI_API_KEY", "model": "oss-gpt-20b", "modelSource": "default",
+		"baseURL": "https://api.openai.com/v1", "httpTimeout": "45s", "httpTimeoutSource": "env OAI_HTTP_TIMEOUT",
+		"toolTimeout": "20s", "toolTimeoutSource": "flag -timeout", "temperature": "(omitted: -top-p is set)", "topP": 0.3,
+		"httpRetries": 2.0, "httpRetryBackoff": "500ms", "maxSteps": 8.0,
+	} {
+		if cfg[k] != want {
+			t.Errorf("%s = %v, want %v", k, cfg[k], want)
+		}
+	}
+	if strings.Contains(out, "abcdefgh") {
+		t.Error("the key is printed")
+	}
+}
+
+func TestChatUsage(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no prompt", []string{"-model", "m"}, 2, "-prompt is required"},
+		{"both prompts", []string{"-prompt", "a", "-prompt-file", "f"}, 2, "mutually exclusive"},
+		{"goagent flag we refuse", []string{"-prompt", "a", "-prep-model", "x"}, 2, "-prep-model is a goagent flag this agentcli does not support: the pre-stage"},
+		{"goagent bool flag we refuse", []string{"-prompt", "a", "-dry-run"}, 2, "-dry-run is a goagent flag"},
+		{"image flag", []string{"-prompt", "a", "-image-size", "1x1"}, 2, "image generation is not implemented"},
+		{"pre-stage on", []string{"-prompt", "a", "-prep-enabled=true"}, 2, "only -prep-enabled=false"},
+		{"unknown flag", []string{"-prompt", "a", "-frobnicate"}, 2, "flag provided but not defined: -frobnicate"},
+		{"positional", []string{"-prompt", "a", "extra"}, 2, `unexpected argument "extra"`},
+		{"bad duration", []string{"-prompt", "a", "-http-timeout", "soon"}, 2, `"soon" is not a duration`},
+		{"bad top-p", []string{"-prompt", "a", "-top-p", "3"}, 2, "-top-p must be between 0 and 1"},
+		{"missing load file", []string{"-load-messages", "nope.json"}, 2, "-load-messages"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errs := runIn(t, dir, tt.args...)
+			if code != tt.code || !strings.Contains(errs, tt.want) {
+				t.Errorf("exit %d (want %d): %s", code, tt.code, errs)
+			}
+		})
+	}
+	t.Run("bad environment", func(t *testing.T) {
+		t.Setenv("OAI_HTTP_RETRIES", "many")
+		if code, _, errs := runIn(t, dir, "-prompt", "a"); code != 2 || !strings.Contains(errs, `OAI_HTTP_RETRIES: "many" is not a number`) {
+			t.Errorf("exit %d: %s", code, errs)
+		}
+	})
+}
+
+func TestCapabilitiesAndVersion(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	code, out, _ := runIn(t, dir, "-capabilities", "-tools", "tools.json")
+	if code != 0 || !strings.Contains(out, "Capabilities (enabled tools):\n- fs_list_dir: ") {
+		t.Errorf("exit %d: %s", code, out)
+	}
+	code, out, _ = runIn(t, dir, "-capabilities")
+	if code != 0 || !strings.Contains(out, "No tools enabled") {
+		t.Errorf("exit %d: %s", code, out)
+	}
+	code, out, _ = runIn(t, dir, "--version")
+	if code != 0 || !strings.HasPrefix(out, "agentcli version v0.0.0-dev (commit ") {
+		t.Errorf("exit %d: %s", code, out)
+	}
+}
+
+func TestChatStepLimitAndTranscript(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	srv := fakeoai.New(t)
+	loop := fakeoai.ToolCalls(fakeoai.Call{ID: "t", Name: "get_time", Args: `{}`})
+	srv.Repeat = &loop
+	save := filepath.Join(dir, "run", "messages.json")
+	code, out, errs := runIn(t, dir, "-prompt", "loop", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-max-steps", "2", "-save-messages", save)
+	if code != 1 || out != "" || !strings.Contains(errs, "info: reached maximum steps (2); needs human review") {
+		t.Fatalf("exit %d stdout %q: %s", code, out, errs)
+	}
+	// Progress lines on stderr name the steps and the tool calls.
+	if !strings.Contains(errs, "step 1: 1 tool call(s)") || !strings.Contains(errs, "get_time (t): ok") {
+		t.Errorf("progress: %s", errs)
+	}
+	fi, err := os.Stat(save)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("transcript: %v %v", fi, err)
+	}
+	// Resuming asks the model with the whole conversation.
+	srv2 := fakeoai.New(t, fakeoai.Answer("done now"))
+	code, out, errs = runIn(t, dir, "-load-messages", save, "-prompt", "please finish", "-tools", "tools.json", "-base-url", srv2.BaseURL(), "-quiet")
+	if code != 0 || out != "done now\n" {
+		t.Fatalf("exit %d %q: %s", code, out, errs)
+	}
+	if n := len(srv2.Requests()[0].Messages()); n != 2+2*2+1 {
+		t.Errorf("resumed with %d messages", n)
+	}
+}
+
+func TestChatDebugRedacts(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	srv := fakeoai.New(t, fakeoai.Answer("ok"))
+	code, _, errs := runIn(t, dir, "-prompt", "hi", "-base-url", srv.BaseURL(), "-api-key", "sk-very-secret-debug-key", "-debug")
+	if code != 0 || !strings.Contains(errs, "--- request POST") || !strings.Contains(errs, `"content":"hi"`) {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if strings.Contains(errs, "sk-very-secret") {
+		t.Errorf("the key is in the debug output:\n%s", errs)
+	}
+}
+
+func TestChatPromptFromStdin(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	srv := fakeoai.New(t, fakeoai.Answer("read it"))
+	code, out, errs := runStdin(t, dir, "a prompt from stdin", "-prompt-file", "-", "-base-url", srv.BaseURL(), "-quiet",
+		"-system", "Be brief.", "-developer", "Prefer tools.")
+	if code != 0 || out != "read it\n" {
+		t.Fatalf("exit %d %q %s", code, out, errs)
+	}
+	msgs := srv.Requests()[0].Messages()
+	if msgs[0]["content"] != "Be brief." || msgs[1]["role"] != "developer" || msgs[2]["content"] != "a prompt from stdin" {
+		t.Errorf("messages %v", msgs)
+	}
+}
+
+// Ctrl-C during a tool call stops the tool and exits with 130.
+func TestChatInterrupt(t *testing.T) {
+	chatEnv(t)
+	dir := project(t, `{"name":"sleeper","command":["/bin/sleep","1234.5"]}`)
+	srv := fakeoai.New(t, fakeoai.ToolCalls(fakeoai.Call{ID: "s", Name: "sleeper", Args: `{}`}))
+	cmd := exec.Command(filepath.Join(built, "agentcli"), "-prompt", "sleep", "-tools", "tools.json", "-base-url", srv.BaseURL())
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the tool to run; the bound only keeps a broken build from
+	// hanging the test.
+	for deadline := time.Now().Add(30 * time.Second); !sleeperRunning(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the tool never started: %s", stderr.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted || !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("exit %v: %s", err, stderr.String())
+	}
+	if sleeperRunning() {
+		t.Error("the tool outlived the run")
+	}
+}

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// defaultSystem is goagent's system prompt.
+const defaultSystem = "You are a helpful, precise assistant. Use tools when strictly helpful."
+
+// chatFlags are the flags of the agent loop, goagent's names and meanings.
+type chatFlags struct {
+	prompt, promptFile, system, systemFile string
+	developer, developerFiles              []string
+	tools                                  string
+	model, baseURL, apiKey                 string
+	maxSteps                               int
+	timeout, httpTimeout, toolTimeout      flexDuration
+	httpRetries                            int
+	httpRetryBackoff                       flexDuration
+	temp, topP                             float64
+	debug, quiet, verbose, stream          bool
+	capabilities, printConfig, version     bool
+	printMessages                          bool
+	saveMessages, loadMessages             string
+	prepEnabled                            string
+
+	// host are the flags shared with "call" (workspace, audit, limits);
+	// its -tools, -tool-timeout and -debug are replaced by the ones above.
+	host hostFlags
+
+	set map[string]bool // flags given on the command line
+}
+
+// register declares the flags on fs. The shared host flags are declared
+// first and goagent's -tools and -tool-timeout take their names.
+func (f *chatFlags) register(fs *flag.FlagSet) {
+	hs := flag.NewFlagSet("host", flag.ContinueOnError)
+	f.host.register(hs)
+	hs.VisitAll(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "tools", "tool-timeout", "debug": // goagent's own, below
+		default:
+			fs.Var(fl.Value, fl.Name, fl.Usage)
+		}
+	})
+	fs.StringVar(&f.prompt, "prompt", "", "the user's message")
+	fs.StringVar(&f.promptFile, "prompt-file", "", "read the user's message from a file (- for stdin)")
+	fs.StringVar(&f.system, "system", defaultSystem, "the system message")
+	fs.StringVar(&f.systemFile, "system-file", "", "read the system message from a file (- for stdin)")
+	fs.Func("developer", "a developer message (repeatable)", func(s string) error { f.developer = append(f.developer, s); return nil })
+	fs.Func("developer-file", "read a developer message from a file (repeatable)", func(s string) error {
+		f.developerFiles = append(f.developerFiles, s)
+		return nil
+	})
+	fs.StringVar(&f.tools, "tools", "", "the tools manifest (none: no tools are offered)")
+	fs.StringVar(&f.model, "model", "", "model id (env OAI_MODEL; default oss-gpt-20b)")
+	fs.StringVar(&f.baseURL, "base-url", "", "API base URL (env OAI_BASE_URL; default https://api.openai.com/v1)")
+	fs.StringVar(&f.apiKey, "api-key", "", "API key (env OAI_API_KEY, then OPENAI_API_KEY)")
+	fs.IntVar(&f.maxSteps, "max-steps", 8, "requests to the model before giving up")
+	f.timeout = flexDuration(30 * time.Second)
+	fs.Var(&f.timeout, "timeout", "deprecated: default of -http-timeout and -tool-timeout")
+	fs.Var(&f.httpTimeout, "http-timeout", "bound on each wait for the server (env OAI_HTTP_TIMEOUT; default -timeout)")
+	fs.Var(&f.toolTimeout, "tool-timeout", "timeout of tools without timeoutSec (default -timeout)")
+	fs.IntVar(&f.httpRetries, "http-retries", 2, "retries of a failed request (env OAI_HTTP_RETRIES)")
+	f.httpRetryBackoff = flexDuration(500 * time.Millisecond)
+	fs.Var(&f.httpRetryBackoff, "http-retry-backoff", "first wait between retries, doubling (env OAI_HTTP_RETRY_BACKOFF)")
+	fs.Float64Var(&f.temp, "temp", 1.0, "sampling temperature (env LLM_TEMPERATURE)")
+	fs.Float64Var(&f.topP, "top-p", 0, "nucleus sampling; when set, no temperature is sent")
+	fs.BoolVar(&f.debug, "debug", false, "dump requests and responses to stderr, secrets redacted")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines on stderr")
+	fs.BoolVar(&f.verbose, "verbose", false, "also print what the model says alongside its tool calls")
+	fs.BoolVar(&f.stream, "stream", false, "ask for streamed responses")
+	fs.BoolVar(&f.stream, "stream-final", false, "same as -stream (goagent's name)")
+	fs.BoolVar(&f.capabilities, "capabilities", false, "list the tools offered and exit")
+	fs.BoolVar(&f.printConfig, "print-config", false, "print the resolved configuration as JSON and exit")
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	fs.BoolVar(&f.printMessages, "print-messages", false, "print the messages to stderr before the first request")
+	fs.StringVar(&f.saveMessages, "save-messages", "", "write the conversation to this file as JSON when the run ends")
+	fs.StringVar(&f.loadMessages, "load-messages", "", "resume the conversation saved in this file")
+	fs.StringVar(&f.prepEnabled, "prep-enabled", "false", "goagent's pre-stage; only false is supported")
+	for _, u := range unsupported {
+		fs.Var(refused{u}, u.name, "goagent flag, not supported")
+	}
+}
+
+// unsupportedFlag is a goagent flag this agentcli refuses, and why.
+type unsupportedFlag struct {
+	name, why string
+	isBool    bool
+}
+
+var unsupported = func() []unsupportedFlag {
+	var list []unsupportedFlag
+	add := func(why string, isBool bool, names ...string) {
+		for _, n := range names {
+			list = append(list, unsupportedFlag{n, why, isBool})
+		}
+	}
+	const prep = "the pre-stage (a model call that rewrites the prompts) is not implemented"
+	add(prep, false, "prep-model", "prep-base-url", "prep-api-key", "prep-http-timeout", "prep-http-retries",
+		"prep-http-retry-backoff", "prep-temp", "prep-top-p", "prep-profile", "prep-system", "prep-system-file", "prep-tools")
+	add(prep, true, "prep-dry-run", "prep-tools-allow-external", "prep-cache-bust")
+	const state = "saved state (-state-*) is not implemented; use -save-messages and -load-messages"
+	add(state, false, "state-dir", "state-scope", "state-refine-text", "state-refine-file")
+	add(state, true, "state-refine", "dry-run")
+	const image = "image generation is not implemented"
+	add(image, false, "image-base-url", "image-api-key", "image-model", "image-http-timeout", "image-http-retries",
+		"image-http-retry-backoff", "image-n", "image-size", "image-quality", "image-style", "image-response-format",
+		"image-transparent-background")
+	add("message channels are not implemented: the answer goes to stdout, progress to stderr", false, "channel-route")
+	return list
+}()
+
+// refused is a flag.Value that rejects any use of a flag, saying why.
+type refused struct{ u unsupportedFlag }
+
+func (r refused) String() string { return "" }
+func (r refused) Set(string) error {
+	return fmt.Errorf("-%s is a goagent flag this agentcli does not support: %s", r.u.name, r.u.why)
+}
+func (r refused) IsBoolFlag() bool { return r.u.isBool }
+
+// flexDuration is a duration given as Go syntax ("1m30s") or in seconds
+// ("90"), as goagent accepts.
+type flexDuration time.Duration
+
+func (d *flexDuration) String() string { return time.Duration(*d).String() }
+func (d *flexDuration) Set(s string) error {
+	v, err := parseFlexDuration(s)
+	*d = flexDuration(v)
+	return err
+}
+
+func parseFlexDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (use 30s, 1m or a number of seconds)", s)
+	}
+	return d, nil
+}
+
+// chatConfig is the resolved configuration: flag, then environment, then
+// default, with where each value came from.
+type chatConfig struct {
+	model, baseURL, apiKey                 string
+	httpTimeout, toolTimeout, retryBackoff time.Duration
+	retries                                int
+	temperature, topP                      *float64
+	sources                                map[string]string
+	temperatureNote                        string
+	warnings                               []string
+}
+
+// resolve applies goagent's precedence: flag > environment > default.
+func (f *chatFlags) resolve(getenv func(string) string) (*chatConfig, error) {
+	c := &chatConfig{sources: map[string]string{}}
+	env := func(name string) (string, bool) {
+		v := strings.TrimSpace(getenv(name))
+		return v, v != ""
+	}
+	pick := func(key, flagName, flagVal string, envNames []string, def string) string {
+		if f.set[flagName] {
+			c.sources[key] = "flag"
+			return flagVal
+		}
+		for _, e := range envNames {
+			if v, ok := env(e); ok {
+				c.sources[key] = "env " + e
+				return v
+			}
+		}
+		c.sources[key] = "default"
+		return def
+	}
+	c.model = pick("model", "model", f.model, []string{"OAI_MODEL"}, "oss-gpt-20b")
+	c.baseURL = strings.TrimRight(pick("baseURL", "base-url", f.baseURL, []string{"OAI_BASE_URL"}, "https://api.openai.com/v1"), "/")
+	c.apiKey = pick("apiKey", "api-key", f.apiKey, []string{"OAI_API_KEY", "OPENAI_API_KEY"}, "")
+	if c.apiKey == "" {
+		c.sources["apiKey"] = "none"
+	}
+
+	var errs []error
+	dur := func(key, flagName string, flagVal time.Duration, envName string, fallback time.Duration, fallbackSource string) time.Duration {
+		if f.set[flagName] {
+			c.sources[key] = "flag"
+			return flagVal
+		}
+		if v, ok := env(envName); ok && envName != "" {
+			d, err := parseFlexDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName, err))
+			}
+			c.sources[key] = "env " + envName
+			return d
+		}
+		c.sources[key] = fallbackSource
+		return fallback
+	}
+	// -timeout (deprecated) is the fallback of both timeouts.
+	inherited := "default (-timeout)"
+	c.sources["timeout"] = "default"
+	if f.set["timeout"] {
+		inherited, c.sources["timeout"] = "flag -timeout", "flag"
+	}
+	c.httpTimeout = dur("httpTimeout", "http-timeout", time.Duration(f.httpTimeout), "OAI_HTTP_TIMEOUT", time.Duration(f.timeout), inherited)
+	c.toolTimeout = dur("toolTimeout", "tool-timeout", time.Duration(f.toolTimeout), "", time.Duration(f.timeout), inherited)
+	c.retryBackoff = dur("httpRetryBackoff", "http-retry-backoff", time.Duration(f.httpRetryBackoff), "OAI_HTTP_RETRY_BACKOFF", time.Duration(f.httpRetryBackoff), "default")
+	c.retries = f.httpRetries
+	c.sources["httpRetries"] = "default"
+	if f.set["http-retries"] {
+		c.sources["httpRetries"] = "flag"
+	} else if v, ok := env("OAI_HTTP_RETRIES"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("OAI_HTTP_RETRIES: %q is not a number", v))
+		}
+		c.retries, c.sources["httpRetries"] = n, "env OAI_HTTP_RETRIES"
+	}
+
+	temp := f.temp
+	c.sources["temperature"] = "default"
+	if f.set["temp"] {
+		c.sources["temperature"] = "flag"
+	} else if v, ok := env("LLM_TEMPERATURE"); ok {
+		t, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("LLM_TEMPERATURE: %q is not a number", v))
+		}
+		temp, c.sources["temperature"] = t, "env LLM_TEMPERATURE"
+	}
+	switch {
+	case f.topP > 0:
+		// One knob at a time (goagent's rule): top_p wins.
+		topP := f.topP
+		c.topP = &topP
+		c.temperatureNote = "(omitted: -top-p is set)"
+		c.warnings = append(c.warnings, "-top-p is set; omitting temperature per one-knob rule")
+	case strings.HasPrefix(c.model, "o3") || strings.HasPrefix(c.model, "o4"):
+		c.temperatureNote = "(omitted: the model takes none)"
+	default:
+		c.temperature = &temp
+	}
+
+	switch {
+	case c.httpTimeout <= 0:
+		errs = append(errs, errors.New("-http-timeout must be positive"))
+	case c.toolTimeout <= 0:
+		errs = append(errs, errors.New("-tool-timeout must be positive"))
+	case c.retries < 0:
+		errs = append(errs, errors.New("-http-retries must not be negative"))
+	case c.retryBackoff < 0:
+		errs = append(errs, errors.New("-http-retry-backoff must not be negative"))
+	case f.maxSteps < 1:
+		errs = append(errs, errors.New("-max-steps must be at least 1"))
+	case f.topP < 0 || f.topP > 1:
+		errs = append(errs, errors.New("-top-p must be between 0 and 1"))
+	case temp < 0 || temp > 2:
+		errs = append(errs, errors.New("-temp must be between 0 and 2"))
+	}
+	if v, ok := env("AGENTCLI_STATE_DIR"); ok {
+		c.warnings = append(c.warnings, fmt.Sprintf("AGENTCLI_STATE_DIR=%s is ignored: saved state is not implemented", v))
+	}
+	return c, errors.Join(errs...)
+}
+
+// maskKey shows a key's last 4 characters at most, and only when it is
+// long enough that they say nothing useful to someone who does not have it.
+func maskKey(k string) string {
+	switch {
+	case k == "":
+		return ""
+	case len(k) <= 12:
+		return "****"
+	}
+	return "****" + k[len(k)-4:]
+}
+
+// readMaybeFile reads a file, or stdin for "-".
+func readMaybeFile(path string, stdin func() ([]byte, error)) (string, error) {
+	if path == "-" {
+		b, err := stdin()
+		return string(b), err
+	}
+	b, err := os.ReadFile(path)
+	return string(b), err
+}
