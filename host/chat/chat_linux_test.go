@@ -444,4 +444,3 @@ func TestLoadMessagesFormats(t *testing.T) {
 		}
 	}
 }
-
