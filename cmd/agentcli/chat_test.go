@@ -39,7 +39,7 @@ func TestGoagentCommandLine(t *testing.T) {
 		t.Fatalf("exit %d\nstdout %q\nstderr %s", code, out, errs)
 	}
 	reqs := srv.Requests()
-	if reqs[0].Body["model"] != "gpt-4o-mini" || reqs[0].Body["temperature"] != 0.2 {
+	if reqs[0].Body()["model"] != "gpt-4o-mini" || reqs[0].Body()["temperature"] != 0.2 {
 		t.Errorf("request %s", reqs[0].Raw)
 	}
 	if got := reqs[0].Header.Get("Authorization"); got != "Bearer sk-compat-0000" {
@@ -68,10 +68,10 @@ func TestChatEnvironment(t *testing.T) {
 		t.Fatalf("exit %d %s", code, errs)
 	}
 	r := srv.Requests()
-	if r[0].Body["model"] != "env-model" || r[0].Body["temperature"] != 0.7 || r[0].Header.Get("Authorization") != "Bearer sk-from-openai-env" {
+	if r[0].Body()["model"] != "env-model" || r[0].Body()["temperature"] != 0.7 || r[0].Header.Get("Authorization") != "Bearer sk-from-openai-env" {
 		t.Errorf("first request: %s %v", r[0].Raw, r[0].Header)
 	}
-	if r[1].Body["model"] != "flag-model" || r[1].Header.Get("Authorization") != "Bearer sk-from-oai-env" {
+	if r[1].Body()["model"] != "flag-model" || r[1].Header.Get("Authorization") != "Bearer sk-from-oai-env" {
 		t.Errorf("second request: %s %v", r[1].Raw, r[1].Header)
 	}
 }

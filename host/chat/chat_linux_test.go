@@ -136,9 +136,9 @@ func TestMultiStepParallel(t *testing.T) {
 		}
 	}
 	// The tools are offered with their schemas.
-	tools, _ := reqs[0].Body["tools"].([]any)
-	if len(tools) != 2 || reqs[0].Body["tool_choice"] != "auto" {
-		t.Errorf("tools %v tool_choice %v", tools, reqs[0].Body["tool_choice"])
+	tools, _ := reqs[0].Body()["tools"].([]any)
+	if len(tools) != 2 || reqs[0].Body()["tool_choice"] != "auto" {
+		t.Errorf("tools %v tool_choice %v", tools, reqs[0].Body()["tool_choice"])
 	}
 	if len(msgs) != 2+1+3+1+1+1 {
 		t.Errorf("transcript of %d messages", len(msgs))
@@ -310,8 +310,8 @@ func TestStreaming(t *testing.T) {
 		t.Errorf("answer %q", answer)
 	}
 	reqs := srv.Requests()
-	if reqs[0].Body["stream"] != true {
-		t.Errorf("stream not asked for: %v", reqs[0].Body["stream"])
+	if reqs[0].Body()["stream"] != true {
+		t.Errorf("stream not asked for: %v", reqs[0].Body()["stream"])
 	}
 	// The assembled calls went back to the model as one assistant message.
 	msgs := reqs[1].Messages()
@@ -332,10 +332,10 @@ func TestSamplingKnobs(t *testing.T) {
 	e.run(t, srv, Options{Temperature: &zero}, prompt("x"))
 	e.run(t, srv, Options{TopP: &half}, prompt("x"))
 	reqs := srv.Requests()
-	if temp, ok := reqs[0].Body["temperature"].(float64); !ok || temp > 1e-6 {
-		t.Errorf("temperature 0 sent as %v (present %v)", reqs[0].Body["temperature"], ok)
+	if temp, ok := reqs[0].Body()["temperature"].(float64); !ok || temp > 1e-6 {
+		t.Errorf("temperature 0 sent as %v (present %v)", reqs[0].Body()["temperature"], ok)
 	}
-	if _, ok := reqs[1].Body["temperature"]; ok || reqs[1].Body["top_p"] != 0.5 {
+	if _, ok := reqs[1].Body()["temperature"]; ok || reqs[1].Body()["top_p"] != 0.5 {
 		t.Errorf("one knob: %s", reqs[1].Raw)
 	}
 
@@ -346,7 +346,7 @@ func TestSamplingKnobs(t *testing.T) {
 		if err != nil || answer != "fine" {
 			t.Fatalf("answer %q err %v", answer, err)
 		}
-		if _, ok := srv.Requests()[1].Body["temperature"]; ok {
+		if _, ok := srv.Requests()[1].Body()["temperature"]; ok {
 			t.Error("asked again with the temperature")
 		}
 	})

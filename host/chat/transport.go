@@ -107,7 +107,8 @@ func (t *Transport) once(req *http.Request, body []byte) (*http.Response, error)
 		}
 		return nil, err
 	}
-	resp.Body = &guardedBody{ReadCloser: resp.Body, watch: watch, cancel: cancel, url: req.URL.String(), parent: req.Context()}
+	resp.Body = &guardedBody{ReadCloser: resp.Body, watch: watch, cancel: cancel, url: req.URL.String(), parent: req.Context(),
+		drain: !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")}
 	return resp, nil
 }
 
@@ -216,6 +217,10 @@ type guardedBody struct {
 	cancel context.CancelFunc
 	url    string
 	parent context.Context
+	// drain reads what is left of a complete (not streamed) body before
+	// closing: the client's JSON decoder stops at the value's end, and a
+	// body not read to its end costs the connection (a new one per call).
+	drain bool
 }
 
 func (b *guardedBody) Read(p []byte) (int, error) {
@@ -230,6 +235,9 @@ func (b *guardedBody) Read(p []byte) (int, error) {
 }
 
 func (b *guardedBody) Close() error {
+	if b.drain {
+		io.Copy(io.Discard, io.LimitReader(b.ReadCloser, 64<<10))
+	}
 	if b.watch != nil {
 		b.watch.timer.Stop()
 	}

@@ -39,14 +39,22 @@ type Call struct{ ID, Name, Args string }
 // Request is a recorded request.
 type Request struct {
 	Header http.Header
-	Body   map[string]any
 	Raw    []byte
+}
+
+// Body returns the request body decoded as generic JSON (decoded on
+// demand: the server itself checks requests with a cheaper typed decode,
+// so that it takes little of the machine from what a benchmark measures).
+func (r Request) Body() map[string]any {
+	var body map[string]any
+	json.Unmarshal(r.Raw, &body)
+	return body
 }
 
 // Messages returns the request's conversation.
 func (r Request) Messages() []map[string]any {
 	var out []map[string]any
-	list, _ := r.Body["messages"].([]any)
+	list, _ := r.Body()["messages"].([]any)
 	for _, m := range list {
 		mm, _ := m.(map[string]any)
 		out = append(out, mm)
@@ -64,6 +72,10 @@ type Server struct {
 	requests []Request
 	// Repeat, when set, answers every request past the script with it.
 	Repeat *Reply
+	// SkipChecks turns off the checks of each request, so that a
+	// benchmark's mock endpoint costs little (decoding a long conversation
+	// takes the better part of a millisecond).
+	SkipChecks bool
 }
 
 // New starts a server answering with replies in order. It is closed when
@@ -73,6 +85,13 @@ func New(t testing.TB, replies ...Reply) *Server {
 	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
 	t.Cleanup(s.Close)
 	return s
+}
+
+// Script appends replies to the script.
+func (s *Server) Script(replies ...Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = append(s.script, replies...)
 }
 
 // BaseURL is the API base URL, as given to -base-url.
@@ -87,16 +106,18 @@ func (s *Server) Requests() []Request {
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(r.Body)
-	var body map[string]any
-	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
+	var body wireRequest
+	if s.SkipChecks {
+		// no checks
+	} else if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
 		s.t.Errorf("fakeoai: %s %s, want POST /v1/chat/completions", r.Method, r.URL.Path)
 	} else if err := json.Unmarshal(raw, &body); err != nil {
-		s.t.Errorf("fakeoai: body is not JSON: %v: %s", err, raw)
-	} else if err := checkRequest(body); err != nil {
+		s.t.Errorf("fakeoai: body is not a chat request: %v: %s", err, raw)
+	} else if err := checkRequest(&body); err != nil {
 		s.t.Errorf("fakeoai: malformed request: %v\n%s", err, raw)
 	}
 	s.mu.Lock()
-	s.requests = append(s.requests, Request{Header: r.Header.Clone(), Body: body, Raw: raw})
+	s.requests = append(s.requests, Request{Header: r.Header.Clone(), Raw: raw})
 	var reply Reply
 	switch {
 	case len(s.script) > 0:
@@ -137,42 +158,48 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, reply.Body)
 }
 
+// wireRequest is what the server checks of a request.
+type wireRequest struct {
+	Model    string `json:"model"`
+	Messages []struct {
+		Role       string  `json:"role"`
+		Content    *string `json:"content"`
+		ToolCallID string  `json:"tool_call_id"`
+		ToolCalls  []struct {
+			ID string `json:"id"`
+		} `json:"tool_calls"`
+	} `json:"messages"`
+}
+
 // checkRequest applies the API's rules that matter to an agent loop.
-func checkRequest(body map[string]any) error {
-	if m, _ := body["model"].(string); m == "" {
+func checkRequest(body *wireRequest) error {
+	if body.Model == "" {
 		return fmt.Errorf("no model")
 	}
-	msgs, _ := body["messages"].([]any)
-	if len(msgs) == 0 {
+	if len(body.Messages) == 0 {
 		return fmt.Errorf("no messages")
 	}
 	pending := map[string]bool{}
-	for i, m := range msgs {
-		mm, _ := m.(map[string]any)
-		role, _ := mm["role"].(string)
-		if role != "tool" && len(pending) > 0 {
-			return fmt.Errorf("message %d (%s) follows unanswered tool calls %v", i, role, pending)
+	for i, m := range body.Messages {
+		if m.Role != "tool" && len(pending) > 0 {
+			return fmt.Errorf("message %d (%s) follows unanswered tool calls %v", i, m.Role, pending)
 		}
-		switch role {
+		switch m.Role {
 		case "assistant":
-			calls, _ := mm["tool_calls"].([]any)
-			for _, c := range calls {
-				cm, _ := c.(map[string]any)
-				id, _ := cm["id"].(string)
-				pending[id] = true
+			for _, c := range m.ToolCalls {
+				pending[c.ID] = true
 			}
 		case "tool":
-			id, _ := mm["tool_call_id"].(string)
-			if !pending[id] {
-				return fmt.Errorf("message %d answers tool call %q, which is not pending", i, id)
+			if !pending[m.ToolCallID] {
+				return fmt.Errorf("message %d answers tool call %q, which is not pending", i, m.ToolCallID)
 			}
-			if c, _ := mm["content"].(string); c == "" {
+			if m.Content == nil || *m.Content == "" {
 				return fmt.Errorf("message %d: a tool message needs content", i)
 			}
-			delete(pending, id)
+			delete(pending, m.ToolCallID)
 		case "system", "developer", "user":
 		default:
-			return fmt.Errorf("message %d has role %q", i, role)
+			return fmt.Errorf("message %d has role %q", i, m.Role)
 		}
 	}
 	if len(pending) > 0 {
