@@ -225,8 +225,12 @@ func (h *Host) Workspace() string { return h.workspace }
 // cannot be.
 func (h *Host) Containment() (string, error) { return h.launcher.Containment() }
 
+// Shutdown kills every running tool at once and refuses further calls: for
+// a server that must exit now. Follow it with Close.
+func (h *Host) Shutdown() { h.launcher.Shutdown() }
+
 // Close refuses new calls and waits for running ones. Cancel their
-// contexts first for a quick shutdown.
+// contexts first, or call Shutdown, for a quick exit.
 func (h *Host) Close() error { return h.launcher.Close() }
 
 // Call runs the tool called name with args, a JSON object ("" or nil means

@@ -111,6 +111,10 @@ func helper(marker, name string, args []string) int {
 		c := exec.Command("/bin/sh", "-c", "f(){ f|f& }; f; sleep 3600", marker)
 		c.Stdout, c.Stderr = os.Stdout, os.Stderr
 		c.Run()
+		// The shell's own sleep may fail to fork once the cgroup is
+		// full; the helper then waits for the timeout itself, without
+		// needing a process.
+		time.Sleep(time.Hour)
 	case "spawn":
 		// Starts n sleeping children and reports their pids.
 		n, _ := strconv.Atoi(args[0])

@@ -116,13 +116,16 @@ type Launcher struct {
 	slots chan jail // free slots; nil entries are created on demand
 
 	mu       sync.Mutex
-	closed   bool
+	closed   bool         // no new calls
+	done     bool         // Close has run
 	children map[int]bool // pids of running direct children
 
 	startMu sync.RWMutex // see run and reapOrphans
 
 	running sync.WaitGroup
 	closing chan struct{}
+	killNow chan struct{} // closed by Shutdown
+	once    sync.Once
 }
 
 // New returns a Launcher. It never fails because containment is
@@ -143,6 +146,7 @@ func New(opts Options) (*Launcher, error) {
 		slots:    make(chan jail, opts.MaxConcurrent),
 		children: make(map[int]bool),
 		closing:  make(chan struct{}),
+		killNow:  make(chan struct{}),
 	}
 	var b backend
 	var err error
@@ -359,12 +363,19 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 		reason.CompareAndSwap(0, reasonTimeout)
 	case <-ctx.Done():
 		reason.CompareAndSwap(0, reasonCancelled)
+	case <-l.killNow:
+		reason.CompareAndSwap(0, reasonCancelled)
+		kill(syscall.SIGKILL)
+		killed = true
 	}
-	if r := reason.Load(); r == reasonTimeout || r == reasonCancelled {
+	if r := reason.Load(); !killed && (r == reasonTimeout || r == reasonCancelled) {
 		kill(syscall.SIGTERM)
 		select {
 		case <-exited:
 		case <-overflow:
+			kill(syscall.SIGKILL)
+			killed = true
+		case <-l.killNow:
 			kill(syscall.SIGKILL)
 			killed = true
 		case <-time.After(grace):
@@ -474,17 +485,34 @@ func (l *Launcher) reapOrphans() []int {
 	return reaped
 }
 
+// Shutdown kills every running call at once, without a grace period, and
+// makes later calls fail: for a server that must exit now (its client went
+// away, or it got SIGTERM). Follow it with Close. It is safe to call more
+// than once and concurrently.
+func (l *Launcher) Shutdown() {
+	l.once.Do(func() { close(l.killNow) })
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.closing)
+	}
+	l.mu.Unlock()
+}
+
 // Close refuses new calls, waits for running ones to finish, and removes
 // the cgroups. Cancel the calls' contexts first for a quick shutdown. It is
 // safe to call more than once.
 func (l *Launcher) Close() error {
 	l.mu.Lock()
-	if l.closed {
+	if l.done {
 		l.mu.Unlock()
 		return nil
 	}
-	l.closed = true
-	close(l.closing)
+	l.done = true
+	if !l.closed {
+		l.closed = true
+		close(l.closing)
+	}
 	l.mu.Unlock()
 	l.running.Wait()
 	var errs []error

@@ -426,3 +426,35 @@ func TestStaleCgroupSwept(t *testing.T) {
 		t.Errorf("stale cgroup not swept: %v", err)
 	}
 }
+
+// Shutdown kills running calls at once, even a tool that ignores SIGTERM,
+// without waiting for the grace period.
+func TestShutdown(t *testing.T) {
+	f := newFixture(t, "v1")
+	f.l.opts.KillGrace = time.Hour // Shutdown must not wait for it
+	done := make(chan *Outcome)
+	go func() {
+		out, _ := f.l.Launch(context.Background(), f.spec("ignore-term"))
+		done <- out
+	}()
+	for !markedRunning(f.marker) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.l.Shutdown()
+	out := <-done
+	if out == nil || !out.Cancelled || out.Signal != syscall.SIGKILL {
+		t.Errorf("outcome %+v", out)
+	}
+	if _, err := f.l.Launch(context.Background(), f.spec("echo")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Launch after Shutdown: %v", err)
+	}
+}
+
+func markedRunning(marker string) bool {
+	for _, s := range survivors(marker) {
+		if strings.HasPrefix(s, "pid ") {
+			return true
+		}
+	}
+	return false
+}
