@@ -24,6 +24,10 @@ Usage:
   agentcli -prompt TEXT [-tools FILE] [flags]
         Run the agent loop against an OpenAI-compatible endpoint (goagent's
         flags and environment variables); the answer goes to stdout.
+  agentcli mcp [-tools FILE] [-http ADDR] [flags]
+        Serve the vetted tools to MCP clients over stdio (or streamable HTTP).
+  agentcli mcp config [-tools FILE] [-http ADDR]
+        Print client configuration (mcpServers JSON, VS Code mcp.json).
   agentcli tools [-tools FILE] [-json]
         List the vetted tools.
   agentcli call [flags] NAME ['JSON' | -]
@@ -51,6 +55,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdCall(ctx, rest, stdin, stdout, stderr)
 	case "audit":
 		return cmdAudit(rest, stdout, stderr)
+	case "mcp":
+		return cmdMCP(ctx, rest, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/toolhost/toolhost/host/mcpserve"
+)
+
+// mcpFlags are the flags of "agentcli mcp".
+type mcpFlags struct {
+	host                      hostFlags
+	httpAddr                  string
+	tokenFile                 string
+	jwtSecretFile, jwtKeyFile string
+	jwtIssuer, jwtAudience    string
+	origins                   []string
+	rate                      float64
+	burst, maxInFlight        int
+	maxBody                   int64
+	watch                     bool
+}
+
+func (f *mcpFlags) register(fs *flag.FlagSet) {
+	f.host.register(fs)
+	fs.StringVar(&f.httpAddr, "http", "", "serve streamable HTTP on ADDR (e.g. 127.0.0.1:8080) instead of stdio")
+	fs.StringVar(&f.tokenFile, "token-file", "", "bearer tokens, one per line: \"ID TOKEN\" or \"TOKEN\" (also env AGENTCLI_MCP_TOKEN)")
+	fs.StringVar(&f.jwtSecretFile, "jwt-secret-file", "", "accept HS256 JWTs signed with the secret in this file (also env AGENTCLI_MCP_JWT_SECRET)")
+	fs.StringVar(&f.jwtKeyFile, "jwt-public-key", "", "accept RS256 JWTs signed for this PEM public key")
+	fs.StringVar(&f.jwtIssuer, "jwt-issuer", "", "required JWT issuer (iss)")
+	fs.StringVar(&f.jwtAudience, "jwt-audience", "", "required JWT audience (aud)")
+	fs.Func("allow-origin", "a browser origin allowed besides loopback ones, e.g. https://app.example.com (repeatable)", func(s string) error {
+		f.origins = append(f.origins, s)
+		return nil
+	})
+	fs.Float64Var(&f.rate, "rate", mcpserve.DefaultRate, "requests per second per client (HTTP)")
+	fs.IntVar(&f.burst, "burst", mcpserve.DefaultBurst, "burst of requests per client (HTTP)")
+	fs.IntVar(&f.maxInFlight, "max-inflight", mcpserve.DefaultMaxInFlight, "requests served at once (HTTP)")
+	fs.Int64Var(&f.maxBody, "max-body", mcpserve.DefaultMaxBody, "largest request body in bytes (HTTP)")
+	fs.BoolVar(&f.watch, "watch", true, "reload the manifest when it changes")
+}
+
+// httpOptions reads the credentials named by the flags and environment.
+func (f *mcpFlags) httpOptions(getenv func(string) string) (mcpserve.HTTPOptions, error) {
+	o := mcpserve.HTTPOptions{AllowOrigins: f.origins, Rate: f.rate, Burst: f.burst, MaxBody: f.maxBody, MaxInFlight: f.maxInFlight}
+	if f.tokenFile != "" {
+		tokens, err := mcpserve.LoadTokens(f.tokenFile)
+		if err != nil {
+			return o, fmt.Errorf("-token-file: %w", err)
+		}
+		o.Tokens = tokens
+	}
+	if t := strings.TrimSpace(getenv("AGENTCLI_MCP_TOKEN")); t != "" {
+		o.Tokens = append(o.Tokens, mcpserve.Token{ID: "env", Secret: t})
+	}
+	secret := []byte(strings.TrimSpace(getenv("AGENTCLI_MCP_JWT_SECRET")))
+	if f.jwtSecretFile != "" {
+		b, err := os.ReadFile(f.jwtSecretFile)
+		if err != nil {
+			return o, fmt.Errorf("-jwt-secret-file: %w", err)
+		}
+		secret = []byte(strings.TrimSpace(string(b)))
+	}
+	var key []byte
+	if f.jwtKeyFile != "" {
+		b, err := os.ReadFile(f.jwtKeyFile)
+		if err != nil {
+			return o, fmt.Errorf("-jwt-public-key: %w", err)
+		}
+		key = b
+	}
+	if len(secret) > 0 || len(key) > 0 {
+		o.JWT = &mcpserve.JWTConfig{Secret: secret, PublicKey: key, Issuer: f.jwtIssuer, Audience: f.jwtAudience}
+	}
+	return o, nil
+}
+
+func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "config" {
+		return cmdMCPConfig(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("agentcli mcp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f mcpFlags
+	f.register(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if len(pos) > 0 {
+		return fail(stderr, usagef("mcp takes no arguments, got %q (did you mean \"agentcli mcp config\"?)", pos))
+	}
+	if err := f.host.check(); err != nil {
+		return fail(stderr, err)
+	}
+	httpOpts, err := f.httpOptions(os.Getenv)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	log := logger(stderr, f.host.debug, zerolog.InfoLevel)
+	h, alog, err := f.host.open(log)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer alog.Close()
+	defer h.Close()
+	// However the server ends, running tools die at once: a client that
+	// went away, or SIGTERM, must not wait on a grace period.
+	defer h.Shutdown()
+
+	srv := mcpserve.New(mcpserve.Options{Host: h, Name: "toolhost", Version: version, Logger: log, Concurrency: f.host.maxConcurrent})
+	if f.watch {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go srv.Watch(wctx, f.host.tools, 0)
+	}
+	containment, cerr := h.Containment()
+	if cerr != nil {
+		containment = "UNAVAILABLE: " + cerr.Error()
+	}
+	where := "stdio"
+	if f.httpAddr != "" {
+		where = "http://" + f.httpAddr + "/mcp"
+	}
+	fmt.Fprintf(stderr, "agentcli: serving %d tools from %s over MCP %s (workspace %s, audit %s, containment %s); client configuration: agentcli mcp config -tools %s\n",
+		len(h.Manifest().Tools), h.Manifest().Path, where, h.Workspace(), alog.Path(), containment, f.host.tools)
+
+	if f.httpAddr != "" {
+		err = srv.ServeHTTP(ctx, f.httpAddr, httpOpts)
+	} else {
+		err = srv.ServeStdio(ctx, stdin, stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "agentcli: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// cmdMCPConfig prints client configuration for this binary and manifest.
+func cmdMCPConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("agentcli mcp config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tools := fs.String("tools", "tools.json", "the tools manifest")
+	workspace := fs.String("workspace", ".", "the folder tools run in")
+	httpAddr := fs.String("http", "", "configure clients for streamable HTTP at ADDR instead of stdio")
+	name := fs.String("name", "toolhost", "the server's name in the client configuration")
+	if _, err := parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		return fail(stderr, err)
+	}
+	manifestPath, err1 := filepath.Abs(*tools)
+	ws, err2 := filepath.Abs(*workspace)
+	if err := errors.Join(err1, err2); err != nil {
+		return fail(stderr, err)
+	}
+	if _, err := os.Stat(manifestPath); err != nil {
+		return fail(stderr, fmt.Errorf("-tools: %w", err))
+	}
+	args2 := []string{"mcp", "-tools", manifestPath, "-workspace", ws}
+	var desktop, vscode map[string]any
+	if *httpAddr != "" {
+		url := "http://" + *httpAddr + "/mcp"
+		desktop = map[string]any{"mcpServers": map[string]any{*name: map[string]any{"url": url}}}
+		vscode = map[string]any{"servers": map[string]any{*name: map[string]any{"type": "http", "url": url}}}
+	} else {
+		desktop = map[string]any{"mcpServers": map[string]any{*name: map[string]any{"command": exe, "args": args2}}}
+		vscode = map[string]any{"servers": map[string]any{*name: map[string]any{"type": "stdio", "command": exe, "args": args2}}}
+	}
+	d, _ := json.MarshalIndent(desktop, "", "  ")
+	v, _ := json.MarshalIndent(vscode, "", "  ")
+	fmt.Fprintf(stdout, "Desktop clients (Claude Desktop, Cursor, ...): merge into their mcpServers configuration:\n%s\n\nVS Code: .vscode/mcp.json:\n%s\n", d, v)
+	return exitOK
+}

@@ -1,0 +1,353 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// mcpServer is a running "agentcli mcp" with an mcp-go client on its
+// stdio.
+type mcpServer struct {
+	c      *client.Client
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	dir    string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startMCP(t *testing.T, dir string, args ...string) *mcpServer {
+	t.Helper()
+	s := &mcpServer{stderr: &syncBuffer{}, dir: dir}
+	args = append([]string{"mcp", "-tools", filepath.Join(dir, "tools.json"), "-workspace", dir}, args...)
+	tr := transport.NewStdioWithOptions(filepath.Join(built, "agentcli"), nil, args,
+		transport.WithCommandFunc(func(ctx context.Context, command string, env, args []string) (*exec.Cmd, error) {
+			cmd := exec.Command(command, args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), env...)
+			cmd.Stderr = s.stderr
+			s.cmd = cmd
+			return cmd, nil
+		}))
+	s.c = client.NewClient(tr)
+	if err := s.c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.c.Close()
+		if s.cmd.ProcessState == nil {
+			s.cmd.Process.Kill()
+			s.cmd.Wait()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "toolhost-test", Version: "1"}
+	if _, err := s.c.Initialize(ctx, init); err != nil {
+		t.Fatalf("initialize: %v\nstderr: %s", err, s.stderr.String())
+	}
+	return s
+}
+
+func (s *mcpServer) call(t *testing.T, ctx context.Context, name string, args any) *mcp.CallToolResult {
+	t.Helper()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	res, err := s.c.CallTool(ctx, req)
+	if err != nil {
+		t.Fatalf("call %s: %v\nstderr: %s", name, err, s.stderr.String())
+	}
+	return res
+}
+
+func text(r *mcp.CallToolResult) string {
+	var parts []string
+	for _, c := range r.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			parts = append(parts, tc.Text)
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+func TestMCPStdio(t *testing.T) {
+	dir := project(t, `{"name":"sleeper","command":["/bin/sleep","1234.5"],"timeoutSec":120}`)
+	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello mcp"), 0o644)
+	s := startMCP(t, dir)
+	ctx := context.Background()
+
+	tools, err := s.c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]mcp.Tool{}
+	for _, tl := range tools.Tools {
+		byName[tl.Name] = tl
+	}
+	if len(byName) != 6 {
+		t.Errorf("%d tools listed", len(byName))
+	}
+	rf := byName["fs_read_file"]
+	if rf.Annotations.ReadOnlyHint == nil || !*rf.Annotations.ReadOnlyHint || rf.Title == "" || rf.OutputSchema.Type != "object" {
+		t.Errorf("fs_read_file listed as %+v", rf)
+	}
+	if _, ok := rf.InputSchema.Properties["path"]; !ok {
+		t.Errorf("input schema %+v", rf.InputSchema)
+	}
+
+	if err := s.c.Ping(ctx); err != nil {
+		t.Errorf("ping: %v", err)
+	}
+
+	res := s.call(t, ctx, "fs_read_file", map[string]any{"path": "hello.txt"})
+	var sc struct{ Content string }
+	b, _ := json.Marshal(res.StructuredContent)
+	if res.IsError || json.Unmarshal(b, &sc) != nil || sc.Content != "hello mcp" || !strings.Contains(text(res), "hello mcp") {
+		t.Errorf("result %+v", res)
+	}
+	for _, c := range []struct {
+		name string
+		args any
+		want string
+	}{
+		{"fs_read_file", map[string]any{"path": "/etc/passwd"}, `"code":"BAD_PATH"`},
+		{"fs_read_file", map[string]any{"path": 5}, `"code":"INVALID_ARGS"`},
+		{"fs_read_file", map[string]any{"path": 5}, `/path: expected string, but got number`},
+	} {
+		res := s.call(t, ctx, c.name, c.args)
+		if !res.IsError || !strings.Contains(text(res), c.want) {
+			t.Errorf("%s %v: isError %v %s, want %s", c.name, c.args, res.IsError, text(res), c.want)
+		}
+	}
+
+	// An unknown tool is a protocol error, as the MCP spec has it.
+	unknown := mcp.CallToolRequest{}
+	unknown.Params.Name = "invented"
+	if _, err := s.c.CallTool(ctx, unknown); err == nil || !strings.Contains(err.Error(), "invented") {
+		t.Errorf("unknown tool: %v", err)
+	}
+
+	// Cancelling a call kills its tool at once.
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "sleeper"
+		_, err := s.c.CallTool(cctx, req)
+		done <- err
+	}()
+	waitFor(t, sleeperRunning)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled call: %v", err)
+	}
+	waitFor(t, func() bool { return !sleeperRunning() })
+
+	s.c.Close()
+	if s.cmd.ProcessState == nil || !s.cmd.ProcessState.Success() {
+		t.Errorf("server exit: %v\n%s", s.cmd.ProcessState, s.stderr.String())
+	}
+	if !strings.Contains(s.stderr.String(), "serving 6 tools from") {
+		t.Errorf("no banner: %s", s.stderr.String())
+	}
+	// Every call is audited with frontend mcp.
+	data, _ := os.ReadFile(filepath.Join(dir, "state", "toolhost", "audit.jsonl"))
+	if n := strings.Count(string(data), `"frontend":"mcp","caller":"stdio"`); n != 5 {
+		t.Errorf("%d audit records from mcp, want 5:\n%s", n, data)
+	}
+}
+
+// The end of stdin ends the server at once, and every running tool with
+// it, even one that ignores SIGTERM. The client here is raw JSON-RPC on
+// pipes, so that nothing but the end of input tells the server to go.
+func TestMCPStdinEOF(t *testing.T) {
+	dir := project(t, `{"name":"stubborn","command":["/bin/sh","-c","trap '' TERM; exec /bin/sleep 1234.5"],"timeoutSec":120}`)
+	cmd := exec.Command(filepath.Join(built, "agentcli"), "mcp", "-tools", "tools.json", "-kill-grace", "1h")
+	cmd.Dir = dir
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}
+{"jsonrpc":"2.0","method":"notifications/initialized"}
+{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"stubborn","arguments":{}}}
+`)
+	waitFor(t, sleeperRunning)
+	stdin.Close()
+	if err := waitExit(t, cmd); err != nil {
+		t.Errorf("server exit: %v\n%s", err, stderr.String())
+	}
+	if sleeperRunning() {
+		t.Error("the tool outlived the server")
+	}
+	// Every line on stdout is a JSON-RPC message.
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var msg struct {
+			JSONRPC string `json:"jsonrpc"`
+		}
+		if json.Unmarshal([]byte(line), &msg) != nil || msg.JSONRPC != "2.0" {
+			t.Errorf("stdout line %q is not a JSON-RPC message", line)
+		}
+	}
+}
+
+// SIGTERM ends the server and every running tool, even one that ignores
+// SIGTERM itself: no grace period is waited for.
+func TestMCPSigterm(t *testing.T) {
+	dir := project(t, `{"name":"stubborn","command":["/bin/sh","-c","trap '' TERM; exec /bin/sleep 1234.5"],"timeoutSec":120}`)
+	s := startMCP(t, dir, "-kill-grace", "1h")
+	go func() {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "stubborn"
+		s.c.CallTool(context.Background(), req)
+	}()
+	waitFor(t, sleeperRunning)
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := waitExit(t, s.cmd); err != nil {
+		t.Errorf("server exit: %v\n%s", err, s.stderr.String())
+	}
+	if sleeperRunning() {
+		t.Error("the tool outlived the server")
+	}
+}
+
+// Progress notifications flow while a call with a progress token runs.
+func TestMCPProgress(t *testing.T) {
+	dir := project(t, `{"name":"slow","command":["/bin/sh","-c","sleep 2.2; echo '{}'"],"timeoutSec":60}`)
+	s := startMCP(t, dir)
+	var mu sync.Mutex
+	var got []map[string]any
+	s.c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/progress" {
+			mu.Lock()
+			got = append(got, n.Params.AdditionalFields)
+			mu.Unlock()
+		}
+	})
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "slow"
+	req.Params.Meta = &mcp.Meta{ProgressToken: "tok-1"}
+	if res, err := s.c.CallTool(context.Background(), req); err != nil || res.IsError {
+		t.Fatalf("%v %+v", err, res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) < 2 || got[0]["progressToken"] != "tok-1" {
+		t.Errorf("progress notifications %v", got)
+	}
+}
+
+// A changed manifest is re-vetted: a good one replaces the tools and
+// clients hear of it; a broken one is refused and the old tools stay.
+func TestMCPReload(t *testing.T) {
+	dir := project(t)
+	s := startMCP(t, dir)
+	changed := make(chan struct{}, 10)
+	s.c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/tools/list_changed" {
+			changed <- struct{}{}
+		}
+	})
+	path := filepath.Join(dir, "tools.json")
+	data, _ := os.ReadFile(path)
+	i := bytes.LastIndexByte(data, ']')
+	grown := string(data[:i]) + `,{"name":"extra","command":["/bin/true"]}` + string(data[i:])
+	os.WriteFile(path, []byte(grown), 0o644)
+	select {
+	case <-changed:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no list_changed notification\n%s", s.stderr.String())
+	}
+	tools, _ := s.c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if len(tools.Tools) != 6 {
+		t.Errorf("%d tools after reload, want 6", len(tools.Tools))
+	}
+	os.WriteFile(path, []byte(`{"tools":[{"name":"broken"`), 0o644)
+	waitFor(t, func() bool { return strings.Contains(s.stderr.String(), "reload refused") })
+	tools, _ = s.c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if len(tools.Tools) != 6 {
+		t.Errorf("%d tools after a broken manifest, want the previous 6", len(tools.Tools))
+	}
+}
+
+func TestMCPConfig(t *testing.T) {
+	dir := project(t)
+	code, out, errs := runIn(t, dir, "mcp", "config", "-tools", "tools.json")
+	if code != 0 || !strings.Contains(out, `"mcpServers"`) || !strings.Contains(out, `"type": "stdio"`) || !strings.Contains(out, filepath.Join(dir, "tools.json")) {
+		t.Errorf("exit %d: %s %s", code, out, errs)
+	}
+	code, out, _ = runIn(t, dir, "mcp", "config", "-http", "127.0.0.1:8080")
+	if code != 0 || !strings.Contains(out, `"url": "http://127.0.0.1:8080/mcp"`) {
+		t.Errorf("exit %d: %s", code, out)
+	}
+	if code, _, errs := runIn(t, dir, "mcp", "-http", "0.0.0.0:0"); code != 1 || !strings.Contains(errs, "refusing to listen on 0.0.0.0:0 without auth") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+}
+
+// waitExit waits for cmd to exit, which the server must do within 2
+// seconds; the bound here is far looser, so that a slow machine does not
+// fail the test, and only keeps a broken server from hanging it.
+func waitExit(t *testing.T, cmd *exec.Cmd) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		cmd.Process.Signal(syscall.SIGQUIT)
+		<-done
+		t.Fatal("the server did not exit")
+		return nil
+	}
+}
+
+// waitFor polls cond; the bound only keeps a broken build from hanging.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition never met")
+		}
+	}
+}

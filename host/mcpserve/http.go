@@ -1,0 +1,272 @@
+package mcpserve
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+	"golang.org/x/time/rate"
+
+	"github.com/toolhost/toolhost/protocol"
+)
+
+// Defaults for the zero HTTPOptions fields.
+const (
+	DefaultRate        = 10 // requests per second per client
+	DefaultBurst       = 20
+	DefaultMaxBody     = 4 << 20
+	DefaultMaxInFlight = 64
+)
+
+// HTTPOptions configure the streamable HTTP transport.
+type HTTPOptions struct {
+	// Tokens are the accepted bearer tokens; JWT, when set, accepts JSON
+	// Web Tokens. Without either, requests are not authenticated, which
+	// ServeHTTP allows only on a loopback address.
+	Tokens []Token
+	JWT    *JWTConfig
+	// AllowOrigins are the browser origins accepted besides loopback ones
+	// ("https://app.example.com"); a request with any other Origin header
+	// is refused (the MCP spec's DNS-rebinding protection).
+	AllowOrigins []string
+	// Rate and Burst are each client's token bucket (clients are told
+	// apart by identity, or by address without auth); 0 means the
+	// defaults.
+	Rate  float64
+	Burst int
+	// MaxBody caps a request body; MaxInFlight caps the requests being
+	// served at once (long-lived event streams aside). 0 means the
+	// defaults.
+	MaxBody     int64
+	MaxInFlight int
+}
+
+// ServeHTTP serves the streamable HTTP transport on addr, at /mcp, with
+// /healthz answering without auth, until ctx is cancelled. It refuses an
+// address off loopback unless requests are authenticated. When ctx ends,
+// the host is shut down (every running tool killed at once) before the
+// connections are closed; the host is of no further use.
+func (s *Server) ServeHTTP(ctx context.Context, addr string, o HTTPOptions) error {
+	h, err := s.HTTPHandler(o)
+	if err != nil {
+		return err
+	}
+	if !isLoopbackAddr(addr) && len(o.Tokens) == 0 && o.JWT == nil {
+		return fmt.Errorf("refusing to listen on %s without auth: only a loopback address (127.0.0.1, [::1], localhost) may be served without a token or JWT", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("MCP over streamable HTTP at /mcp")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		s.opts.Host.Shutdown()
+		shut, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+		return nil
+	}
+}
+
+// isLoopbackAddr reports whether a listen address is on loopback only.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.IsLoopback()
+}
+
+// HTTPHandler returns the HTTP handler: /healthz, and /mcp behind the
+// checks, each refusal a JSON error envelope with its own status and code.
+func (s *Server) HTTPHandler(o HTTPOptions) (http.Handler, error) {
+	auth, err := newAuthenticator(o.Tokens, o.JWT)
+	if err != nil {
+		return nil, err
+	}
+	origins := map[string]bool{}
+	for _, raw := range o.AllowOrigins {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("allowed origin %q: want scheme://host[:port]", raw)
+		}
+		origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
+	}
+	if o.Rate <= 0 {
+		o.Rate = DefaultRate
+	}
+	if o.Burst <= 0 {
+		o.Burst = DefaultBurst
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	streamable := server.NewStreamableHTTPServer(s.mcp,
+		server.WithEndpointPath("/mcp"),
+		server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
+			return withIdentity(ctx, identity(r.Context()))
+		}),
+	)
+	g := &gate{auth: auth, origins: origins, limits: newLimiters(rate.Limit(o.Rate), o.Burst),
+		maxBody: o.MaxBody, inFlight: make(chan struct{}, o.MaxInFlight), next: streamable}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "tools": len(s.opts.Host.Manifest().Tools)})
+	})
+	mux.Handle("/mcp", g)
+	return mux, nil
+}
+
+// gate applies the checks to /mcp in order: origin, body cap, auth, rate,
+// requests in flight.
+type gate struct {
+	auth     *authenticator
+	origins  map[string]bool
+	limits   *limiters
+	maxBody  int64
+	inFlight chan struct{}
+	next     http.Handler
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if origin := r.Header.Get("Origin"); origin != "" && !g.allowedOrigin(origin) {
+		refuse(w, http.StatusForbidden, "FORBIDDEN_ORIGIN", fmt.Sprintf("origin %q is not allowed", origin))
+		return
+	}
+	if r.ContentLength > g.maxBody {
+		refuse(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body over %d bytes", g.maxBody))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
+	client := clientAddr(r)
+	if g.auth.enabled() {
+		bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		id, err := g.auth.check(strings.TrimSpace(bearer))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="toolhost"`)
+			refuse(w, http.StatusUnauthorized, "UNAUTHENTICATED", err.Error())
+			return
+		}
+		client = id
+		r = r.WithContext(withIdentity(r.Context(), id))
+	}
+	if ok, wait := g.limits.allow(client); !ok {
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		refuse(w, http.StatusTooManyRequests, protocol.CodeRateLimited, "rate limit exceeded; retry later")
+		return
+	}
+	if r.Method == http.MethodPost {
+		select {
+		case g.inFlight <- struct{}{}:
+			defer func() { <-g.inFlight }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			refuse(w, http.StatusServiceUnavailable, "BUSY", "too many requests in flight; retry later")
+			return
+		}
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+// allowedOrigin accepts loopback origins and the configured ones.
+func (g *gate) allowedOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false // includes "null"
+	}
+	if g.origins[strings.ToLower(u.Scheme+"://"+u.Host)] {
+		return true
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return "addr:" + host
+}
+
+func refuse(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, &protocol.Error{Message: msg, Code: code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// limiters are the token buckets of the clients seen recently.
+type limiters struct {
+	mu    sync.Mutex
+	rate  rate.Limit
+	burst int
+	m     map[string]*limiterEntry
+}
+
+type limiterEntry struct {
+	l    *rate.Limiter
+	seen time.Time
+}
+
+// maxClients bounds the buckets kept; idle ones are dropped past it.
+const maxClients = 10000
+
+func newLimiters(r rate.Limit, burst int) *limiters {
+	return &limiters{rate: r, burst: burst, m: map[string]*limiterEntry{}}
+}
+
+// allow takes a token from client's bucket; when there is none it says how
+// long until there is.
+func (l *limiters) allow(client string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	e := l.m[client]
+	if e == nil {
+		if len(l.m) >= maxClients {
+			for k, v := range l.m {
+				if now.Sub(v.seen) > time.Minute {
+					delete(l.m, k)
+				}
+			}
+		}
+		e = &limiterEntry{l: rate.NewLimiter(l.rate, l.burst)}
+		l.m[client] = e
+	}
+	e.seen = now
+	res := e.l.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}

@@ -1,0 +1,62 @@
+package mcpserve
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/toolhost/toolhost/manifest"
+)
+
+// DefaultWatchEvery is how often Watch looks at the manifest.
+const DefaultWatchEvery = time.Second
+
+// Watch reloads the manifest at path whenever the file changes, until ctx
+// ends: on success the new set is served and clients are told the tool
+// list changed; on failure the old set stays and the problems are logged.
+// It polls the file's identity (inode, size, modification and change
+// times), which catches editors that write in place and those that
+// rename a new file over the old one alike.
+func (s *Server) Watch(ctx context.Context, path string, every time.Duration) {
+	if every <= 0 {
+		every = DefaultWatchEvery
+	}
+	last := stamp(path)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := stamp(path)
+		if now == last {
+			continue
+		}
+		last = now
+		m, err := manifest.Load(path)
+		if err != nil {
+			s.log.Error().Err(err).Str("manifest", path).Msg("reload refused; still serving the previous tools")
+			continue
+		}
+		s.Reload(m)
+		s.log.Info().Str("manifest", path).Int("tools", len(m.Tools)).Msg("reloaded")
+	}
+}
+
+// fileStamp identifies a version of a file well enough to notice a change.
+type fileStamp struct {
+	exists bool
+	size   int64
+	mod    time.Time
+	sys    string
+}
+
+func stamp(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{exists: true, size: fi.Size(), mod: fi.ModTime(), sys: sysStamp(fi)}
+}

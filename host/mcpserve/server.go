@@ -1,0 +1,216 @@
+package mcpserve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/rs/zerolog"
+
+	"github.com/toolhost/toolhost/host"
+	"github.com/toolhost/toolhost/manifest"
+)
+
+// Defaults for the zero Options fields.
+const (
+	DefaultProgressEvery = time.Second
+	DefaultPageSize      = 100
+)
+
+// Options configure a Server. Host is required.
+type Options struct {
+	Host *host.Host
+	// Name and Version identify the server to clients.
+	Name, Version string
+	// Logger receives diagnostics; the zero value logs nothing.
+	Logger zerolog.Logger
+	// Concurrency bounds the calls served at once; 0 means 16.
+	Concurrency int
+	// ProgressEvery is how often a call with a progress token reports;
+	// 0 means DefaultProgressEvery.
+	ProgressEvery time.Duration
+	// PageSize is the number of tools per tools/list page; 0 means
+	// DefaultPageSize.
+	PageSize int
+}
+
+// Server is an MCP server for a Host. It is safe for concurrent use.
+type Server struct {
+	opts Options
+	mcp  *server.MCPServer
+	log  zerolog.Logger
+}
+
+// New returns a server offering the host's current tools.
+func New(opts Options) *Server {
+	if opts.Name == "" {
+		opts.Name = "toolhost"
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 16
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = DefaultProgressEvery
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = DefaultPageSize
+	}
+	s := &Server{opts: opts, log: opts.Logger}
+	s.mcp = server.NewMCPServer(opts.Name, opts.Version,
+		server.WithToolCapabilities(true),
+		server.WithPaginationLimit(opts.PageSize),
+		server.WithRecovery(),
+		server.WithInstructions("Tools run contained by toolhost: argv only, a minimal environment, timeouts, "+
+			"output caps and a process limit; every call is audited. A failed call returns the envelope "+
+			`{"error":"...","code":"..."} with isError set.`),
+	)
+	s.mcp.SetTools(s.tools(opts.Host.Manifest())...)
+	return s
+}
+
+// MCP returns the underlying mcp-go server.
+func (s *Server) MCP() *server.MCPServer { return s.mcp }
+
+// Reload makes the host serve m and tells clients the tool list changed.
+func (s *Server) Reload(m *manifest.Manifest) {
+	s.opts.Host.Swap(m)
+	s.mcp.SetTools(s.tools(m)...) // sends notifications/tools/list_changed
+}
+
+// tools converts the manifest's tools to MCP tools.
+func (s *Server) tools(m *manifest.Manifest) []server.ServerTool {
+	var out []server.ServerTool
+	for _, t := range m.Tools {
+		tool := mcp.Tool{
+			Name:           t.Name,
+			Description:    t.Description,
+			RawInputSchema: objectSchema(t.InputSchema),
+		}
+		if isObjectSchema(t.OutputSchema) {
+			tool.RawOutputSchema = t.OutputSchema
+		}
+		if a := t.Annotations; a != nil {
+			tool.Title = a.Title
+			tool.Annotations = mcp.ToolAnnotation{Title: a.Title, ReadOnlyHint: a.ReadOnlyHint,
+				DestructiveHint: a.DestructiveHint, IdempotentHint: a.IdempotentHint, OpenWorldHint: a.OpenWorldHint}
+		}
+		structured := tool.RawOutputSchema != nil
+		out = append(out, server.ServerTool{Tool: tool, Handler: s.handler(t.Name, structured)})
+	}
+	return out
+}
+
+// objectSchema makes sure an input schema says "type":"object", which MCP
+// requires; arguments always are an object, so nothing changes in meaning.
+func objectSchema(raw json.RawMessage) json.RawMessage {
+	var root map[string]json.RawMessage
+	if json.Unmarshal(raw, &root) != nil {
+		return raw
+	}
+	if _, ok := root["type"]; ok {
+		return raw
+	}
+	root["type"] = json.RawMessage(`"object"`)
+	b, err := json.Marshal(root)
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
+// isObjectSchema reports whether an output schema describes objects: MCP's
+// structuredContent is an object, so only such schemas are offered.
+func isObjectSchema(raw json.RawMessage) bool {
+	var root struct {
+		Type any `json:"type"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &root) != nil {
+		return false
+	}
+	return root.Type == "object"
+}
+
+// handler runs a call through the host.
+func (s *Server) handler(name string, structured bool) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		args := req.Params.RawArguments
+		if len(args) == 0 && req.Params.Arguments != nil {
+			b, err := json.Marshal(req.Params.Arguments)
+			if err != nil {
+				return nil, fmt.Errorf("arguments: %w", err)
+			}
+			args = b
+		}
+		if req.Params.Meta != nil && req.Params.Meta.ProgressToken != nil {
+			stop := s.progress(ctx, req.Params.Meta.ProgressToken, name)
+			defer stop()
+		}
+		ctx = host.WithCaller(ctx, host.Caller{Frontend: "mcp", Identity: identity(ctx)})
+		res, err := s.opts.Host.Call(ctx, name, args)
+		if err != nil {
+			// A fault of the host (its audit log failed): a protocol error.
+			return nil, err
+		}
+		if !res.OK() {
+			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{mcp.NewTextContent(string(res.Err.JSON()))}}, nil
+		}
+		out := &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(string(res.Output))}}
+		if structured {
+			// The host checked it against the output schema; an object.
+			out.StructuredContent = json.RawMessage(res.Output)
+		}
+		return out, nil
+	}
+}
+
+// progress sends notifications/progress for a running call until stopped:
+// elapsed seconds as progress, with a message naming the tool.
+func (s *Server) progress(ctx context.Context, token mcp.ProgressToken, name string) (stop func()) {
+	start := time.Now()
+	done := make(chan struct{})
+	send := func() {
+		elapsed := time.Since(start).Seconds()
+		err := s.mcp.SendNotificationToClient(ctx, string(mcp.MethodNotificationProgress), map[string]any{
+			"progressToken": token,
+			"progress":      elapsed,
+			"message":       fmt.Sprintf("%s running for %.0fs", name, elapsed),
+		})
+		if err != nil {
+			s.log.Debug().Err(err).Msg("progress notification")
+		}
+	}
+	go func() {
+		send()
+		tick := time.NewTicker(s.opts.ProgressEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				send()
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// errorLog adapts the library's error logger to ours.
+func errorLog(l zerolog.Logger) *log.Logger {
+	return log.New(logWriter{l}, "", 0)
+}
+
+type logWriter struct{ l zerolog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Warn().Msg(strings.TrimSpace(string(bytes.TrimSpace(p))))
+	return len(p), nil
+}
