@@ -14,12 +14,19 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// selfCgroups is this process's /proc/self/cgroup as it was when the first
+// Launcher was made. It is read once: on cgroup v1 a slot's resident thread
+// lives in the slot's cgroup, and when that thread is the main one, a later
+// read would place a second Launcher's folder inside the first's slot.
+var selfCgroups = sync.OnceValues(func() ([]byte, error) { return os.ReadFile("/proc/self/cgroup") })
 
 // newBackend makes this process a child subreaper and finds a pids cgroup
 // it may create calls' cgroups under: cgroup v2 when the pids controller
@@ -34,7 +41,7 @@ func newBackend(l *Launcher) (backend, error) {
 	if err != nil {
 		return nil, &UncontainedError{Reason: err.Error()}
 	}
-	groups, err := os.ReadFile("/proc/self/cgroup")
+	groups, err := selfCgroups()
 	if err != nil {
 		return nil, &UncontainedError{Reason: err.Error()}
 	}
@@ -168,21 +175,22 @@ func sweepStale(parent string) {
 		if !ok || err != nil || !e.IsDir() || n == os.Getpid() || unix.Kill(n, 0) != unix.ESRCH {
 			continue
 		}
-		dir := filepath.Join(parent, e.Name())
-		slots, _ := os.ReadDir(dir)
-		for _, s := range slots {
-			if s.IsDir() {
-				removeCgroup(filepath.Join(dir, s.Name()), time.Second)
-			}
-		}
-		os.Remove(dir)
+		// Bounded briefly: a folder that cannot go (a zombie that init
+		// never reaps) must not delay every start; the next one retries.
+		removeCgroup(filepath.Join(parent, e.Name()), 250*time.Millisecond)
 	}
 }
 
-// removeCgroup kills everything in dir and removes it, retrying while the
-// kernel still counts exiting tasks.
+// removeCgroup kills everything in dir and the cgroups below it and
+// removes them, retrying while the kernel still counts exiting tasks.
 func removeCgroup(dir string, within time.Duration) error {
 	deadline := time.Now().Add(within)
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			removeCgroup(filepath.Join(dir, e.Name()), time.Until(deadline))
+		}
+	}
 	for {
 		for _, pid := range listPids(dir) {
 			if pid != os.Getpid() {

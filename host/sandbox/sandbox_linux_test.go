@@ -412,7 +412,8 @@ func TestStaleCgroupSwept(t *testing.T) {
 	f := newFixture(t, "v1")
 	parent := filepath.Dir(f.l.backend.(*v1).dir)
 	stale := filepath.Join(parent, "toolhost-999999999")
-	if err := os.MkdirAll(filepath.Join(stale, "slot-1"), 0o755); err != nil {
+	// With a cgroup below a slot, as a host started by a tool leaves.
+	if err := os.MkdirAll(filepath.Join(stale, "slot-1", "toolhost-999999999-ab", "slot-1"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	l2, err := New(Options{backendOverride: "v1"})
@@ -421,9 +422,27 @@ func TestStaleCgroupSwept(t *testing.T) {
 	}
 	l2.Close()
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		os.Remove(filepath.Join(stale, "slot-1"))
-		os.Remove(stale)
+		removeCgroup(stale, time.Second)
 		t.Errorf("stale cgroup not swept: %v", err)
+	}
+}
+
+// Launchers made one after another in a process, with calls between, all
+// put their folders beside each other, never inside another's slot (where
+// a resident slot thread lives on cgroup v1).
+func TestLaunchersAreSiblings(t *testing.T) {
+	var parents []string
+	for range 8 {
+		f := newFixture(t, "v1")
+		for range 4 {
+			f.launch(context.Background(), f.spec("echo"))
+		}
+		parents = append(parents, filepath.Dir(f.l.backend.(*v1).dir))
+	}
+	for _, p := range parents[1:] {
+		if p != parents[0] {
+			t.Fatalf("launcher folders under %q", parents)
+		}
 	}
 }
 
