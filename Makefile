@@ -16,21 +16,23 @@ tools:
 	$(GO) build -o tools/bin/ ./tools/cmd/...
 	chmod 0755 tools/bin/*
 
+# The main job: serve the bundled toolbelt to MCP clients over stdio. The
+# banner on stderr says what is served and how to attach; the client
+# configuration printed first is ready to paste.
 run: build tools
 	@echo '== agentcli tools: the vetted toolbelt'
 	./bin/agentcli tools
 	@echo
-	@echo '== agentcli call: real calls through the host'
-	./bin/agentcli call get_time '{"timezone":"Europe/Helsinki"}'
-	./bin/agentcli call fs_search '{"query":"func (h *Host) Call","path":"host"}'
+	@echo '== agentcli mcp config: paste into your MCP client'
+	./bin/agentcli mcp config
 	@echo
-	@echo '== a path outside the workspace is refused (exit status 1 is expected)'
-	-./bin/agentcli call fs_read_file '{"path":"/etc/passwd"}'
-	@echo
-	@echo '== every call is in the hash-chained audit log'
-	./bin/agentcli audit verify
+	@echo '== agentcli mcp: serving over stdio until stdin ends (Ctrl-D) or Ctrl-C'
+	./bin/agentcli mcp
 
+# The MCP end-to-end test drives agentcli with the official TypeScript SDK
+# client, installed here from its lock file.
 test: lint
+	npm ci --prefix e2e/mcp-ts --no-audit --no-fund
 	$(GO) test -race -count=1 ./...
 
 lint:
@@ -49,4 +51,4 @@ bench:
 	$(GO) run $(BENCHSTAT) bench.txt
 
 clean:
-	rm -rf bin tools/bin bench.txt
+	rm -rf bin tools/bin bench.txt e2e/mcp-ts/node_modules

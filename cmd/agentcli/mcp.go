@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/toolhost/toolhost/host/mcpserve"
@@ -137,6 +138,9 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fmt.Fprintf(stderr, "agentcli: serving %d tools from %s over MCP %s (workspace %s, audit %s, containment %s); client configuration: agentcli mcp config -tools %s\n",
 		len(h.Manifest().Tools), h.Manifest().Path, where, h.Workspace(), alog.Path(), containment, f.host.tools)
 
+	if f, ok := stdin.(*os.File); ok && where == "stdio" && isatty.IsTerminal(f.Fd()) {
+		fmt.Fprintln(stderr, `agentcli: stdin is a terminal: an MCP client starts this command itself (see "agentcli mcp config"); to try it by hand, paste JSON-RPC messages one per line, e.g. {"jsonrpc":"2.0","id":1,"method":"tools/list"}; Ctrl-D or Ctrl-C stops`)
+	}
 	if f.httpAddr != "" {
 		err = srv.ServeHTTP(ctx, f.httpAddr, httpOpts)
 	} else {

@@ -46,7 +46,15 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startMCP(t *testing.T, dir string, args ...string) *mcpServer {
+func startMCP(t testing.TB, dir string, args ...string) *mcpServer {
+	t.Helper()
+	return startMCPVersion(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION, dir, args...)
+}
+
+// startMCPVersion starts a server and a client that asks for protocol
+// version (the newest, stateless one is negotiated with server/discover
+// instead of initialize).
+func startMCPVersion(t testing.TB, version, dir string, args ...string) *mcpServer {
 	t.Helper()
 	s := &mcpServer{stderr: &syncBuffer{}, dir: dir}
 	args = append([]string{"mcp", "-tools", filepath.Join(dir, "tools.json"), "-workspace", dir}, args...)
@@ -73,10 +81,13 @@ func startMCP(t *testing.T, dir string, args ...string) *mcpServer {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	init.Params.ProtocolVersion = version
 	init.Params.ClientInfo = mcp.Implementation{Name: "toolhost-test", Version: "1"}
 	if _, err := s.c.Initialize(ctx, init); err != nil {
 		t.Fatalf("initialize: %v\nstderr: %s", err, s.stderr.String())
+	}
+	if got := s.c.ProtocolVersion(); got != version {
+		t.Fatalf("protocol version %s negotiated, want %s", got, version)
 	}
 	return s
 }
@@ -103,10 +114,19 @@ func text(r *mcp.CallToolResult) string {
 	return strings.Join(parts, "")
 }
 
+// Every protocol revision the library speaks: the stateless one
+// (2026-07-28, negotiated with server/discover) and those negotiated with
+// initialize.
 func TestMCPStdio(t *testing.T) {
+	for _, v := range mcp.ValidProtocolVersions {
+		t.Run(v, func(t *testing.T) { testMCPStdio(t, v) })
+	}
+}
+
+func testMCPStdio(t *testing.T, version string) {
 	dir := project(t, `{"name":"sleeper","command":["/bin/sleep","1234.5"],"timeoutSec":120}`)
 	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello mcp"), 0o644)
-	s := startMCP(t, dir)
+	s := startMCPVersion(t, version, dir)
 	ctx := context.Background()
 
 	tools, err := s.c.ListTools(ctx, mcp.ListToolsRequest{})
@@ -128,8 +148,11 @@ func TestMCPStdio(t *testing.T) {
 		t.Errorf("input schema %+v", rf.InputSchema)
 	}
 
-	if err := s.c.Ping(ctx); err != nil {
-		t.Errorf("ping: %v", err)
+	if !mcp.IsModernProtocol(version) {
+		//lint:ignore SA1019 ping is part of every revision before 2026-07-28, which clients still speak
+		if err := s.c.Ping(ctx); err != nil {
+			t.Errorf("ping: %v", err)
+		}
 	}
 
 	res := s.call(t, ctx, "fs_read_file", map[string]any{"path": "hello.txt"})
@@ -252,8 +275,14 @@ func TestMCPSigterm(t *testing.T) {
 
 // Progress notifications flow while a call with a progress token runs.
 func TestMCPProgress(t *testing.T) {
+	for _, v := range []string{mcp.LATEST_PROTOCOL_VERSION, mcp.LATEST_LEGACY_PROTOCOL_VERSION} {
+		t.Run(v, func(t *testing.T) { testMCPProgress(t, v) })
+	}
+}
+
+func testMCPProgress(t *testing.T, version string) {
 	dir := project(t, `{"name":"slow","command":["/bin/sh","-c","sleep 2.2; echo '{}'"],"timeoutSec":60}`)
-	s := startMCP(t, dir)
+	s := startMCPVersion(t, version, dir)
 	var mu sync.Mutex
 	var got []map[string]any
 	s.c.OnNotification(func(n mcp.JSONRPCNotification) {

@@ -1,12 +1,9 @@
 package mcpserve
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"log"
-	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -201,16 +198,4 @@ func (s *Server) progress(ctx context.Context, token mcp.ProgressToken, name str
 		}
 	}()
 	return func() { close(done) }
-}
-
-// errorLog adapts the library's error logger to ours.
-func errorLog(l zerolog.Logger) *log.Logger {
-	return log.New(logWriter{l}, "", 0)
-}
-
-type logWriter struct{ l zerolog.Logger }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.l.Warn().Msg(strings.TrimSpace(string(bytes.TrimSpace(p))))
-	return len(p), nil
 }

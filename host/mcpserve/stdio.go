@@ -1,10 +1,29 @@
 package mcpserve
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+)
+
+// Limits of the stdio transport.
+const (
+	// MaxMessageBytes is the largest message read from a client; a longer
+	// line is skipped and answered with a parse error.
+	MaxMessageBytes = 16 << 20
+	// MaxPendingRequests bounds the requests being served at once; past it
+	// a request is answered at once with an error, so that the reader never
+	// stops reading (it must see cancellations).
+	MaxPendingRequests = 4096
 )
 
 // ServeStdio serves one client over in and out (a process's stdin and
@@ -12,43 +31,279 @@ import (
 // is written to out.
 //
 // Either end shuts the host down: every running tool is killed at once,
-// without a grace period, and no call is taken after. The host is of no
-// further use when ServeStdio returns.
+// without a grace period, and no call is taken after. ServeStdio returns
+// when every request has been answered (or its answer failed to write);
+// the host is of no further use.
+//
+// The transport is this package's own rather than the library's
+// StdioServer, which decodes every message about seven times and hands it
+// through three goroutines before a handler sees it, has no bound on a
+// message's size, and waits for running calls before it lets the caller
+// kill them. Here a message is decoded once to route it and once by the
+// library's HandleMessage, every request runs on its own goroutine, and
+// notifications (cancellation among them) are handled as they are read.
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
-	srv := server.NewStdioServer(s.mcp)
-	srv.SetErrorLogger(errorLog(s.log))
-	// Calls run in parallel up to the host's bound; the queue is large so
-	// that a full one never makes the reader run a call itself, which would
-	// stop it from reading a cancellation meanwhile.
-	server.WithWorkerPoolSize(min(s.opts.Concurrency, 100))(srv)
-	server.WithQueueSize(10000)(srv)
-	srv.SetContextFunc(func(ctx context.Context) context.Context {
-		return withIdentity(ctx, "stdio")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sess := &stdioSession{notes: make(chan mcp.JSONRPCNotification, 64)}
+	if err := s.mcp.RegisterSession(ctx, sess); err != nil {
+		return fmt.Errorf("register session: %w", err)
+	}
+	defer s.mcp.UnregisterSession(context.WithoutCancel(ctx), sess.SessionID())
+	ctx = s.mcp.WithContext(withIdentity(ctx, "stdio"), sess)
+	w := &messageWriter{w: out}
+
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		for {
+			select {
+			case n := <-sess.notes:
+				w.write(n)
+			case <-ctx.Done():
+				return
+			}
+		}
 	})
-	// The library waits for running calls before it returns; the tools
-	// must die first, or a tool that ignores SIGTERM would hold the exit
-	// for the whole grace period.
-	shutdown := s.opts.Host.Shutdown // idempotent
-	stop := context.AfterFunc(ctx, shutdown)
+	stop := context.AfterFunc(ctx, s.opts.Host.Shutdown) // idempotent
 	defer stop()
-	err := srv.Listen(ctx, &endReader{r: in, end: shutdown}, out)
-	shutdown()
-	if err == context.Canceled || err == io.EOF {
-		return nil
+
+	c := &stdioConn{s: s, ctx: ctx, w: w}
+	readDone := make(chan error, 1)
+	go func() {
+		readDone <- readMessages(in, func(msg []byte, tooLong bool) {
+			if tooLong {
+				w.write(mcp.NewJSONRPCError(mcp.NewRequestId(nil), mcp.PARSE_ERROR,
+					fmt.Sprintf("message longer than %d bytes", MaxMessageBytes), nil))
+				return
+			}
+			c.dispatch(msg)
+		})
+	}()
+	var err error
+	select {
+	case err = <-readDone:
+	case <-ctx.Done():
+		// A read may still be blocked; whatever it brings is dropped.
 	}
-	return err
+	// The client is gone or the server told to go: the tools die now,
+	// their calls end (each audited) and are answered; then the writers
+	// stop.
+	s.opts.Host.Shutdown()
+	c.stop()
+	cancel()
+	bg.Wait()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return w.err()
 }
 
-// endReader calls end when reading fails: the client closed its end.
-type endReader struct {
-	r   io.Reader
-	end func()
+// stdioConn is the state of one stdio client's requests.
+type stdioConn struct {
+	s        *Server
+	ctx      context.Context
+	w        *messageWriter
+	mu       sync.Mutex // guards stopped, requests.Add and running
+	stopped  bool
+	requests sync.WaitGroup
+	pending  atomic.Int64
+	// running maps the ids of the requests being served to whether the
+	// client cancelled them: a cancelled request's response is not sent,
+	// as the spec asks.
+	running map[string]bool
 }
 
-func (e *endReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
+// idKey is a request id's map key: ids are strings or numbers.
+func idKey(id any) string { return fmt.Sprintf("%T:%v", id, id) }
+
+// stop takes no more messages and waits for the requests being served.
+func (c *stdioConn) stop() {
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
+	c.requests.Wait()
+}
+
+// dispatch routes one message: a request is served on a goroutine of its
+// own; a notification (cancellation, initialized) is handled at once; a
+// response (the server sends no requests) is dropped.
+func (c *stdioConn) dispatch(msg []byte) {
+	var head struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			RequestID any `json:"requestId"`
+		} `json:"params"`
+	}
+	if err := json.Unmarshal(msg, &head); err != nil {
+		c.w.write(mcp.NewJSONRPCError(mcp.NewRequestId(nil), mcp.PARSE_ERROR, "parse error: "+err.Error(), nil))
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return
+	}
+	isRequest := len(head.ID) > 0 && !bytes.Equal(head.ID, []byte("null"))
+	switch {
+	case head.Method == "" && isRequest:
+		c.s.log.Debug().RawJSON("id", head.ID).Msg("dropped a response from the client")
+	case !isRequest:
+		if head.Method == string(mcp.MethodNotificationCancelled) && head.Params.RequestID != nil {
+			if key := idKey(head.Params.RequestID); c.running != nil {
+				if _, ok := c.running[key]; ok {
+					c.running[key] = true
+				}
+			}
+		}
+		c.s.handle(c.ctx, msg) // notifications have no response
+	case c.pending.Add(1) > MaxPendingRequests:
+		c.pending.Add(-1)
+		var id any
+		json.Unmarshal(head.ID, &id)
+		c.w.write(mcp.NewJSONRPCError(mcp.NewRequestId(id), mcp.INTERNAL_ERROR,
+			fmt.Sprintf("more than %d requests pending; retry later", MaxPendingRequests), nil))
+	default:
+		msg = bytes.Clone(msg) // the reader reuses its buffer
+		var id any
+		json.Unmarshal(head.ID, &id)
+		key := idKey(id)
+		if c.running == nil {
+			c.running = map[string]bool{}
+		}
+		c.running[key] = false
+		c.requests.Go(func() {
+			defer c.pending.Add(-1)
+			resp := c.s.handle(c.ctx, msg)
+			c.mu.Lock()
+			cancelled := c.running[key]
+			delete(c.running, key)
+			c.mu.Unlock()
+			if resp != nil && !cancelled {
+				c.w.write(resp)
+			}
+		})
+	}
+}
+
+// handle runs the library's message handler; a panic becomes an internal
+// error response rather than the end of the server.
+func (s *Server) handle(ctx context.Context, msg []byte) (resp mcp.JSONRPCMessage) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error().Interface("panic", r).Msg("message handler panicked")
+			var head struct{ ID any }
+			if json.Unmarshal(msg, &head) == nil && head.ID != nil {
+				resp = mcp.NewJSONRPCError(mcp.NewRequestId(head.ID), mcp.INTERNAL_ERROR, fmt.Sprintf("internal error: %v", r), nil)
+			}
+		}
+	}()
+	return s.mcp.HandleMessage(ctx, msg)
+}
+
+// readMessages calls handle with each line of in, without its line end,
+// until in ends. A line longer than MaxMessageBytes is skipped and reported
+// with tooLong.
+func readMessages(in io.Reader, handle func(msg []byte, tooLong bool)) error {
+	br := bufio.NewReaderSize(in, 64<<10)
+	var long []byte
+	tooLong := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if !tooLong && len(long)+len(chunk) <= MaxMessageBytes {
+				long = append(long, chunk...)
+			} else {
+				tooLong, long = true, long[:0]
+			}
+			continue
+		}
+		line := chunk
+		if len(long) > 0 {
+			if len(long)+len(chunk) > MaxMessageBytes {
+				tooLong = true
+			}
+			long = append(long, chunk...)
+			line = long
+		}
+		if tooLong {
+			handle(nil, true)
+		} else if line = bytes.TrimSpace(line); len(line) > 0 {
+			handle(line, false)
+		}
+		long, tooLong = long[:0], false
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// messageWriter writes one JSON message per line, whole, from any
+// goroutine. After a failed write it writes nothing more.
+type messageWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	failed error
+}
+
+func (m *messageWriter) write(v any) {
+	b, err := json.Marshal(v)
 	if err != nil {
-		e.end()
+		b, _ = json.Marshal(mcp.NewJSONRPCError(mcp.NewRequestId(nil), mcp.INTERNAL_ERROR, "encoding a message: "+err.Error(), nil))
 	}
-	return n, err
+	b = append(b, '\n')
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failed == nil {
+		_, m.failed = m.w.Write(b)
+	}
+}
+
+func (m *messageWriter) err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.failed
+}
+
+// stdioSession is the one client of a stdio server.
+type stdioSession struct {
+	notes       chan mcp.JSONRPCNotification
+	initialized atomic.Bool
+	mu          sync.Mutex
+	info        mcp.Implementation
+	caps        mcp.ClientCapabilities
+}
+
+var (
+	_ server.ClientSession         = (*stdioSession)(nil)
+	_ server.SessionWithClientInfo = (*stdioSession)(nil)
+)
+
+func (s *stdioSession) SessionID() string                                   { return "stdio" }
+func (s *stdioSession) NotificationChannel() chan<- mcp.JSONRPCNotification { return s.notes }
+func (s *stdioSession) Initialize()                                         { s.initialized.Store(true) }
+func (s *stdioSession) Initialized() bool                                   { return s.initialized.Load() }
+
+func (s *stdioSession) GetClientInfo() mcp.Implementation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info
+}
+
+func (s *stdioSession) SetClientInfo(info mcp.Implementation) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.info = info
+}
+
+func (s *stdioSession) GetClientCapabilities() mcp.ClientCapabilities {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.caps
+}
+
+func (s *stdioSession) SetClientCapabilities(caps mcp.ClientCapabilities) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.caps = caps
 }
