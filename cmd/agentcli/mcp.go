@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
@@ -110,6 +112,13 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return fail(stderr, err)
 	}
+	// A client that goes away leaves a broken pipe on stdout: writing to
+	// it must fail rather than kill the process before the audit records
+	// of the calls it was running are written. (A signal with a handler is
+	// reset at exec, so tools still get the default.)
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	defer signal.Stop(sigpipe)
 	log := logger(stderr, f.host.debug, zerolog.InfoLevel)
 	h, alog, err := f.host.open(log)
 	if err != nil {

@@ -380,3 +380,41 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// A client that closes both pipes while a call runs: the server's answer
+// meets a broken pipe, which must not kill it before the call's audit
+// record is written.
+func TestMCPClientGone(t *testing.T) {
+	dir := project(t, `{"name":"sleeper","command":["/bin/sleep","1234.5"],"timeoutSec":120}`)
+	cmd := exec.Command(filepath.Join(built, "agentcli"), "mcp", "-tools", "tools.json")
+	cmd.Dir = dir
+	stdin, err1 := cmd.StdinPipe()
+	stdout, err2 := cmd.StdoutPipe()
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := errors.Join(err1, err2, cmd.Start()); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}
+{"jsonrpc":"2.0","method":"notifications/initialized"}
+{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sleeper","arguments":{}}}
+`)
+	waitFor(t, sleeperRunning)
+	stdout.Close()
+	stdin.Close()
+	err := waitExit(t, cmd)
+	if sleeperRunning() {
+		t.Error("the tool outlived the server")
+	}
+	if status, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && status.Signaled() {
+		t.Fatalf("the server died of %v\n%s", status.Signal(), stderr.String())
+	}
+	if err != nil {
+		t.Errorf("server exit: %v\n%s", err, stderr.String())
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "state", "toolhost", "audit.jsonl"))
+	if !strings.Contains(string(data), `"tool":"sleeper"`) {
+		t.Errorf("the call is not in the audit log:\n%s", data)
+	}
+}

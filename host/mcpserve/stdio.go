@@ -10,6 +10,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -51,7 +52,8 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	}
 	defer s.mcp.UnregisterSession(context.WithoutCancel(ctx), sess.SessionID())
 	ctx = s.mcp.WithContext(withIdentity(ctx, "stdio"), sess)
-	w := &messageWriter{w: out}
+	// A failed write means the client cannot hear us: the session ends.
+	w := &messageWriter{w: out, onFail: cancel}
 
 	var bg sync.WaitGroup
 	bg.Go(func() {
@@ -95,7 +97,10 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
-	return w.err()
+	if err := w.err(); err != nil && !errors.Is(err, syscall.EPIPE) {
+		return err // a broken pipe is a client that went away
+	}
+	return nil
 }
 
 // stdioConn is the state of one stdio client's requests.
@@ -244,6 +249,7 @@ type messageWriter struct {
 	mu     sync.Mutex
 	w      io.Writer
 	failed error
+	onFail func() // called once, after the first failed write
 }
 
 func (m *messageWriter) write(v any) {
@@ -254,8 +260,11 @@ func (m *messageWriter) write(v any) {
 	b = append(b, '\n')
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.failed == nil {
-		_, m.failed = m.w.Write(b)
+	if m.failed != nil {
+		return
+	}
+	if _, m.failed = m.w.Write(b); m.failed != nil && m.onFail != nil {
+		go m.onFail()
 	}
 }
 
