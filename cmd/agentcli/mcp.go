@@ -112,6 +112,11 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return fail(stderr, err)
 	}
+	if f.httpAddr != "" {
+		if err := mcpserve.CheckListen(f.httpAddr, httpOpts); err != nil {
+			return fail(stderr, err)
+		}
+	}
 	// A client that goes away leaves a broken pipe on stdout: writing to
 	// it must fail rather than kill the process before the audit records
 	// of the calls it was running are written. (A signal with a handler is

@@ -348,7 +348,8 @@ func TestMCPConfig(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"url": "http://127.0.0.1:8080/mcp"`) {
 		t.Errorf("exit %d: %s", code, out)
 	}
-	if code, _, errs := runIn(t, dir, "mcp", "-http", "0.0.0.0:0"); code != 1 || !strings.Contains(errs, "refusing to listen on 0.0.0.0:0 without auth") {
+	// Refused before anything is opened or announced.
+	if code, _, errs := runIn(t, dir, "mcp", "-http", "0.0.0.0:0"); code != 2 || !strings.Contains(errs, "refusing to listen on 0.0.0.0:0 without auth") || strings.Contains(errs, "serving") {
 		t.Errorf("exit %d: %s", code, errs)
 	}
 }

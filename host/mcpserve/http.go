@@ -1,9 +1,12 @@
 package mcpserve
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -55,12 +58,12 @@ type HTTPOptions struct {
 // the host is shut down (every running tool killed at once) before the
 // connections are closed; the host is of no further use.
 func (s *Server) ServeHTTP(ctx context.Context, addr string, o HTTPOptions) error {
+	if err := CheckListen(addr, o); err != nil {
+		return err
+	}
 	h, err := s.HTTPHandler(o)
 	if err != nil {
 		return err
-	}
-	if !isLoopbackAddr(addr) && len(o.Tokens) == 0 && o.JWT == nil {
-		return fmt.Errorf("refusing to listen on %s without auth: only a loopback address (127.0.0.1, [::1], localhost) may be served without a token or JWT", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -77,9 +80,22 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, o HTTPOptions) erro
 		s.opts.Host.Shutdown()
 		shut, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		srv.Shutdown(shut)
+		if srv.Shutdown(shut) != nil {
+			// An event stream (GET /mcp) never goes idle, so Shutdown
+			// gives up on it: close what is left.
+			srv.Close()
+		}
 		return nil
 	}
+}
+
+// CheckListen refuses to serve addr without auth unless it is a loopback
+// address: a check a caller can make before it opens anything.
+func CheckListen(addr string, o HTTPOptions) error {
+	if !isLoopbackAddr(addr) && len(o.Tokens) == 0 && o.JWT == nil {
+		return fmt.Errorf("refusing to listen on %s without auth: only a loopback address (127.0.0.1, [::1], localhost) may be served without a token or JWT", addr)
+	}
+	return nil
 }
 
 // isLoopbackAddr reports whether a listen address is on loopback only.
@@ -122,12 +138,9 @@ func (s *Server) HTTPHandler(o HTTPOptions) (http.Handler, error) {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight
 	}
-	streamable := server.NewStreamableHTTPServer(s.mcp,
-		server.WithEndpointPath("/mcp"),
-		server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
-			return withIdentity(ctx, identity(r.Context()))
-		}),
-	)
+	// The gate puts the caller's identity on the request's context, which
+	// the library's handlers inherit.
+	streamable := server.NewStreamableHTTPServer(s.mcp, server.WithEndpointPath("/mcp"))
 	g := &gate{auth: auth, origins: origins, limits: newLimiters(rate.Limit(o.Rate), o.Burst),
 		maxBody: o.MaxBody, inFlight: make(chan struct{}, o.MaxInFlight), next: streamable}
 	mux := http.NewServeMux()
@@ -138,8 +151,9 @@ func (s *Server) HTTPHandler(o HTTPOptions) (http.Handler, error) {
 	return mux, nil
 }
 
-// gate applies the checks to /mcp in order: origin, body cap, auth, rate,
-// requests in flight.
+// gate applies the checks to /mcp in order: origin, body cap (by the
+// declared length), auth, rate, requests in flight, body cap (by the
+// length read, for a body without a declared length).
 type gate struct {
 	auth     *authenticator
 	origins  map[string]bool
@@ -161,7 +175,12 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
 	client := clientAddr(r)
 	if g.auth.enabled() {
-		bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// The scheme is case-insensitive (RFC 7235 section 2.1) and
+		// required: a bare secret is not a bearer credential.
+		scheme, bearer, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			bearer = ""
+		}
 		id, err := g.auth.check(strings.TrimSpace(bearer))
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="toolhost"`)
@@ -185,8 +204,31 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			refuse(w, http.StatusServiceUnavailable, "BUSY", "too many requests in flight; retry later")
 			return
 		}
+		// A body of unknown length (chunked) shows it is too large only
+		// when read, and the library would answer that with a JSON-RPC
+		// parse error (HTTP 400): read it here, after the checks that cost
+		// nothing, and refuse it as such. The library reads whole bodies
+		// anyway.
+		if r.ContentLength < 0 {
+			body, err := io.ReadAll(r.Body)
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				refuse(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body over %d bytes", g.maxBody))
+				return
+			}
+			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+		}
 	}
 	g.next.ServeHTTP(w, r)
+}
+
+// errReader fails with err, or ends when err is nil.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) {
+	if e.err == nil {
+		return 0, io.EOF
+	}
+	return 0, e.err
 }
 
 // allowedOrigin accepts loopback origins and the configured ones.
@@ -253,10 +295,19 @@ func (l *limiters) allow(client string) (bool, time.Duration) {
 	e := l.m[client]
 	if e == nil {
 		if len(l.m) >= maxClients {
+			// Drop the buckets idle for a minute (full again by then), and
+			// if none is, the least recently seen: the map never grows
+			// past maxClients.
+			oldest, oldestSeen := "", now
 			for k, v := range l.m {
 				if now.Sub(v.seen) > time.Minute {
 					delete(l.m, k)
+				} else if v.seen.Before(oldestSeen) {
+					oldest, oldestSeen = k, v.seen
 				}
+			}
+			if len(l.m) >= maxClients {
+				delete(l.m, oldest)
 			}
 		}
 		e = &limiterEntry{l: rate.NewLimiter(l.rate, l.burst)}
