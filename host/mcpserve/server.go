@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -42,6 +43,9 @@ type Server struct {
 	opts Options
 	mcp  *server.MCPServer
 	log  zerolog.Logger
+	// offered maps the names of the tools offered to whether each offers
+	// structured content (an output schema).
+	offered atomic.Pointer[map[string]bool]
 }
 
 // New returns a server offering the host's current tools.
@@ -67,8 +71,20 @@ func New(opts Options) *Server {
 			"output caps and a process limit; every call is audited. A failed call returns the envelope "+
 			`{"error":"...","code":"..."} with isError set.`),
 	)
-	s.mcp.SetTools(s.tools(opts.Host.Manifest())...)
+	s.setTools(opts.Host.Manifest())
 	return s
+}
+
+// setTools offers m's tools; the library sends
+// notifications/tools/list_changed to initialized clients.
+func (s *Server) setTools(m *manifest.Manifest) {
+	tools := s.tools(m)
+	offered := make(map[string]bool, len(tools))
+	for _, t := range tools {
+		offered[t.Tool.Name] = t.Tool.RawOutputSchema != nil
+	}
+	s.offered.Store(&offered)
+	s.mcp.SetTools(tools...)
 }
 
 // MCP returns the underlying mcp-go server.
@@ -77,7 +93,7 @@ func (s *Server) MCP() *server.MCPServer { return s.mcp }
 // Reload makes the host serve m and tells clients the tool list changed.
 func (s *Server) Reload(m *manifest.Manifest) {
 	s.opts.Host.Swap(m)
-	s.mcp.SetTools(s.tools(m)...) // sends notifications/tools/list_changed
+	s.setTools(m)
 }
 
 // tools converts the manifest's tools to MCP tools.
@@ -133,7 +149,8 @@ func isObjectSchema(raw json.RawMessage) bool {
 	return root.Type == "object"
 }
 
-// handler runs a call through the host.
+// handler runs a call through the host, for the library's transports
+// (streamable HTTP, and requests of the stateless protocol revision).
 func (s *Server) handler(name string, structured bool) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args := req.Params.RawArguments
@@ -144,12 +161,11 @@ func (s *Server) handler(name string, structured bool) server.ToolHandlerFunc {
 			}
 			args = b
 		}
-		if req.Params.Meta != nil && req.Params.Meta.ProgressToken != nil {
-			stop := s.progress(ctx, req.Params.Meta.ProgressToken, name)
-			defer stop()
+		var token mcp.ProgressToken
+		if req.Params.Meta != nil {
+			token = req.Params.Meta.ProgressToken
 		}
-		ctx = host.WithCaller(ctx, host.Caller{Frontend: "mcp", Identity: identity(ctx)})
-		res, err := s.opts.Host.Call(ctx, name, args)
+		res, err := s.call(ctx, name, args, token)
 		if err != nil {
 			// A fault of the host (its audit log failed): a protocol error.
 			return nil, err
@@ -164,6 +180,42 @@ func (s *Server) handler(name string, structured bool) server.ToolHandlerFunc {
 		}
 		return out, nil
 	}
+}
+
+// call runs one tools/call through the host, with progress notifications
+// while it runs when the client sent a progress token.
+func (s *Server) call(ctx context.Context, name string, args json.RawMessage, token mcp.ProgressToken) (*host.Result, error) {
+	if token != nil {
+		stop := s.progress(ctx, token, name)
+		defer stop()
+	}
+	ctx = host.WithCaller(ctx, host.Caller{Frontend: "mcp", Identity: identity(ctx)})
+	return s.opts.Host.Call(ctx, name, args)
+}
+
+// appendCallResponse appends the JSON-RPC response to a tools/call, one
+// line, as the library would encode it: the result (or the error envelope,
+// with isError) as text, and the result as structuredContent when the
+// tool offers an output schema. id is the request's id as sent.
+func appendCallResponse(b []byte, id json.RawMessage, res *host.Result, structured bool) []byte {
+	text := res.Output
+	if !res.OK() {
+		text = res.Err.JSON()
+	}
+	quoted, _ := json.Marshal(string(text)) // a string always encodes
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, id...)
+	b = append(b, `,"result":{"content":[{"type":"text","text":`...)
+	b = append(b, quoted...)
+	b = append(b, "}]"...)
+	switch {
+	case !res.OK():
+		b = append(b, `,"isError":true`...)
+	case structured:
+		b = append(b, `,"structuredContent":`...)
+		b = append(b, res.Output...)
+	}
+	return append(b, "}}\n"...)
 }
 
 // progress sends notifications/progress for a running call until stopped:

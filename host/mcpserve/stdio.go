@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -112,10 +113,17 @@ type stdioConn struct {
 	stopped  bool
 	requests sync.WaitGroup
 	pending  atomic.Int64
-	// running maps the ids of the requests being served to whether the
-	// client cancelled them: a cancelled request's response is not sent,
+	// running holds the requests being served, by id.
+	running map[string]*stdioRequest
+}
+
+// stdioRequest is a request being served.
+type stdioRequest struct {
+	// cancel ends a tools/call served here (the library cancels its own).
+	cancel context.CancelFunc
+	// cancelled: the client cancelled it, so its response is not sent,
 	// as the spec asks.
-	running map[string]bool
+	cancelled bool
 }
 
 // idKey is a request id's map key: ids are strings or numbers.
@@ -129,18 +137,49 @@ func (c *stdioConn) stop() {
 	c.requests.Wait()
 }
 
+// message is what dispatch reads of a message to route it.
+type message struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params struct {
+		RequestID any                        `json:"requestId"` // notifications/cancelled
+		Name      string                     `json:"name"`      // tools/call
+		Arguments json.RawMessage            `json:"arguments"` // tools/call
+		Meta      map[string]json.RawMessage `json:"_meta"`
+		Task      json.RawMessage            `json:"task"`
+	} `json:"params"`
+}
+
+// direct reports whether a tools/call is served here rather than by the
+// library: a call of an offered tool, of the initialize-handshake
+// revisions (the stateless one carries protocol metadata the library
+// checks), not task-augmented. It returns whether the tool offers
+// structured content.
+func (c *stdioConn) direct(m *message) (ok, structured bool) {
+	if m.Method != string(mcp.MethodToolsCall) || len(m.Params.Task) > 0 {
+		return false, false
+	}
+	for k := range m.Params.Meta {
+		if strings.HasPrefix(k, "io.modelcontextprotocol/") {
+			return false, false
+		}
+	}
+	structured, ok = (*c.s.offered.Load())[m.Params.Name]
+	return ok, structured
+}
+
 // dispatch routes one message: a request is served on a goroutine of its
 // own; a notification (cancellation, initialized) is handled at once; a
 // response (the server sends no requests) is dropped.
+//
+// A tools/call is served here, straight to the host, and its response
+// encoded directly: the library's handling of a message (its repeated
+// decoding, tracing and logging hooks) cost as much as a tenth of a
+// trivial tool's run. Everything else, and any call out of the ordinary,
+// goes to the library.
 func (c *stdioConn) dispatch(msg []byte) {
-	var head struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-		Params struct {
-			RequestID any `json:"requestId"`
-		} `json:"params"`
-	}
-	if err := json.Unmarshal(msg, &head); err != nil {
+	var m message
+	if err := json.Unmarshal(msg, &m); err != nil {
 		c.w.write(mcp.NewJSONRPCError(mcp.NewRequestId(nil), mcp.PARSE_ERROR, "parse error: "+err.Error(), nil))
 		return
 	}
@@ -149,46 +188,80 @@ func (c *stdioConn) dispatch(msg []byte) {
 	if c.stopped {
 		return
 	}
-	isRequest := len(head.ID) > 0 && !bytes.Equal(head.ID, []byte("null"))
+	isRequest := len(m.ID) > 0 && !bytes.Equal(m.ID, []byte("null"))
 	switch {
-	case head.Method == "" && isRequest:
-		c.s.log.Debug().RawJSON("id", head.ID).Msg("dropped a response from the client")
+	case m.Method == "" && isRequest:
+		c.s.log.Debug().RawJSON("id", m.ID).Msg("dropped a response from the client")
+		return
 	case !isRequest:
-		if head.Method == string(mcp.MethodNotificationCancelled) && head.Params.RequestID != nil {
-			if key := idKey(head.Params.RequestID); c.running != nil {
-				if _, ok := c.running[key]; ok {
-					c.running[key] = true
+		if m.Method == string(mcp.MethodNotificationCancelled) && m.Params.RequestID != nil {
+			if r := c.running[idKey(m.Params.RequestID)]; r != nil {
+				r.cancelled = true
+				if r.cancel != nil {
+					r.cancel()
 				}
 			}
 		}
 		c.s.handle(c.ctx, msg) // notifications have no response
+		return
 	case c.pending.Add(1) > MaxPendingRequests:
 		c.pending.Add(-1)
 		var id any
-		json.Unmarshal(head.ID, &id)
+		json.Unmarshal(m.ID, &id)
 		c.w.write(mcp.NewJSONRPCError(mcp.NewRequestId(id), mcp.INTERNAL_ERROR,
 			fmt.Sprintf("more than %d requests pending; retry later", MaxPendingRequests), nil))
-	default:
-		msg = bytes.Clone(msg) // the reader reuses its buffer
-		var id any
-		json.Unmarshal(head.ID, &id)
-		key := idKey(id)
-		if c.running == nil {
-			c.running = map[string]bool{}
+		return
+	}
+	var id any
+	json.Unmarshal(m.ID, &id)
+	key := idKey(id)
+	r := &stdioRequest{}
+	if c.running == nil {
+		c.running = map[string]*stdioRequest{}
+	}
+	c.running[key] = r
+	// finish sends a response unless the request was cancelled.
+	finish := func(resp []byte) {
+		c.mu.Lock()
+		cancelled := r.cancelled
+		if c.running[key] == r {
+			delete(c.running, key)
 		}
-		c.running[key] = false
+		c.mu.Unlock()
+		if !cancelled && resp != nil {
+			c.w.writeLine(resp)
+		}
+	}
+	if ok, structured := c.direct(&m); ok {
+		ctx, cancel := context.WithCancel(c.ctx)
+		r.cancel = cancel
+		var token mcp.ProgressToken
+		if raw, ok := m.Params.Meta["progressToken"]; ok {
+			json.Unmarshal(raw, &token)
+		}
 		c.requests.Go(func() {
 			defer c.pending.Add(-1)
-			resp := c.s.handle(c.ctx, msg)
-			c.mu.Lock()
-			cancelled := c.running[key]
-			delete(c.running, key)
-			c.mu.Unlock()
-			if resp != nil && !cancelled {
-				c.w.write(resp)
+			defer cancel()
+			res, err := c.s.call(ctx, m.Params.Name, m.Params.Arguments, token)
+			if err != nil {
+				// A fault of the host (its audit log failed).
+				b, _ := json.Marshal(mcp.NewJSONRPCError(mcp.NewRequestId(id), mcp.INTERNAL_ERROR, err.Error(), nil))
+				finish(append(b, '\n'))
+				return
 			}
+			finish(appendCallResponse(nil, m.ID, res, structured))
 		})
+		return
 	}
+	msg = bytes.Clone(msg) // the reader reuses its buffer
+	c.requests.Go(func() {
+		defer c.pending.Add(-1)
+		var line []byte
+		if resp := c.s.handle(c.ctx, msg); resp != nil {
+			line = c.w.encode(resp)
+		}
+		finish(line)
+	})
 }
 
 // handle runs the library's message handler; a panic becomes an internal
@@ -252,12 +325,19 @@ type messageWriter struct {
 	onFail func() // called once, after the first failed write
 }
 
-func (m *messageWriter) write(v any) {
+func (m *messageWriter) write(v any) { m.writeLine(m.encode(v)) }
+
+// encode returns v as one line of JSON.
+func (m *messageWriter) encode(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
 		b, _ = json.Marshal(mcp.NewJSONRPCError(mcp.NewRequestId(nil), mcp.INTERNAL_ERROR, "encoding a message: "+err.Error(), nil))
 	}
-	b = append(b, '\n')
+	return append(b, '\n')
+}
+
+// writeLine writes b, one message ending in a newline, whole.
+func (m *messageWriter) writeLine(b []byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failed != nil {

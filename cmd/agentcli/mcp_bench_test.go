@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/toolhost/toolhost/internal/gobuild"
+)
+
+// BenchmarkMCPVsRaw measures tools/call round trips to "agentcli mcp"
+// over stdio (the server a real process, the client a lean one in this
+// process) on a trivial one-shot Go tool, against raw fork/exec+wait of
+// the same binary from this process, in the same run. Sequentially the
+// two alternate call by call; at concurrency 8 they alternate in rounds
+// of 8×20 calls. The ratio metric is raw/MCP throughput (higher is
+// better; 1 means MCP costs nothing over running the tool by hand).
+func BenchmarkMCPVsRaw(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "noop")
+	if err := gobuild.Build("../..", bin, "./testdata/tools/noop"); err != nil {
+		b.Fatal(err)
+	}
+	dir := project(b, fmt.Sprintf(`{"name":"noop","command":[%q],
+		"schema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]},
+		"outputSchema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}}`, bin))
+	c := startLeanClient(b, dir)
+	raw := func(n int) {
+		cmd := exec.Command(bin)
+		cmd.Stdin = bytes.NewReader(fmt.Appendf(nil, `{"n":%d}`, n))
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+		if got := out.String(); got != fmt.Sprintf("{\"n\":%d}\n", n) {
+			b.Fatalf("raw got %q", got)
+		}
+	}
+	viaMCP := func(n int) {
+		res := c.call(b, fmt.Sprintf(`"name":"noop","arguments":{"n":%d}`, n))
+		var r struct {
+			Result struct {
+				IsError           bool
+				StructuredContent struct{ N int }
+			}
+		}
+		if json.Unmarshal(res, &r) != nil || r.Result.IsError || r.Result.StructuredContent.N != n {
+			b.Fatalf("MCP got %s", res)
+		}
+	}
+	b.Run("seq", func(b *testing.B) {
+		var rawT, mcpT time.Duration
+		for i := 0; b.Loop(); i++ {
+			t0 := time.Now()
+			if i%2 == 0 {
+				raw(i)
+				t1 := time.Now()
+				viaMCP(i)
+				rawT, mcpT = rawT+t1.Sub(t0), mcpT+time.Since(t1)
+			} else {
+				viaMCP(i)
+				t1 := time.Now()
+				raw(i)
+				mcpT, rawT = mcpT+t1.Sub(t0), rawT+time.Since(t1)
+			}
+		}
+		reportRates(b, b.N, rawT, mcpT)
+	})
+	b.Run("par8", func(b *testing.B) {
+		const workers, each = 8, 20
+		round := func(call func(n int)) time.Duration {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			t0 := time.Now()
+			for range workers {
+				wg.Go(func() {
+					for n := next.Add(1); n <= workers*each; n = next.Add(1) {
+						call(int(n))
+					}
+				})
+			}
+			wg.Wait()
+			return time.Since(t0)
+		}
+		var rawT, mcpT time.Duration
+		for i := 0; b.Loop(); i++ {
+			if i%2 == 0 {
+				rawT += round(raw)
+				mcpT += round(viaMCP)
+			} else {
+				mcpT += round(viaMCP)
+				rawT += round(raw)
+			}
+		}
+		reportRates(b, b.N*workers*each, rawT, mcpT)
+	})
+	c.close(b)
+	if data, err := os.ReadFile(filepath.Join(dir, "state", "toolhost", "audit.jsonl")); err != nil || len(data) == 0 {
+		b.Errorf("no audit records: %v", err)
+	}
+}
+
+func reportRates(b *testing.B, calls int, raw, viaMCP time.Duration) {
+	n := float64(calls)
+	b.ReportMetric(n/raw.Seconds(), "raw-calls/s")
+	b.ReportMetric(n/viaMCP.Seconds(), "mcp-calls/s")
+	b.ReportMetric(raw.Seconds()/viaMCP.Seconds(), "rate-ratio")
+	b.ReportMetric(0, "ns/op")
+}
+
+// leanClient speaks JSON-RPC to "agentcli mcp" over its stdio with as
+// little work of its own as it can, so that the benchmark measures the
+// server: requests are formatted, responses matched to callers by id and
+// handed over undecoded.
+type leanClient struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	mu      sync.Mutex
+	nextID  int
+	waiting map[int]chan []byte
+	done    chan struct{}
+}
+
+func startLeanClient(b *testing.B, dir string) *leanClient {
+	cmd := exec.Command(filepath.Join(built, "agentcli"), "mcp", "-tools", "tools.json", "-watch=false")
+	cmd.Dir = dir
+	cmd.Stderr = io.Discard
+	stdin, err1 := cmd.StdinPipe()
+	stdout, err2 := cmd.StdoutPipe()
+	if err := errors.Join(err1, err2, cmd.Start()); err != nil {
+		b.Fatal(err)
+	}
+	c := &leanClient{cmd: cmd, stdin: stdin, waiting: map[int]chan []byte{}, done: make(chan struct{})}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	go func() {
+		defer close(c.done)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			var msg struct{ ID *int }
+			if json.Unmarshal(sc.Bytes(), &msg) != nil || msg.ID == nil {
+				continue // a notification
+			}
+			c.mu.Lock()
+			ch := c.waiting[*msg.ID]
+			delete(c.waiting, *msg.ID)
+			c.mu.Unlock()
+			if ch != nil {
+				ch <- bytes.Clone(sc.Bytes())
+			}
+		}
+	}()
+	c.request(b, "initialize", `"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}`)
+	if _, err := io.WriteString(stdin, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// request sends a request with params (the inside of the object) and
+// returns the response line.
+func (c *leanClient) request(b *testing.B, method, params string) []byte {
+	ch := make(chan []byte, 1)
+	c.mu.Lock()
+	c.nextID++
+	id := c.nextID
+	c.waiting[id] = ch
+	_, err := fmt.Fprintf(c.stdin, `{"jsonrpc":"2.0","id":%d,"method":%q,"params":{%s}}`+"\n", id, method, params)
+	c.mu.Unlock()
+	if err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case res := <-ch:
+		return res
+	case <-c.done:
+		b.Fatal("the server ended")
+		return nil
+	}
+}
+
+func (c *leanClient) call(b *testing.B, params string) []byte {
+	return c.request(b, "tools/call", params)
+}
+
+// close ends the server by closing its stdin, as a client does.
+func (c *leanClient) close(b *testing.B) {
+	c.stdin.Close()
+	<-c.done
+	if err := c.cmd.Wait(); err != nil {
+		b.Errorf("server exit: %v", err)
+	}
+}
