@@ -175,6 +175,7 @@ func cmdMCPConfig(args []string, stdout, stderr io.Writer) int {
 	workspace := fs.String("workspace", ".", "the folder tools run in")
 	httpAddr := fs.String("http", "", "configure clients for streamable HTTP at ADDR instead of stdio")
 	name := fs.String("name", "toolhost", "the server's name in the client configuration")
+	bearer := fs.Bool("bearer", false, "with -http: send a bearer token (VS Code asks for it; desktop clients get a placeholder to replace)")
 	if _, err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -198,10 +199,21 @@ func cmdMCPConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	args2 := []string{"mcp", "-tools", manifestPath, "-workspace", ws}
 	var desktop, vscode map[string]any
+	if *bearer && *httpAddr == "" {
+		return fail(stderr, usagef("-bearer needs -http: stdio needs no token"))
+	}
 	if *httpAddr != "" {
 		url := "http://" + *httpAddr + "/mcp"
-		desktop = map[string]any{"mcpServers": map[string]any{*name: map[string]any{"url": url}}}
-		vscode = map[string]any{"servers": map[string]any{*name: map[string]any{"type": "http", "url": url}}}
+		d := map[string]any{"url": url}
+		v := map[string]any{"type": "http", "url": url}
+		vscode = map[string]any{"servers": map[string]any{*name: v}}
+		if *bearer {
+			d["headers"] = map[string]string{"Authorization": "Bearer REPLACE_WITH_TOKEN"}
+			v["headers"] = map[string]string{"Authorization": "Bearer ${input:" + *name + "-token}"}
+			vscode["inputs"] = []map[string]any{{"type": "promptString", "id": *name + "-token",
+				"description": "bearer token for " + *name, "password": true}}
+		}
+		desktop = map[string]any{"mcpServers": map[string]any{*name: d}}
 	} else {
 		desktop = map[string]any{"mcpServers": map[string]any{*name: map[string]any{"command": exe, "args": args2}}}
 		vscode = map[string]any{"servers": map[string]any{*name: map[string]any{"type": "stdio", "command": exe, "args": args2}}}

@@ -348,6 +348,14 @@ func TestMCPConfig(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"url": "http://127.0.0.1:8080/mcp"`) {
 		t.Errorf("exit %d: %s", code, out)
 	}
+	code, out, _ = runIn(t, dir, "mcp", "config", "-http", "127.0.0.1:8080", "-bearer")
+	if code != 0 || !strings.Contains(out, `"Authorization": "Bearer ${input:toolhost-token}"`) || !strings.Contains(out, `"password": true`) ||
+		!strings.Contains(out, `"Authorization": "Bearer REPLACE_WITH_TOKEN"`) {
+		t.Errorf("exit %d: %s", code, out)
+	}
+	if code, _, errs := runIn(t, dir, "mcp", "config", "-bearer"); code != 2 || !strings.Contains(errs, "-bearer needs -http") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
 	// Refused before anything is opened or announced.
 	if code, _, errs := runIn(t, dir, "mcp", "-http", "0.0.0.0:0"); code != 2 || !strings.Contains(errs, "refusing to listen on 0.0.0.0:0 without auth") || strings.Contains(errs, "serving") {
 		t.Errorf("exit %d: %s", code, errs)
