@@ -125,6 +125,9 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	signal.Notify(sigpipe, syscall.SIGPIPE)
 	defer signal.Stop(sigpipe)
 	log := logger(stderr, f.host.debug, zerolog.InfoLevel)
+	// Taken before the manifest is read: an edit made while it loads is
+	// then seen by the watcher.
+	since := mcpserve.VersionOf(f.host.tools)
 	h, alog, err := f.host.open(log)
 	if err != nil {
 		return fail(stderr, err)
@@ -139,7 +142,7 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if f.watch {
 		wctx, stop := context.WithCancel(ctx)
 		defer stop()
-		go srv.Watch(wctx, f.host.tools, 0)
+		go srv.Watch(wctx, f.host.tools, since, 0)
 	}
 	containment, cerr := h.Containment()
 	if cerr != nil {

@@ -85,6 +85,10 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, o HTTPOptions) erro
 			// gives up on it: close what is left.
 			srv.Close()
 		}
+		// Close does not wait for the handlers: wait for the calls (their
+		// tools are killed) so that every audit record is appended before
+		// the caller closes the audit log.
+		s.calls.wait()
 		return nil
 	}
 }

@@ -17,11 +17,14 @@ const DefaultWatchEvery = time.Second
 // It polls the file's identity (inode, size, modification and change
 // times), which catches editors that write in place and those that
 // rename a new file over the old one alike.
-func (s *Server) Watch(ctx context.Context, path string, every time.Duration) {
+//
+// since is the file's version taken before the served manifest was read
+// (VersionOf), so that a change made meanwhile is not missed.
+func (s *Server) Watch(ctx context.Context, path string, since FileVersion, every time.Duration) {
 	if every <= 0 {
 		every = DefaultWatchEvery
 	}
-	last := stamp(path)
+	last := since
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -30,7 +33,7 @@ func (s *Server) Watch(ctx context.Context, path string, every time.Duration) {
 			return
 		case <-tick.C:
 		}
-		now := stamp(path)
+		now := VersionOf(path)
 		if now == last {
 			continue
 		}
@@ -45,18 +48,20 @@ func (s *Server) Watch(ctx context.Context, path string, every time.Duration) {
 	}
 }
 
-// fileStamp identifies a version of a file well enough to notice a change.
-type fileStamp struct {
+// FileVersion identifies a version of a file well enough to notice a
+// change.
+type FileVersion struct {
 	exists bool
 	size   int64
 	mod    time.Time
 	sys    string
 }
 
-func stamp(path string) fileStamp {
+// VersionOf returns the version of the file at path now.
+func VersionOf(path string) FileVersion {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return fileStamp{}
+		return FileVersion{}
 	}
-	return fileStamp{exists: true, size: fi.Size(), mod: fi.ModTime(), sys: sysStamp(fi)}
+	return FileVersion{exists: true, size: fi.Size(), mod: fi.ModTime(), sys: sysStamp(fi)}
 }

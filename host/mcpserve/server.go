@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,38 @@ type Server struct {
 	// offered maps the names of the tools offered to whether each offers
 	// structured content (an output schema).
 	offered atomic.Pointer[map[string]bool]
+	// calls are the calls running, which a transport waits for as it
+	// ends so that their audit records are appended before it returns.
+	calls callCount
+}
+
+// callCount counts running calls. Unlike a WaitGroup, a call may start
+// while another goroutine waits (a late request after a shutdown).
+type callCount struct {
+	mu   sync.Mutex
+	n    int
+	idle *sync.Cond
+}
+
+func (c *callCount) add(d int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n += d
+	if c.n == 0 && c.idle != nil {
+		c.idle.Broadcast()
+	}
+}
+
+// wait returns once no call runs.
+func (c *callCount) wait() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idle == nil {
+		c.idle = sync.NewCond(&c.mu)
+	}
+	for c.n > 0 {
+		c.idle.Wait()
+	}
 }
 
 // New returns a server offering the host's current tools.
@@ -185,6 +218,8 @@ func (s *Server) handler(name string, structured bool) server.ToolHandlerFunc {
 // call runs one tools/call through the host, with progress notifications
 // while it runs when the client sent a progress token.
 func (s *Server) call(ctx context.Context, name string, args json.RawMessage, token mcp.ProgressToken) (*host.Result, error) {
+	s.calls.add(1)
+	defer s.calls.add(-1)
 	if token != nil {
 		stop := s.progress(ctx, token, name)
 		defer stop()

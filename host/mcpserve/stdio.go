@@ -119,15 +119,77 @@ type stdioConn struct {
 
 // stdioRequest is a request being served.
 type stdioRequest struct {
-	// cancel ends a tools/call served here (the library cancels its own).
+	// cancel ends the request, wherever it is served: the library notes a
+	// request as in flight only once its goroutine runs, so a cancellation
+	// that comes first would miss it.
 	cancel context.CancelFunc
 	// cancelled: the client cancelled it, so its response is not sent,
 	// as the spec asks.
 	cancelled bool
 }
 
-// idKey is a request id's map key: ids are strings or numbers.
-func idKey(id any) string { return fmt.Sprintf("%T:%v", id, id) }
+// idKey is a request id's map key, of its JSON text (a string or a
+// number; ok is false for anything else). A number is kept as written:
+// decoded to a float64, distinct large integers would collide.
+func idKey(raw json.RawMessage) (key string, ok bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", false
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		return "s:" + s, true
+	case c == '-' || ('0' <= c && c <= '9'):
+		var n json.Number
+		if json.Unmarshal(raw, &n) != nil {
+			return "", false
+		}
+		return "n:" + n.String(), true
+	}
+	return "", false
+}
+
+// rawID is a request id for a response, exactly as the request gave it.
+func rawID(raw json.RawMessage) mcp.RequestId {
+	if len(raw) == 0 {
+		return mcp.NewRequestId(nil)
+	}
+	return mcp.NewRequestId(raw)
+}
+
+// withID gives a response of the library the request's id as sent: the
+// library decodes ids to float64, which changes large integers.
+func withID(resp mcp.JSONRPCMessage, raw json.RawMessage) mcp.JSONRPCMessage {
+	switch r := resp.(type) {
+	case mcp.JSONRPCResponse:
+		if !r.ID.IsNil() {
+			r.ID = rawID(raw)
+		}
+		return r
+	case *mcp.JSONRPCResponse:
+		if r != nil && !r.ID.IsNil() {
+			c := *r
+			c.ID = rawID(raw)
+			return &c
+		}
+	case mcp.JSONRPCError:
+		if !r.ID.IsNil() {
+			r.ID = rawID(raw)
+		}
+		return r
+	case *mcp.JSONRPCError:
+		if r != nil && !r.ID.IsNil() {
+			c := *r
+			c.ID = rawID(raw)
+			return &c
+		}
+	}
+	return resp
+}
 
 // stop takes no more messages and waits for the requests being served.
 func (c *stdioConn) stop() {
@@ -139,10 +201,11 @@ func (c *stdioConn) stop() {
 
 // message is what dispatch reads of a message to route it.
 type message struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Params struct {
-		RequestID any                        `json:"requestId"` // notifications/cancelled
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  struct {
+		RequestID json.RawMessage            `json:"requestId"` // notifications/cancelled
 		Name      string                     `json:"name"`      // tools/call
 		Arguments json.RawMessage            `json:"arguments"` // tools/call
 		Meta      map[string]json.RawMessage `json:"_meta"`
@@ -156,7 +219,8 @@ type message struct {
 // checks), not task-augmented. It returns whether the tool offers
 // structured content.
 func (c *stdioConn) direct(m *message) (ok, structured bool) {
-	if m.Method != string(mcp.MethodToolsCall) || len(m.Params.Task) > 0 {
+	// Not of JSON-RPC 2.0: the library refuses it.
+	if m.JSONRPC != mcp.JSONRPC_VERSION || m.Method != string(mcp.MethodToolsCall) || len(m.Params.Task) > 0 {
 		return false, false
 	}
 	for k := range m.Params.Meta {
@@ -180,6 +244,12 @@ func (c *stdioConn) direct(m *message) (ok, structured bool) {
 func (c *stdioConn) dispatch(msg []byte) {
 	var m message
 	if err := json.Unmarshal(msg, &m); err != nil {
+		if json.Valid(msg) {
+			// A batch, or a value that is not an object.
+			c.w.write(mcp.NewJSONRPCError(mcp.NewRequestId(nil), mcp.INVALID_REQUEST,
+				"invalid request: want one JSON-RPC message, an object (batches are not supported)", nil))
+			return
+		}
 		c.w.write(mcp.NewJSONRPCError(mcp.NewRequestId(nil), mcp.PARSE_ERROR, "parse error: "+err.Error(), nil))
 		return
 	}
@@ -188,34 +258,36 @@ func (c *stdioConn) dispatch(msg []byte) {
 	if c.stopped {
 		return
 	}
-	isRequest := len(m.ID) > 0 && !bytes.Equal(m.ID, []byte("null"))
+	hasID := len(m.ID) > 0
+	key, validID := idKey(m.ID)
 	switch {
-	case m.Method == "" && isRequest:
+	case m.Method == "" && hasID:
 		c.s.log.Debug().RawJSON("id", m.ID).Msg("dropped a response from the client")
 		return
-	case !isRequest:
-		if m.Method == string(mcp.MethodNotificationCancelled) && m.Params.RequestID != nil {
-			if r := c.running[idKey(m.Params.RequestID)]; r != nil {
+	case hasID && !validID:
+		// JSON-RPC answers a request with id null; MCP allows only string
+		// and number ids. Nothing is served.
+		c.w.write(mcp.NewJSONRPCError(mcp.NewRequestId(nil), mcp.INVALID_REQUEST,
+			"invalid request: the id must be a string or a number", nil))
+		return
+	case !hasID:
+		if m.Method == string(mcp.MethodNotificationCancelled) {
+			k, _ := idKey(m.Params.RequestID)
+			if r := c.running[k]; r != nil {
 				r.cancelled = true
-				if r.cancel != nil {
-					r.cancel()
-				}
+				r.cancel()
 			}
 		}
 		c.s.handle(c.ctx, msg) // notifications have no response
 		return
 	case c.pending.Add(1) > MaxPendingRequests:
 		c.pending.Add(-1)
-		var id any
-		json.Unmarshal(m.ID, &id)
-		c.w.write(mcp.NewJSONRPCError(mcp.NewRequestId(id), mcp.INTERNAL_ERROR,
+		c.w.write(mcp.NewJSONRPCError(rawID(m.ID), mcp.INTERNAL_ERROR,
 			fmt.Sprintf("more than %d requests pending; retry later", MaxPendingRequests), nil))
 		return
 	}
-	var id any
-	json.Unmarshal(m.ID, &id)
-	key := idKey(id)
-	r := &stdioRequest{}
+	ctx, cancel := context.WithCancel(c.ctx)
+	r := &stdioRequest{cancel: cancel}
 	if c.running == nil {
 		c.running = map[string]*stdioRequest{}
 	}
@@ -233,8 +305,6 @@ func (c *stdioConn) dispatch(msg []byte) {
 		}
 	}
 	if ok, structured := c.direct(&m); ok {
-		ctx, cancel := context.WithCancel(c.ctx)
-		r.cancel = cancel
 		var token mcp.ProgressToken
 		if raw, ok := m.Params.Meta["progressToken"]; ok {
 			json.Unmarshal(raw, &token)
@@ -245,7 +315,7 @@ func (c *stdioConn) dispatch(msg []byte) {
 			res, err := c.s.call(ctx, m.Params.Name, m.Params.Arguments, token)
 			if err != nil {
 				// A fault of the host (its audit log failed).
-				b, _ := json.Marshal(mcp.NewJSONRPCError(mcp.NewRequestId(id), mcp.INTERNAL_ERROR, err.Error(), nil))
+				b, _ := json.Marshal(mcp.NewJSONRPCError(rawID(m.ID), mcp.INTERNAL_ERROR, err.Error(), nil))
 				finish(append(b, '\n'))
 				return
 			}
@@ -256,9 +326,10 @@ func (c *stdioConn) dispatch(msg []byte) {
 	msg = bytes.Clone(msg) // the reader reuses its buffer
 	c.requests.Go(func() {
 		defer c.pending.Add(-1)
+		defer cancel()
 		var line []byte
-		if resp := c.s.handle(c.ctx, msg); resp != nil {
-			line = c.w.encode(resp)
+		if resp := c.s.handle(ctx, msg); resp != nil {
+			line = c.w.encode(withID(resp, m.ID))
 		}
 		finish(line)
 	})
@@ -270,9 +341,11 @@ func (s *Server) handle(ctx context.Context, msg []byte) (resp mcp.JSONRPCMessag
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error().Interface("panic", r).Msg("message handler panicked")
-			var head struct{ ID any }
-			if json.Unmarshal(msg, &head) == nil && head.ID != nil {
-				resp = mcp.NewJSONRPCError(mcp.NewRequestId(head.ID), mcp.INTERNAL_ERROR, fmt.Sprintf("internal error: %v", r), nil)
+			var head struct{ ID json.RawMessage }
+			if json.Unmarshal(msg, &head) == nil {
+				if _, ok := idKey(head.ID); ok {
+					resp = mcp.NewJSONRPCError(rawID(head.ID), mcp.INTERNAL_ERROR, fmt.Sprintf("internal error: %v", r), nil)
+				}
 			}
 		}
 	}()
@@ -298,7 +371,8 @@ func readMessages(in io.Reader, handle func(msg []byte, tooLong bool)) error {
 		}
 		line := chunk
 		if len(long) > 0 {
-			if len(long)+len(chunk) > MaxMessageBytes {
+			// The cap is on the message, not its line end.
+			if len(long)+len(bytes.TrimSuffix(chunk, []byte("\n"))) > MaxMessageBytes {
 				tooLong = true
 			}
 			long = append(long, chunk...)
