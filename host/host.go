@@ -241,6 +241,18 @@ func (h *Host) Close() error { return h.launcher.Close() }
 // audit log has failed to write, every call returns its error and no
 // result, so nothing runs unrecorded after the first failure.
 func (h *Host) Call(ctx context.Context, name string, args json.RawMessage) (*Result, error) {
+	return h.call(ctx, name, args, nil)
+}
+
+// Refuse records a call that a frontend refused before it reached the
+// host (an MCP client asking for a tool it was never offered): nothing
+// runs, and the audit log gets the record, with refusal's code and
+// message, like any failed call. The error is for a failed audit log.
+func (h *Host) Refuse(ctx context.Context, name string, args json.RawMessage, refusal *protocol.Error) (*Result, error) {
+	return h.call(ctx, name, args, refusal)
+}
+
+func (h *Host) call(ctx context.Context, name string, args json.RawMessage, refusal *protocol.Error) (*Result, error) {
 	if err := h.opts.Audit.Err(); err != nil {
 		// Nothing runs that cannot be recorded.
 		return nil, fmt.Errorf("host: %w", err)
@@ -257,7 +269,9 @@ func (h *Host) Call(ctx context.Context, name string, args json.RawMessage) (*Re
 	}
 
 	var out *sandbox.Outcome
-	if p := h.tools.Load().byKey[name]; p == nil {
+	if refusal != nil {
+		res.Err = &protocol.Error{Message: refusal.Message, Code: refusal.Code}
+	} else if p := h.tools.Load().byKey[name]; p == nil {
 		res.Err = h.unknownTool(name)
 	} else {
 		out, res.Output, res.Err = h.run(ctx, p, redact, args, rec)

@@ -452,6 +452,24 @@ func TestAuditFailureWithholdsResult(t *testing.T) {
 	}
 }
 
+// Refuse records a call a frontend refused, even of a tool that exists,
+// and runs nothing.
+func TestRefuse(t *testing.T) {
+	e := newEnv(t, []string{helperTool("touch", "")}, Options{})
+	ctx := WithCaller(context.Background(), Caller{Frontend: "mcp", Identity: "stdio"})
+	r, err := e.h.Refuse(ctx, "touch", json.RawMessage(`{}`), protocol.Errorf(protocol.CodeUnknownTool, "not offered"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, r, protocol.CodeUnknownTool, "not offered")
+	if _, err := os.Stat(filepath.Join(e.workspace, "touched")); !os.IsNotExist(err) {
+		t.Errorf("the refused tool ran (%v)", err)
+	}
+	if log := e.auditLog(); !strings.Contains(log, `"frontend":"mcp","caller":"stdio","tool":"touch"`) || !strings.Contains(log, `"code":"UNKNOWN_TOOL","message":"not offered"`) {
+		t.Errorf("audit log:\n%s", log)
+	}
+}
+
 func TestNeedsAuditAndWorkspace(t *testing.T) {
 	m := &manifest.Manifest{}
 	if _, err := New(m, Options{}); err == nil {

@@ -208,8 +208,8 @@ func testMCPStdio(t *testing.T, version string) {
 	}
 	// Every call is audited with frontend mcp.
 	data, _ := os.ReadFile(filepath.Join(dir, "state", "toolhost", "audit.jsonl"))
-	if n := strings.Count(string(data), `"frontend":"mcp","caller":"stdio"`); n != 5 {
-		t.Errorf("%d audit records from mcp, want 5:\n%s", n, data)
+	if n := strings.Count(string(data), `"frontend":"mcp","caller":"stdio"`); n != 6 || !strings.Contains(string(data), `"tool":"invented"`) || !strings.Contains(string(data), `"code":"UNKNOWN_TOOL","message":"unknown tool \"invented\"`) {
+		t.Errorf("%d audit records from mcp, want 6 with the unknown tool's:\n%s", n, data)
 	}
 }
 

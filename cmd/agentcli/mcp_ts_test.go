@@ -66,8 +66,8 @@ func TestMCPTypeScriptSDK(t *testing.T) {
 		t.Error("the cancelled tool outlived the run")
 	}
 
-	// Every call that reached a tool is audited as coming over MCP; the
-	// unknown tool is refused by the protocol layer before any tool runs.
+	// Every call is audited as coming over MCP, the unknown tool too,
+	// though the protocol layer refuses it before anything runs.
 	path := filepath.Join(dir, "state", "toolhost", "audit.jsonl")
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -87,6 +87,7 @@ func TestMCPTypeScriptSDK(t *testing.T) {
 		{"mcp", "stdio", "fs_read_file", ""},
 		{"mcp", "stdio", "fs_read_file", "BAD_PATH"},
 		{"mcp", "stdio", "fs_read_file", "INVALID_ARGS"},
+		{"mcp", "stdio", "no_such_tool", "UNKNOWN_TOOL"},
 		{"mcp", "stdio", "sleeper", "CANCELLED"},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -95,7 +96,7 @@ func TestMCPTypeScriptSDK(t *testing.T) {
 	if n := strings.Count(string(data), `"frontend":"mcp"`); n != len(want) {
 		t.Errorf(`%d records with "frontend":"mcp", want %d`, n, len(want))
 	}
-	if code, out, errs := runIn(t, dir, "audit", "verify", path); code != 0 || !strings.Contains(out, "ok, 4 records") {
+	if code, out, errs := runIn(t, dir, "audit", "verify", path); code != 0 || !strings.Contains(out, "ok, 5 records") {
 		t.Errorf("audit verify: exit %d: %s %s", code, out, errs)
 	}
 }

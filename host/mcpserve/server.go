@@ -3,6 +3,7 @@ package mcpserve
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/toolhost/toolhost/host"
 	"github.com/toolhost/toolhost/manifest"
+	"github.com/toolhost/toolhost/protocol"
 )
 
 // Defaults for the zero Options fields.
@@ -96,7 +98,10 @@ func New(opts Options) *Server {
 		opts.PageSize = DefaultPageSize
 	}
 	s := &Server{opts: opts, log: opts.Logger}
+	hooks := &server.Hooks{}
+	hooks.AddOnError(s.auditUnknownTool)
 	s.mcp = server.NewMCPServer(opts.Name, opts.Version,
+		server.WithHooks(hooks),
 		server.WithToolCapabilities(true),
 		server.WithPaginationLimit(opts.PageSize),
 		server.WithRecovery(),
@@ -212,6 +217,26 @@ func (s *Server) handler(name string, structured bool) server.ToolHandlerFunc {
 			out.StructuredContent = json.RawMessage(res.Output)
 		}
 		return out, nil
+	}
+}
+
+// auditUnknownTool records a tools/call of a tool never offered, which
+// the library answers itself (-32602, as the spec has it), so that the
+// audit log holds every call asked for, including those of tools a model
+// made up.
+func (s *Server) auditUnknownTool(ctx context.Context, _ any, method mcp.MCPMethod, message any, err error) {
+	req, ok := message.(*mcp.CallToolRequest)
+	if method != mcp.MethodToolsCall || !ok || !errors.Is(err, server.ErrToolNotFound) {
+		return
+	}
+	args := req.Params.RawArguments
+	if len(args) == 0 && req.Params.Arguments != nil {
+		args, _ = json.Marshal(req.Params.Arguments)
+	}
+	ctx = host.WithCaller(ctx, host.Caller{Frontend: "mcp", Identity: identity(ctx)})
+	refusal := protocol.Errorf(protocol.CodeUnknownTool, "unknown tool %q: not offered to this client", req.Params.Name)
+	if _, err := s.opts.Host.Refuse(ctx, req.Params.Name, args, refusal); err != nil {
+		s.log.Error().Err(err).Msg("recording a call of an unknown tool")
 	}
 }
 
