@@ -650,3 +650,27 @@ func TestLimitersBounded(t *testing.T) {
 		t.Error("the latest client's bucket was dropped")
 	}
 }
+
+// A call of a tool never offered is a protocol error, and still audited
+// with the caller's identity; nothing runs.
+func TestUnknownToolAudited(t *testing.T) {
+	f := newFixture(t, HTTPOptions{Tokens: []Token{alice}})
+	c := f.client(bearer(alice.Secret))
+	before := f.state()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "invented"
+	if _, err := c.CallTool(context.Background(), req); err == nil || !strings.Contains(err.Error(), "invented") {
+		t.Fatalf("unknown tool: %v", err)
+	}
+	if got := f.ran(); len(got) != before.ran {
+		t.Errorf("tools ran: %v", got)
+	}
+	recs, _ := f.records()
+	if len(recs) == 0 {
+		t.Fatal("no audit record")
+	}
+	r := recs[len(recs)-1]
+	if r.Tool != "invented" || r.Caller != "token:alice" || r.Frontend != "mcp" || r.Code != "UNKNOWN_TOOL" {
+		t.Errorf("audit record %+v", r)
+	}
+}
