@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -92,6 +93,39 @@ type Host struct {
 	// redact removes every secret any tool could be given: a secret one
 	// tool receives can come back from another (a file it wrote, say).
 	redact atomic.Pointer[redactor]
+	// calls counts the calls in flight, audit record included: Close
+	// waits for them, so that closing the audit log after Close loses
+	// none.
+	calls callCount
+}
+
+// callCount counts calls in flight. Unlike a WaitGroup, a call may start
+// while Close waits (it is then refused, and recorded).
+type callCount struct {
+	mu   sync.Mutex
+	n    int
+	idle *sync.Cond
+}
+
+func (c *callCount) add(d int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n += d
+	if c.n == 0 && c.idle != nil {
+		c.idle.Broadcast()
+	}
+}
+
+// wait returns once no call is in flight.
+func (c *callCount) wait() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idle == nil {
+		c.idle = sync.NewCond(&c.mu)
+	}
+	for c.n > 0 {
+		c.idle.Wait()
+	}
 }
 
 // toolset is a manifest with what each tool needs at launch computed once.
@@ -229,9 +263,14 @@ func (h *Host) Containment() (string, error) { return h.launcher.Containment() }
 // a server that must exit now. Follow it with Close.
 func (h *Host) Shutdown() { h.launcher.Shutdown() }
 
-// Close refuses new calls and waits for running ones. Cancel their
-// contexts first, or call Shutdown, for a quick exit.
-func (h *Host) Close() error { return h.launcher.Close() }
+// Close refuses new calls and waits for running ones, until each has
+// handed its record to the audit log. Cancel their contexts first, or call
+// Shutdown, for a quick exit.
+func (h *Host) Close() error {
+	err := h.launcher.Close()
+	h.calls.wait()
+	return err
+}
 
 // Call runs the tool called name with args, a JSON object ("" or nil means
 // {}). A failed call — unknown tool, bad arguments, a tool that fails,
@@ -253,6 +292,8 @@ func (h *Host) Refuse(ctx context.Context, name string, args json.RawMessage, re
 }
 
 func (h *Host) call(ctx context.Context, name string, args json.RawMessage, refusal *protocol.Error) (*Result, error) {
+	h.calls.add(1)
+	defer h.calls.add(-1)
 	if err := h.opts.Audit.Err(); err != nil {
 		// Nothing runs that cannot be recorded.
 		return nil, fmt.Errorf("host: %w", err)

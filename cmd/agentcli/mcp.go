@@ -138,7 +138,7 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	// went away, or SIGTERM, must not wait on a grace period.
 	defer h.Shutdown()
 
-	srv := mcpserve.New(mcpserve.Options{Host: h, Name: "toolhost", Version: version, Logger: log, Concurrency: f.host.maxConcurrent})
+	srv := mcpserve.New(mcpserve.Options{Host: h, Name: "toolhost", Version: version, Logger: log})
 	if f.watch {
 		wctx, stop := context.WithCancel(ctx)
 		defer stop()
@@ -185,6 +185,9 @@ func cmdMCPConfig(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
+	if *bearer && *httpAddr == "" {
+		return fail(stderr, usagef("-bearer needs -http: stdio needs no token"))
+	}
 	exe, err := os.Executable()
 	if err == nil {
 		exe, err = filepath.EvalSymlinks(exe)
@@ -202,9 +205,6 @@ func cmdMCPConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	args2 := []string{"mcp", "-tools", manifestPath, "-workspace", ws}
 	var desktop, vscode map[string]any
-	if *bearer && *httpAddr == "" {
-		return fail(stderr, usagef("-bearer needs -http: stdio needs no token"))
-	}
 	if *httpAddr != "" {
 		url := "http://" + *httpAddr + "/mcp"
 		d := map[string]any{"url": url}

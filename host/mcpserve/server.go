@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,8 +30,6 @@ type Options struct {
 	Name, Version string
 	// Logger receives diagnostics; the zero value logs nothing.
 	Logger zerolog.Logger
-	// Concurrency bounds the calls served at once; 0 means 16.
-	Concurrency int
 	// ProgressEvery is how often a call with a progress token reports;
 	// 0 means DefaultProgressEvery.
 	ProgressEvery time.Duration
@@ -49,47 +46,12 @@ type Server struct {
 	// offered maps the names of the tools offered to whether each offers
 	// structured content (an output schema).
 	offered atomic.Pointer[map[string]bool]
-	// calls are the calls running, which a transport waits for as it
-	// ends so that their audit records are appended before it returns.
-	calls callCount
-}
-
-// callCount counts running calls. Unlike a WaitGroup, a call may start
-// while another goroutine waits (a late request after a shutdown).
-type callCount struct {
-	mu   sync.Mutex
-	n    int
-	idle *sync.Cond
-}
-
-func (c *callCount) add(d int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n += d
-	if c.n == 0 && c.idle != nil {
-		c.idle.Broadcast()
-	}
-}
-
-// wait returns once no call runs.
-func (c *callCount) wait() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.idle == nil {
-		c.idle = sync.NewCond(&c.mu)
-	}
-	for c.n > 0 {
-		c.idle.Wait()
-	}
 }
 
 // New returns a server offering the host's current tools.
 func New(opts Options) *Server {
 	if opts.Name == "" {
 		opts.Name = "toolhost"
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 16
 	}
 	if opts.ProgressEvery <= 0 {
 		opts.ProgressEvery = DefaultProgressEvery
@@ -191,13 +153,9 @@ func isObjectSchema(raw json.RawMessage) bool {
 // (streamable HTTP, and requests of the stateless protocol revision).
 func (s *Server) handler(name string, structured bool) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		args := req.Params.RawArguments
-		if len(args) == 0 && req.Params.Arguments != nil {
-			b, err := json.Marshal(req.Params.Arguments)
-			if err != nil {
-				return nil, fmt.Errorf("arguments: %w", err)
-			}
-			args = b
+		args, err := rawArguments(&req)
+		if err != nil {
+			return nil, err
 		}
 		var token mcp.ProgressToken
 		if req.Params.Meta != nil {
@@ -220,6 +178,18 @@ func (s *Server) handler(name string, structured bool) server.ToolHandlerFunc {
 	}
 }
 
+// rawArguments are a call's arguments as JSON.
+func rawArguments(req *mcp.CallToolRequest) (json.RawMessage, error) {
+	if len(req.Params.RawArguments) > 0 || req.Params.Arguments == nil {
+		return req.Params.RawArguments, nil
+	}
+	b, err := json.Marshal(req.Params.Arguments)
+	if err != nil {
+		return nil, fmt.Errorf("arguments: %w", err)
+	}
+	return b, nil
+}
+
 // auditUnknownTool records a tools/call of a tool never offered, which
 // the library answers itself (-32602, as the spec has it), so that the
 // audit log holds every call asked for, including those of tools a model
@@ -229,10 +199,7 @@ func (s *Server) auditUnknownTool(ctx context.Context, _ any, method mcp.MCPMeth
 	if method != mcp.MethodToolsCall || !ok || !errors.Is(err, server.ErrToolNotFound) {
 		return
 	}
-	args := req.Params.RawArguments
-	if len(args) == 0 && req.Params.Arguments != nil {
-		args, _ = json.Marshal(req.Params.Arguments)
-	}
+	args, _ := rawArguments(req) // unencodable arguments are recorded as none
 	ctx = host.WithCaller(ctx, host.Caller{Frontend: "mcp", Identity: identity(ctx)})
 	refusal := protocol.Errorf(protocol.CodeUnknownTool, "unknown tool %q: not offered to this client", req.Params.Name)
 	if _, err := s.opts.Host.Refuse(ctx, req.Params.Name, args, refusal); err != nil {
@@ -243,8 +210,6 @@ func (s *Server) auditUnknownTool(ctx context.Context, _ any, method mcp.MCPMeth
 // call runs one tools/call through the host, with progress notifications
 // while it runs when the client sent a progress token.
 func (s *Server) call(ctx context.Context, name string, args json.RawMessage, token mcp.ProgressToken) (*host.Result, error) {
-	s.calls.add(1)
-	defer s.calls.add(-1)
 	if token != nil {
 		stop := s.progress(ctx, token, name)
 		defer stop()

@@ -67,9 +67,6 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 			}
 		}
 	})
-	stop := context.AfterFunc(ctx, s.opts.Host.Shutdown) // idempotent
-	defer stop()
-
 	c := &stdioConn{s: s, ctx: ctx, w: w}
 	readDone := make(chan error, 1)
 	go func() {
@@ -162,7 +159,8 @@ func rawID(raw json.RawMessage) mcp.RequestId {
 }
 
 // withID gives a response of the library the request's id as sent: the
-// library decodes ids to float64, which changes large integers.
+// library decodes ids to float64, which changes large integers. Its
+// HandleMessage returns responses and errors as values.
 func withID(resp mcp.JSONRPCMessage, raw json.RawMessage) mcp.JSONRPCMessage {
 	switch r := resp.(type) {
 	case mcp.JSONRPCResponse:
@@ -170,23 +168,11 @@ func withID(resp mcp.JSONRPCMessage, raw json.RawMessage) mcp.JSONRPCMessage {
 			r.ID = rawID(raw)
 		}
 		return r
-	case *mcp.JSONRPCResponse:
-		if r != nil && !r.ID.IsNil() {
-			c := *r
-			c.ID = rawID(raw)
-			return &c
-		}
 	case mcp.JSONRPCError:
 		if !r.ID.IsNil() {
 			r.ID = rawID(raw)
 		}
 		return r
-	case *mcp.JSONRPCError:
-		if r != nil && !r.ID.IsNil() {
-			c := *r
-			c.ID = rawID(raw)
-			return &c
-		}
 	}
 	return resp
 }
