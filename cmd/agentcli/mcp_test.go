@@ -230,10 +230,7 @@ func TestMCPStdinEOF(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}
-{"jsonrpc":"2.0","method":"notifications/initialized"}
-{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"stubborn","arguments":{}}}
-`)
+	io.WriteString(stdin, handshakeAndCall("stubborn"))
 	waitFor(t, sleeperRunning)
 	stdin.Close()
 	if err := waitExit(t, cmd); err != nil {
@@ -362,6 +359,15 @@ func TestMCPConfig(t *testing.T) {
 	}
 }
 
+// handshakeAndCall is what a raw client writes to call tool: the
+// initialize handshake, then the call (id 2).
+func handshakeAndCall(tool string) string {
+	return `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}
+{"jsonrpc":"2.0","method":"notifications/initialized"}
+{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"` + tool + `","arguments":{}}}
+`
+}
+
 // waitExit waits for cmd to exit, which the server must do within 2
 // seconds; the bound here is far looser, so that a slow machine does not
 // fail the test, and only keeps a broken server from hanging it.
@@ -405,10 +411,7 @@ func TestMCPClientGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}
-{"jsonrpc":"2.0","method":"notifications/initialized"}
-{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sleeper","arguments":{}}}
-`)
+	io.WriteString(stdin, handshakeAndCall("sleeper"))
 	waitFor(t, sleeperRunning)
 	stdout.Close()
 	stdin.Close()
