@@ -112,6 +112,10 @@ func (s *v2slot) start(cmd *exec.Cmd, started func(int)) error {
 	return nil
 }
 
+func (s *v2slot) adopt(pid int) error {
+	return writeFile(filepath.Join(s.dir, "cgroup.procs"), strconv.Itoa(pid))
+}
+
 func (s *v2slot) signal(sig syscall.Signal) {
 	for _, pid := range listPids(s.dir) {
 		unix.Kill(pid, sig)

@@ -355,6 +355,10 @@ func (s *v1slot) start(cmd *exec.Cmd, started func(int)) error {
 	return <-req.done
 }
 
+func (s *v1slot) adopt(pid int) error {
+	return writeFile(filepath.Join(s.dir, "cgroup.procs"), strconv.Itoa(pid))
+}
+
 func (s *v1slot) signal(sig syscall.Signal) {
 	for _, pid := range listPids(s.dir) {
 		if pid != os.Getpid() {

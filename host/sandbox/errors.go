@@ -27,3 +27,11 @@ func (e *UncontainedError) Error() string {
 	return "process containment unavailable: " + e.Reason +
 		" (run as root, or in a delegated cgroup such as systemd-run --user --scope -p Delegate=yes; or allow uncontained calls explicitly)"
 }
+
+// UnavailableError reports a sandbox restriction this machine cannot
+// apply, so the tool was not run.
+type UnavailableError struct {
+	Reason string
+}
+
+func (e *UnavailableError) Error() string { return "sandbox unavailable: " + e.Reason }

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -129,6 +131,31 @@ func helper(marker, name string, args []string) int {
 		}
 		json.NewEncoder(os.Stdout).Encode(pids)
 		time.Sleep(time.Hour)
+	case "whoami":
+		// Who the tool runs as and what bounds it.
+		status, _ := os.ReadFile("/proc/self/status")
+		nnp := ""
+		for _, line := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(line, "NoNewPrivs:"); ok {
+				nnp = strings.TrimSpace(v)
+			}
+		}
+		groups, _ := syscall.Getgroups()
+		limits := map[string]uint64{}
+		for name, res := range map[string]int{"cpu": syscall.RLIMIT_CPU, "as": syscall.RLIMIT_AS, "nofile": syscall.RLIMIT_NOFILE, "fsize": syscall.RLIMIT_FSIZE, "core": syscall.RLIMIT_CORE} {
+			var r syscall.Rlimit
+			syscall.Getrlimit(res, &r)
+			limits[name] = r.Max
+		}
+		json.NewEncoder(os.Stdout).Encode(map[string]any{"uid": os.Getuid(), "euid": os.Geteuid(), "gid": os.Getgid(), "groups": groups, "nnp": nnp, "limits": limits})
+	case "try":
+		// Attempts each operation named in args and reports each error
+		// ("" when it worked).
+		res := map[string]string{}
+		for _, op := range args {
+			res[op] = errText(try(op))
+		}
+		json.NewEncoder(os.Stdout).Encode(res)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2
@@ -157,4 +184,76 @@ func survivors(marker string) []string {
 		}
 	}
 	return found
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// try performs one operation "kind:argument" for the "try" helper.
+func try(op string) error {
+	kind, arg, _ := strings.Cut(op, ":")
+	switch kind {
+	case "read":
+		_, err := os.ReadFile(arg)
+		return err
+	case "list":
+		_, err := os.ReadDir(arg)
+		return err
+	case "write":
+		return os.WriteFile(arg, []byte("x"), 0o644)
+	case "dial":
+		c, err := net.DialTimeout("tcp", arg, 2*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	case "udp":
+		c, err := net.Dial("udp", arg)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	case "unix":
+		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		if err == nil {
+			syscall.Close(fd)
+		}
+		return err
+	case "raw":
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP)
+		if err == nil {
+			syscall.Close(fd)
+		}
+		return err
+	case "ptrace":
+		// Attach to a child of our own, which ptrace would otherwise allow.
+		exe, _ := os.Executable()
+		c := exec.Command(exe, "sandbox-helper", "x", "sleep")
+		if err := c.Start(); err != nil {
+			return err
+		}
+		defer func() { c.Process.Kill(); c.Wait() }()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := syscall.PtraceAttach(c.Process.Pid)
+		if err == nil {
+			syscall.PtraceDetach(c.Process.Pid)
+		}
+		return err
+	case "mount":
+		return syscall.Mount("none", arg, "tmpfs", 0, "")
+	case "unshare":
+		runtime.LockOSThread() // the thread may be in a new namespace
+		return syscall.Unshare(syscall.CLONE_NEWNS)
+	case "userns":
+		// clone with a namespace flag.
+		c := exec.Command("/bin/true")
+		c.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER}
+		return c.Run()
+	}
+	return fmt.Errorf("unknown operation %q", op)
 }

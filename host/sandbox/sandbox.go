@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/toolhost/toolhost/host/sandbox/confine"
 )
 
 // Defaults for the zero Options and Spec fields.
@@ -72,6 +74,10 @@ type Spec struct {
 	// MaxStderr is how much standard error is kept (a prefix and a
 	// suffix). 0 means DefaultMaxStderr.
 	MaxStderr int
+	// Confine, when set, restricts the tool (see package confine); Path is
+	// added to its Landlock read list. A restriction the machine cannot
+	// apply fails the launch with an *UnavailableError.
+	Confine *confine.Config
 	// StderrGuard more bytes are dropped on each side of the cut when
 	// standard error is cut, so that a secret split by the cut leaves no
 	// piece the caller's redaction could miss: the length of the longest
@@ -286,12 +292,27 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 	if spec.Exec != nil {
 		execByDescriptor(cmd, spec.Exec)
 	}
+	conf := spec.Confine
+	if conf != nil && conf.Landlock != nil {
+		// The tool may read and execute its own program.
+		c, ll := *conf, *conf.Landlock
+		ll.Read = append(append([]string(nil), ll.Read...), spec.Path)
+		c.Landlock = &ll
+		conf = &c
+	}
 
 	start := time.Now()
 	// Starts share the lock; reaping takes it alone, so a child is never
 	// reaped between its fork and its registration.
 	l.startMu.RLock()
-	err = j.start(cmd, l.addChild)
+	if conf != nil {
+		var release func()
+		if release, err = startConfined(j, cmd, conf, l.addChild); err == nil {
+			defer release()
+		}
+	} else {
+		err = j.start(cmd, l.addChild)
+	}
 	l.startMu.RUnlock()
 	// The child has its own copies; keeping ours would hold the pipes open.
 	stdinR.Close()
@@ -301,6 +322,9 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 		stdinW.Close()
 		stdoutR.Close()
 		stderrR.Close()
+		if err = unavailable(err); errors.As(err, new(*UnavailableError)) {
+			return nil, nil, err
+		}
 		return nil, nil, &LaunchError{Path: spec.Path, Err: err}
 	}
 	pid := cmd.Process.Pid
@@ -547,6 +571,9 @@ type jail interface {
 	// start starts cmd inside the jail and calls started with its pid
 	// before anything can reap it.
 	start(cmd *exec.Cmd, started func(pid int)) error
+	// adopt moves the process pid, started elsewhere and not yet running,
+	// into the jail.
+	adopt(pid int) error
 	// signal sends sig to every process in the jail.
 	signal(sig syscall.Signal)
 	// clear kills whatever is left after the tool, whose pid and process
@@ -576,6 +603,7 @@ func (groupJail) start(cmd *exec.Cmd, started func(int)) error {
 	started(cmd.Process.Pid)
 	return nil
 }
+func (groupJail) adopt(int) error       { return nil }
 func (groupJail) signal(syscall.Signal) {}
 func (groupJail) close() error          { return nil }
 func (groupJail) clear(pgid int, grace time.Duration, reap func() []int) (int, error) {

@@ -1,0 +1,124 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/toolhost/toolhost/host/sandbox/confine"
+)
+
+// startConfined starts cmd under c. A throwaway OS thread restricts itself
+// (no_new_privs, Landlock, seccomp: attributes of a thread that its
+// children inherit through exec) and forks the tool as a traced child, so
+// that the tool stops at its first instruction; the host then moves it
+// into j and sets its resource limits, which belong to a process, and lets
+// it go. The thread stays, as the tool's parent for its parent-death
+// signal, until release is called once the tool has been waited for.
+func startConfined(j jail, cmd *exec.Cmd, c *confine.Config, started func(int)) (release func(), err error) {
+	stopped := make(chan int, 1)
+	resume := make(chan error, 1)
+	result := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		// Never unlocked: the restricted thread ends with this goroutine.
+		runtime.LockOSThread()
+		if err := c.RestrictThread(); err != nil {
+			result <- err
+			return
+		}
+		cmd.SysProcAttr.Ptrace = true
+		if u := c.User; u != nil {
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: []uint32{}}
+		}
+		if err := cmd.Start(); err != nil {
+			result <- err
+			return
+		}
+		pid := cmd.Process.Pid
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
+		for err == unix.EINTR {
+			_, err = unix.Wait4(pid, &ws, unix.WALL, nil)
+		}
+		if err != nil || !ws.Stopped() {
+			// Killed before its first instruction, and reaped here.
+			result <- fmt.Errorf("the tool ended before it began (wait status %#x, %v)", ws, err)
+			return
+		}
+		stopped <- pid
+		err = <-resume
+		if err == nil {
+			err = setLimits(pid, c)
+		}
+		if err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			unix.PtraceDetach(pid)
+			result <- err
+			return
+		}
+		result <- unix.PtraceDetach(pid)
+		<-done
+	}()
+	select {
+	case err := <-result:
+		return nil, err
+	case pid := <-stopped:
+		started(pid)
+		err := j.adopt(pid)
+		resume <- err
+		if e := <-result; err == nil {
+			err = e
+		}
+		if err != nil {
+			// Killed at its first instruction: reap it.
+			cmd.Wait()
+			return nil, err
+		}
+		return func() { close(done) }, nil
+	}
+}
+
+// setLimits sets the resource limits of the stopped tool pid from the
+// thread that started it. Setting another process's limits takes either
+// CAP_SYS_RESOURCE, which even root may lack (in a container), or the same
+// user: so when the tool runs as another user, this thread first becomes
+// that user (its own credentials only; it ends with the call). A limit is
+// never raised: one above the host's own hard limit is set to that.
+func setLimits(pid int, c *confine.Config) error {
+	if len(c.Rlimits) == 0 {
+		return nil
+	}
+	if u := c.User; u != nil {
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+			return fmt.Errorf("become group %d to set limits: %w", u.GID, e)
+		}
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+			return fmt.Errorf("become user %d to set limits: %w", u.UID, e)
+		}
+	}
+	for _, r := range c.Rlimits {
+		var old unix.Rlimit
+		if err := unix.Prlimit(pid, r.Resource, nil, &old); err != nil {
+			return fmt.Errorf("read resource limit %d: %w", r.Resource, err)
+		}
+		v := min(r.Value, old.Max)
+		if err := unix.Prlimit(pid, r.Resource, &unix.Rlimit{Cur: v, Max: v}, nil); err != nil {
+			return fmt.Errorf("set resource limit %d to %d: %w", r.Resource, v, err)
+		}
+	}
+	return nil
+}
+
+// unavailable turns a restriction the machine lacks into *UnavailableError.
+func unavailable(err error) error {
+	var ue *confine.UnavailableError
+	if errors.As(err, &ue) {
+		return &UnavailableError{Reason: ue.Reason}
+	}
+	return err
+}
