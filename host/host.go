@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/toolhost/toolhost/host/audit"
+	"github.com/toolhost/toolhost/host/policy"
 	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/manifest"
 	"github.com/toolhost/toolhost/protocol"
@@ -78,6 +79,14 @@ type Options struct {
 	// audit log, besides the values of secret-looking variables passed to
 	// tools.
 	Redact []*regexp.Regexp
+	// Policy, when set, replaces the manifest's policy; PolicyFile is
+	// where it was read from (the floor protects it).
+	Policy     *policy.Policy
+	PolicyFile string
+	// Mode, when set, overrides the policy's mode.
+	Mode policy.Mode
+	// Approve are tools approved for this run wherever the gate would ask.
+	Approve []string
 }
 
 // Host runs calls against a vetted manifest. It is safe for concurrent use.
@@ -130,8 +139,10 @@ func (c *callCount) wait() {
 
 // toolset is a manifest with what each tool needs at launch computed once.
 type toolset struct {
-	m     *manifest.Manifest
-	byKey map[string]*prepared
+	m      *manifest.Manifest
+	byKey  map[string]*prepared
+	own    []string // the host's own paths, protected by the floor
+	policy *policy.Policy
 }
 
 type prepared struct {
@@ -141,6 +152,7 @@ type prepared struct {
 	argv    []string // the command, redacted, for the audit log
 	timeout time.Duration
 	maxOut  int64
+	sandbox confinement
 }
 
 // New returns a Host serving m. It fails when the workspace is not a
@@ -198,7 +210,7 @@ func (h *Host) Swap(m *manifest.Manifest) {
 			env[k] = v
 		}
 	}
-	ts := &toolset{m: m, byKey: make(map[string]*prepared, len(m.Tools))}
+	ts := &toolset{m: m, byKey: make(map[string]*prepared, len(m.Tools)), own: h.ownPaths(m), policy: h.policyFor(m)}
 	var all []string
 	for _, t := range m.Tools {
 		p := &prepared{tool: t, timeout: t.Timeout, maxOut: t.MaxOutputBytes}
@@ -230,6 +242,10 @@ func (h *Host) Swap(m *manifest.Manifest) {
 			}
 		}
 		all = append(all, secrets...)
+		p.sandbox = h.confineTool(t, p, ts.own)
+		if e := p.sandbox.err; e != nil {
+			h.log.Warn().Str("tool", t.Name).Str("code", e.code).Msg(e.msg)
+		}
 		ts.byKey[t.Name] = p
 	}
 	redact := newRedactor(all, h.opts.Redact)
@@ -312,10 +328,10 @@ func (h *Host) call(ctx context.Context, name string, args json.RawMessage, refu
 	var out *sandbox.Outcome
 	if refusal != nil {
 		res.Err = &protocol.Error{Message: refusal.Message, Code: refusal.Code}
-	} else if p := h.tools.Load().byKey[name]; p == nil {
+	} else if ts := h.tools.Load(); ts.byKey[name] == nil {
 		res.Err = h.unknownTool(name)
 	} else {
-		out, res.Output, res.Err = h.run(ctx, p, redact, args, rec)
+		out, res.Output, res.Err = h.run(ctx, ts, ts.byKey[name], redact, args, rec)
 	}
 
 	res.Duration = time.Since(start)
@@ -358,15 +374,27 @@ func (h *Host) unknownTool(name string) *protocol.Error {
 }
 
 // run checks the arguments, launches the tool and reads its result.
-func (h *Host) run(ctx context.Context, p *prepared, redact *redactor, args json.RawMessage, rec *audit.Record) (*sandbox.Outcome, json.RawMessage, *protocol.Error) {
+func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redactor, args json.RawMessage, rec *audit.Record) (*sandbox.Outcome, json.RawMessage, *protocol.Error) {
 	t := p.tool
-	stdin, perr := checkArgs(t.Input, args)
+	stdin, value, perr := checkArgs(t.Input, args)
 	if perr != nil {
 		return nil, nil, perr
+	}
+	rec.Decision, rec.Rule, perr = h.gate(ctx, ts, p, value, stdin)
+	if perr != nil {
+		return nil, nil, perr
+	}
+	if e := p.sandbox.err; e != nil {
+		return nil, nil, &protocol.Error{Code: e.code, Message: e.msg}
+	}
+	conf, err := h.forCall(t, &p.sandbox, ts.own)
+	if err != nil {
+		return nil, nil, protocol.Errorf(protocol.CodeLaunchFailed, "%s: %v", t.Name, err)
 	}
 	spec := &sandbox.Spec{
 		Path: t.Program.Path, Args: t.Command, Env: p.env, Dir: h.workspace,
 		Stdin: stdin, Timeout: p.timeout, MaxStdout: p.maxOut, StderrGuard: redact.guard(),
+		Confine: conf,
 	}
 	if t.Program.Pinned() {
 		f, err := t.Program.Open()
@@ -385,9 +413,12 @@ func (h *Host) run(ctx context.Context, p *prepared, redact *redactor, args json
 	out, err := h.launcher.Launch(ctx, spec)
 	if err != nil {
 		var ue *sandbox.UncontainedError
+		var se *sandbox.UnavailableError
 		switch {
 		case ctx.Err() != nil:
 			return nil, nil, protocol.Errorf(protocol.CodeCancelled, "call cancelled before %s started", t.Name)
+		case errors.As(err, &se):
+			return nil, nil, protocol.Errorf(protocol.CodeSandboxUnavailable, "%s: %v", t.Name, err)
 		case errors.As(err, &ue):
 			return nil, nil, protocol.Errorf(protocol.CodeLaunchFailed, "%s: %v", t.Name, err)
 		case errors.Is(err, sandbox.ErrClosed):
@@ -494,30 +525,30 @@ func stderrTail(stderr string) string {
 // checkArgs decodes args as exactly one JSON object, validates it against
 // the input schema, and returns the bytes the tool receives: the validated
 // value re-encoded.
-func checkArgs(schema *jsonschema.Schema, args json.RawMessage) ([]byte, *protocol.Error) {
+func checkArgs(schema *jsonschema.Schema, args json.RawMessage) ([]byte, any, *protocol.Error) {
 	if len(bytes.Trim(args, " \t\r\n")) == 0 {
 		args = json.RawMessage("{}")
 	}
 	v, err := protocol.ParseOutput(args)
 	if err != nil {
-		return nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments are not JSON: %v", err)
+		return nil, nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments are not JSON: %v", err)
 	}
 	if _, ok := v.(map[string]any); !ok {
-		return nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments must be a JSON object, got %s", jsonKind(v))
+		return nil, nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments must be a JSON object, got %s", jsonKind(v))
 	}
 	if err := schema.Validate(v); err != nil {
-		return nil, protocol.Errorf(protocol.CodeInvalidArgs, "invalid arguments: %s", describe(err))
+		return nil, nil, protocol.Errorf(protocol.CodeInvalidArgs, "invalid arguments: %s", describe(err))
 	}
 	if where, a, b := foldCollision("", v); where != "" {
 		// encoding/json (and other decoders) match keys without regard
 		// to case: a tool could read the one that was not validated.
-		return nil, protocol.Errorf(protocol.CodeInvalidArgs, "invalid arguments: %s: keys %q and %q differ only in letter case; a tool may read them as one", where, a, b)
+		return nil, nil, protocol.Errorf(protocol.CodeInvalidArgs, "invalid arguments: %s: keys %q and %q differ only in letter case; a tool may read them as one", where, a, b)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments: %v", err)
+		return nil, nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments: %v", err)
 	}
-	return b, nil
+	return b, v, nil
 }
 
 // foldCollision finds, anywhere in v, an object with two keys that are

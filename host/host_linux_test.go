@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/toolhost/toolhost/host/audit"
+	"github.com/toolhost/toolhost/host/policy"
 	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/manifest"
 	"github.com/toolhost/toolhost/protocol"
@@ -79,6 +80,11 @@ func newEnv(t *testing.T, entries []string, opts Options) *env {
 	if opts.Environ == nil {
 		opts.Environ = []string{"API_TOKEN=tok-1234-very-secret", "LANG=C.UTF-8", "UNLISTED=nope"}
 	}
+	if opts.Policy == nil && opts.Mode == "" {
+		// These tests are about what happens once a call may run; the
+		// gate has tests of its own.
+		opts.Mode = policy.ModeBypass
+	}
 	if e.h, err = New(m, opts); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +147,9 @@ var hostileTools = []string{
 	helperTool("flood-stdout", ""),
 	helperTool("flood-stderr", `"timeoutSec":1`),
 	helperTool("forkbomb", `"timeoutSec":2`),
-	helperTool("thousands", `"timeoutSec":20`),
+	// As root: the cgroup, not RLIMIT_NPROC (which root ignores), must
+	// stop it.
+	helperTool("thousands", `"timeoutSec":20,"sandbox":{"user":"root"}`),
 	`{"name":"strict_output","command":["` + mustExe() + `","host-helper","echo"],"outputSchema":{"type":"object","required":["must"]}}`,
 }
 
@@ -421,7 +429,7 @@ func TestIntegrity(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	h, err := New(m, Options{Audit: log, Workspace: dir})
+	h, err := New(m, Options{Audit: log, Workspace: dir, Mode: policy.ModeBypass})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,9 +515,14 @@ func TestToolbelt(t *testing.T) {
 			t.Errorf("%s %s = %s %v, want %s", c.tool, c.args, r.Output, r.Err, c.want)
 		}
 	}
-	for _, args := range []string{`{"path":"/etc/passwd"}`, `{"path":"../../etc/passwd"}`, `{"path":"escape"}`} {
+	// The host's path guard refuses these before the tool runs (the tool
+	// would refuse them too).
+	for args, by := range map[string]string{
+		`{"path":"/etc/passwd"}`: "floor:path-etc", `{"path":"../../etc/passwd"}`: "guard:path-outside",
+		`{"path":"escape"}`: "floor:path-etc", `{"path":".env"}`: "floor:path-dotenv", `{"path":"sub/.git/config"}`: "floor:path-git",
+	} {
 		r := e.call("fs_read_file", args)
-		wantCode(t, r, "BAD_PATH")
+		wantCode(t, r, protocol.CodeDenied, by)
 	}
 	r = e.call("get_time", `{"timezone":"Mars/Olympus"}`)
 	wantCode(t, r, "BAD_TIMEZONE")

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/toolhost/toolhost/host/policy"
 )
 
 // MaxFileSize bounds the size of a tools.json file.
@@ -28,6 +30,8 @@ type Manifest struct {
 	Path string
 	// Tools are the tools in file order.
 	Tools []*Tool
+	// Policy is the "policy" object, or nil when there is none.
+	Policy *policy.Policy
 
 	byName map[string]*Tool
 }
@@ -67,6 +71,54 @@ type Tool struct {
 	Annotations *Annotations
 	// MaxOutputBytes caps standard output; 0 means the host's default.
 	MaxOutputBytes int64
+	// Sandbox is how the tool is contained, defaults filled in.
+	Sandbox Sandbox
+	// Marks are the arguments the input schema marks as paths or
+	// commands, for the host's guards.
+	Marks []policy.Mark
+}
+
+// Sandbox levels.
+const (
+	LevelNone   = "none"
+	LevelLimits = "limits"
+	LevelStrict = "strict"
+)
+
+// Workspace access.
+const (
+	WorkspaceNone  = "none"
+	WorkspaceRead  = "read"
+	WorkspaceWrite = "write"
+)
+
+// Sandbox is a tool's "sandbox" object.
+type Sandbox struct {
+	// Level is LevelNone, LevelLimits (the default) or LevelStrict.
+	Level string `json:"level"`
+	// User is who the tool runs as when the host runs as root: a name,
+	// UID or UID:GID; "" means nobody.
+	User string `json:"user"`
+	// Workspace is WorkspaceNone, WorkspaceRead (the default) or
+	// WorkspaceWrite.
+	Workspace string `json:"workspace"`
+	// Read and Write are extra grants as written; relative ones are in
+	// the workspace.
+	Read  []string `json:"read"`
+	Write []string `json:"write"`
+	// Network lets a strict tool use the network.
+	Network bool `json:"network"`
+	// Limits override the host's default resource limits; 0 keeps one.
+	Limits Limits `json:"limits"`
+}
+
+// Limits are resource limits; a zero field means the host's default.
+type Limits struct {
+	CPUSec     int64 `json:"cpuSec"`
+	MemoryMB   int64 `json:"memoryMB"`
+	OpenFiles  int64 `json:"openFiles"`
+	Processes  int64 `json:"processes"`
+	FileSizeMB int64 `json:"fileSizeMB"`
 }
 
 // Annotations are the MCP tool annotations (MCP spec, "Tool annotations").
@@ -92,10 +144,12 @@ type rawTool struct {
 	Annotations    *Annotations `json:"annotations"`
 	MaxOutputBytes float64      `json:"maxOutputBytes"` // an integer, maybe written 1e6
 	SHA256         string       `json:"sha256"`
+	Sandbox        *Sandbox     `json:"sandbox"`
 }
 
 type rawManifest struct {
-	Tools []rawTool `json:"tools"`
+	Tools  []rawTool       `json:"tools"`
+	Policy json.RawMessage `json:"policy"`
 }
 
 // defaultInputSchema is used when a tool declares no schema: any object.
@@ -153,6 +207,11 @@ func Parse(data []byte, file string) (*Manifest, error) {
 	add := func(i int, name, field string, err error) {
 		errs = append(errs, &FieldError{Index: i, Tool: name, Field: field, Err: err})
 	}
+	if raw.Policy != nil {
+		if m.Policy, err = policy.Parse(raw.Policy, "in "+file); err != nil {
+			add(-1, "", "policy", err)
+		}
+	}
 	dir := filepath.Dir(file)
 	for i := range raw.Tools {
 		rt := &raw.Tools[i]
@@ -168,6 +227,15 @@ func Parse(data []byte, file string) (*Manifest, error) {
 		}
 		if len(t.InputSchema) == 0 {
 			t.InputSchema = defaultInputSchema
+		}
+		if rt.Sandbox != nil {
+			t.Sandbox = *rt.Sandbox
+		}
+		if t.Sandbox.Level == "" {
+			t.Sandbox.Level = LevelLimits
+		}
+		if t.Sandbox.Workspace == "" {
+			t.Sandbox.Workspace = WorkspaceRead
 		}
 		if prev, dup := m.byName[t.Name]; dup {
 			add(i, t.Name, "name", fmt.Errorf("duplicate name (first used by tools[%d])", indexOf(m.Tools, prev)))
@@ -185,6 +253,8 @@ func Parse(data []byte, file string) (*Manifest, error) {
 		}
 		t.EnvPassthrough = envs
 		if err := checkArgsSchemaRoot(t.InputSchema); err != nil {
+			add(i, t.Name, "schema", err)
+		} else if t.Marks, err = policy.Marks(t.InputSchema); err != nil {
 			add(i, t.Name, "schema", err)
 		}
 		m.Tools = append(m.Tools, t)

@@ -35,6 +35,9 @@ const (
 	CodeLaunchFailed = "LAUNCH_FAILED"
 	// CodeIntegrity: the binary no longer matches its pinned sha256.
 	CodeIntegrity = "INTEGRITY"
+	// CodeSandboxUnavailable: the tool's sandbox level cannot be had on
+	// this machine, so the tool was not run.
+	CodeSandboxUnavailable = "SANDBOX_UNAVAILABLE"
 	// CodeRateLimited: the caller exceeded its rate limit.
 	CodeRateLimited = "RATE_LIMITED"
 	// CodeHostError: the host itself failed, for example its audit log
@@ -48,7 +51,7 @@ var hostCodes = map[string]bool{
 	CodeInvalidArgs: true, CodeTimeout: true, CodeCancelled: true,
 	CodeOutputLimit: true, CodeBadOutput: true, CodeOutputSchema: true,
 	CodeToolError: true, CodeLaunchFailed: true, CodeIntegrity: true,
-	CodeRateLimited: true, CodeHostError: true,
+	CodeSandboxUnavailable: true, CodeRateLimited: true, CodeHostError: true,
 }
 
 // IsHostCode reports whether code is one of the host's reserved codes.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/toolhost/toolhost/host"
 	"github.com/toolhost/toolhost/host/audit"
+	"github.com/toolhost/toolhost/host/policy"
 	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/manifest"
 )
@@ -29,6 +31,9 @@ type hostFlags struct {
 	killGrace        time.Duration
 	allowUncontained bool
 	redact           []*regexp.Regexp
+	policyFile       string
+	mode             policy.Mode
+	approve          []string
 }
 
 func (f *hostFlags) register(fs *flag.FlagSet) {
@@ -41,6 +46,21 @@ func (f *hostFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxProcs, "max-procs", sandbox.DefaultMaxProcs, "processes and threads one call may have")
 	fs.DurationVar(&f.killGrace, "kill-grace", sandbox.DefaultKillGrace, "time between SIGTERM and SIGKILL")
 	fs.BoolVar(&f.allowUncontained, "allow-uncontained", false, "run tools even where no cgroup can contain them (unsafe)")
+	fs.StringVar(&f.policyFile, "policy", "", "a policy file, used instead of the manifest's policy")
+	fs.Func("mode", "the gate's mode for calls no rule matched: default (ask), strict (deny) or bypass (allow); overrides the policy's", func(s string) error {
+		m, err := policy.ParseMode(s)
+		f.mode = m
+		return err
+	})
+	fs.Func("approve", "pre-approve a tool for this run wherever the gate would ask (repeatable, or comma-separated)", func(s string) error {
+		for name := range strings.SplitSeq(s, ",") {
+			if name = strings.TrimSpace(name); name == "" {
+				return fmt.Errorf("empty tool name in %q", s)
+			}
+			f.approve = append(f.approve, name)
+		}
+		return nil
+	})
 	fs.Func("redact", "a regular expression redacted from results, errors and logs (repeatable)", func(s string) error {
 		re, err := regexp.Compile(s)
 		if err != nil {
@@ -90,11 +110,26 @@ func (f *hostFlags) openWith(m *manifest.Manifest, log zerolog.Logger) (*host.Ho
 			return nil, nil, err
 		}
 	}
+	var pol *policy.Policy
+	if f.policyFile != "" {
+		if pol, err = policy.Load(f.policyFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, name := range f.approve {
+		if m.Lookup(name) == nil {
+			return nil, nil, fmt.Errorf("-approve %s: no such tool in %s", name, m.Path)
+		}
+	}
 	alog, err := audit.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	h, err := host.New(m, host.Options{
+		Policy:         pol,
+		PolicyFile:     f.policyFile,
+		Mode:           f.mode,
+		Approve:        f.approve,
 		Workspace:      f.workspace,
 		Audit:          alog,
 		Logger:         log,

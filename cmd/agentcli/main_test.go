@@ -55,8 +55,24 @@ func project(t testing.TB, extra ...string) string {
 		t.Fatal(err)
 	}
 	if len(extra) > 0 {
-		i := bytes.LastIndexByte(data, ']')
-		data = []byte(string(data[:i]) + "," + strings.Join(extra, ",") + string(data[i:]))
+		// Extra tools are allowed by rules of their own: the tests that
+		// add them are about what happens once a call may run.
+		var doc map[string]any
+		if err := json.Unmarshal(data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		pol := doc["policy"].(map[string]any)
+		for _, e := range extra {
+			var tool map[string]any
+			if err := json.Unmarshal([]byte(e), &tool); err != nil {
+				t.Fatal(err)
+			}
+			doc["tools"] = append(doc["tools"].([]any), tool)
+			pol["rules"] = append(pol["rules"].([]any), map[string]any{"tool": tool["name"], "decision": "allow"})
+		}
+		if data, err = json.Marshal(doc); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "tools.json"), data, 0o644); err != nil {
 		t.Fatal(err)
@@ -97,6 +113,7 @@ func TestTools(t *testing.T) {
 func TestCall(t *testing.T) {
 	dir := project(t)
 	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello"), 0o644)
+	os.WriteFile(filepath.Join(dir, "strict.json"), []byte(`{"mode":"strict","rules":[{"tool":"fs_read_file","decision":"allow"}]}`), 0o644)
 	tests := []struct {
 		name     string
 		stdin    string
@@ -109,7 +126,11 @@ func TestCall(t *testing.T) {
 		{"flags after the arguments", "", []string{"call", "fs_read_file", `{"path":"hello.txt"}`, "-tools", "tools.json"}, 0, `"content":"hello"`, ""},
 		{"arguments from stdin", `{"path":"hello.txt"}`, []string{"call", "fs_read_file", "-"}, 0, `"content":"hello"`, ""},
 		{"no arguments means {}", "", []string{"call", "get_time"}, 0, `"timezone":"UTC"`, ""},
-		{"tool failure", "", []string{"call", "fs_read_file", `{"path":"/etc/passwd"}`}, 1, "", `{"error":"path \"/etc/passwd\": absolute paths are not allowed`},
+		{"tool failure", "", []string{"call", "fs_read_file", `{"path":"missing.txt"}`}, 1, "", `"code":"NOT_FOUND"`},
+		{"denied by the floor", "", []string{"call", "fs_read_file", `{"path":"/etc/passwd"}`}, 1, "", `{"error":"fs_read_file denied by floor:path-etc (argument /path)`},
+		{"needs approval", "", []string{"call", "fs_write_file", `{"path":"new.txt","content":"x"}`}, 1, "", `"code":"NEEDS_APPROVAL"`},
+		{"pre-approved", "", []string{"call", "-approve", "fs_write_file", "fs_write_file", `{"path":"new.txt","content":"x"}`}, 0, `"bytesWritten":1`, ""},
+		{"mode strict denies what no rule matches", "", []string{"call", "-policy", "strict.json", "get_time"}, 1, "", `get_time denied (no policy rule matched and mode strict denies)`},
 		{"unknown tool", "", []string{"call", "nope"}, 1, "", `"code":"UNKNOWN_TOOL"`},
 		{"invalid arguments", "", []string{"call", "fs_read_file", `{"path":3}`}, 1, "", `"code":"INVALID_ARGS"`},
 		{"arguments not JSON", "", []string{"call", "fs_read_file", `path=x`}, 1, "", `arguments are not JSON`},

@@ -166,7 +166,9 @@ func testMCPStdio(t *testing.T, version string) {
 		args any
 		want string
 	}{
-		{"fs_read_file", map[string]any{"path": "/etc/passwd"}, `"code":"BAD_PATH"`},
+		{"fs_read_file", map[string]any{"path": "/etc/passwd"}, `"code":"DENIED"`},
+		{"fs_read_file", map[string]any{"path": "missing.txt"}, `"code":"NOT_FOUND"`},
+		{"fs_write_file", map[string]any{"path": "x.txt", "content": "x"}, `"code":"NEEDS_APPROVAL"`},
 		{"fs_read_file", map[string]any{"path": 5}, `"code":"INVALID_ARGS"`},
 		{"fs_read_file", map[string]any{"path": 5}, `/path: expected string, but got number`},
 	} {
@@ -206,10 +208,13 @@ func testMCPStdio(t *testing.T, version string) {
 	if !strings.Contains(s.stderr.String(), "serving 6 tools from") {
 		t.Errorf("no banner: %s", s.stderr.String())
 	}
-	// Every call is audited with frontend mcp.
+	// Every call is audited with frontend mcp, refusals by the gate too.
+	if !strings.Contains(string(auditOf(dir)), `"decision":"needs-approval","rule":"rule:writes","code":"NEEDS_APPROVAL"`) {
+		t.Errorf("the refused write is not audited with its decision:\n%s", auditOf(dir))
+	}
 	data, _ := os.ReadFile(filepath.Join(dir, "state", "toolhost", "audit.jsonl"))
-	if n := strings.Count(string(data), `"frontend":"mcp","caller":"stdio"`); n != 6 || !strings.Contains(string(data), `"tool":"invented"`) || !strings.Contains(string(data), `"code":"UNKNOWN_TOOL","message":"unknown tool \"invented\"`) {
-		t.Errorf("%d audit records from mcp, want 6 with the unknown tool's:\n%s", n, data)
+	if n := strings.Count(string(data), `"frontend":"mcp","caller":"stdio"`); n != 8 || !strings.Contains(string(data), `"tool":"invented"`) || !strings.Contains(string(data), `"code":"UNKNOWN_TOOL","message":"unknown tool \"invented\"`) {
+		t.Errorf("%d audit records from mcp, want 8 with the unknown tool's:\n%s", n, data)
 	}
 }
 
@@ -315,8 +320,8 @@ func TestMCPReload(t *testing.T) {
 	})
 	path := filepath.Join(dir, "tools.json")
 	data, _ := os.ReadFile(path)
-	i := bytes.LastIndexByte(data, ']')
-	grown := string(data[:i]) + `,{"name":"extra","command":["/bin/true"]}` + string(data[i:])
+	i := bytes.Index(data, []byte(`"tools": [`)) + len(`"tools": [`)
+	grown := string(data[:i]) + `{"name":"extra","command":["/bin/true"]},` + string(data[i:])
 	os.WriteFile(path, []byte(grown), 0o644)
 	select {
 	case <-changed:
@@ -429,4 +434,9 @@ func TestMCPClientGone(t *testing.T) {
 	if !strings.Contains(string(data), `"tool":"sleeper"`) {
 		t.Errorf("the call is not in the audit log:\n%s", data)
 	}
+}
+
+func auditOf(dir string) []byte {
+	data, _ := os.ReadFile(filepath.Join(dir, "state", "toolhost", "audit.jsonl"))
+	return data
 }

@@ -85,7 +85,11 @@ func TestMCPTypeScriptSDK(t *testing.T) {
 	}
 	want := []rec{
 		{"mcp", "stdio", "fs_read_file", ""},
-		{"mcp", "stdio", "fs_read_file", "BAD_PATH"},
+		{"mcp", "stdio", "fs_read_file", "NOT_FOUND"},
+		{"mcp", "stdio", "fs_read_file", "DENIED"},
+		{"mcp", "stdio", "fs_write_file", ""},
+		{"mcp", "stdio", "fs_read_file", ""},
+		{"mcp", "stdio", "fs_write_file", "DENIED"},
 		{"mcp", "stdio", "fs_read_file", "INVALID_ARGS"},
 		{"mcp", "stdio", "no_such_tool", "UNKNOWN_TOOL"},
 		{"mcp", "stdio", "sleeper", "CANCELLED"},
@@ -93,10 +97,15 @@ func TestMCPTypeScriptSDK(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("audit records (frontend, caller, tool, code):\n got %v\nwant %v\n%s", got, want, data)
 	}
+	for _, d := range []string{`"decision":"approved","rule":"rule:writes"`, `"decision":"declined","rule":"rule:writes"`, `"decision":"deny","rule":"floor:path-etc"`} {
+		if !strings.Contains(string(data), d) {
+			t.Errorf("no audit record with %s", d)
+		}
+	}
 	if n := strings.Count(string(data), `"frontend":"mcp"`); n != len(want) {
 		t.Errorf(`%d records with "frontend":"mcp", want %d`, n, len(want))
 	}
-	if code, out, errs := runIn(t, dir, "audit", "verify", path); code != 0 || !strings.Contains(out, "ok, 5 records") {
+	if code, out, errs := runIn(t, dir, "audit", "verify", path); code != 0 || !strings.Contains(out, "ok, 9 records") {
 		t.Errorf("audit verify: exit %d: %s %s", code, out, errs)
 	}
 }

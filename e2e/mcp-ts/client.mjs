@@ -23,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ErrorCode, LATEST_PROTOCOL_VERSION, McpError, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, ErrorCode, LATEST_PROTOCOL_VERSION, McpError, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 
 const TOOLBELT = ['get_time', 'fs_read_file', 'fs_list_dir', 'fs_search', 'fs_write_file'];
 // Bounds on waiting; they only keep a broken server from hanging the run.
@@ -68,7 +68,18 @@ transport.stderr.on('data', chunk => {
 transport.setProtocolVersion = v => {
     negotiatedVersion = v;
 };
-const client = new Client({ name: 'toolhost-e2e-ts', version: '1.0.0' });
+// The client lets its "user" answer the server's elicitations: a call of
+// the write tool on a path named approve-me is approved, anything else
+// declined.
+const client = new Client({ name: 'toolhost-e2e-ts', version: '1.0.0' }, { capabilities: { elicitation: {} } });
+const elicitations = [];
+client.setRequestHandler(ElicitRequestSchema, async req => {
+    elicitations.push(req.params);
+    if (req.params.message.includes('approve-me')) {
+        return { action: 'accept', content: { approve: true } };
+    }
+    return { action: 'decline' };
+});
 const clientErrors = [];
 client.onerror = err => clientErrors.push(err);
 
@@ -232,10 +243,39 @@ async function main() {
     });
 
     await step('tool failure is a result with isError', async () => {
+        const res = await withTimeout(client.callTool({ name: 'fs_read_file', arguments: { path: 'missing.txt' } }), 'fs_read_file missing.txt');
+        const env = envelope(res, 'fs_read_file missing.txt');
+        assert.equal(env.code, 'NOT_FOUND', `envelope ${JSON.stringify(env)}`);
+        assert.match(env.error, /missing\.txt/, 'the error names the path');
+        return JSON.stringify(env);
+    });
+
+    await step('a path the floor protects is denied', async () => {
         const res = await withTimeout(client.callTool({ name: 'fs_read_file', arguments: { path: '/etc/passwd' } }), 'fs_read_file /etc/passwd');
         const env = envelope(res, 'fs_read_file /etc/passwd');
-        assert.equal(env.code, 'BAD_PATH', `envelope ${JSON.stringify(env)}`);
-        assert.match(env.error, /\/etc\/passwd/, 'the error names the path');
+        assert.equal(env.code, 'DENIED', `envelope ${JSON.stringify(env)}`);
+        assert.match(env.error, /floor:path-etc/, 'the error names the floor entry');
+        return JSON.stringify(env);
+    });
+
+    await step('a call the policy asks about runs once approved by elicitation', async () => {
+        const res = await withTimeout(client.callTool({ name: 'fs_write_file', arguments: { path: 'approve-me.txt', content: 'approved' } }), 'fs_write_file approve-me.txt');
+        assert.notEqual(res.isError, true, `fs_write_file failed: ${JSON.stringify(res)}`);
+        assert.equal(elicitations.length, 1, `want one elicitation, got ${JSON.stringify(elicitations)}`);
+        assert.match(elicitations[0].message, /fs_write_file/, 'the elicitation names the tool');
+        assert.match(elicitations[0].message, /rule writes/, 'the elicitation names the rule that asks');
+        assert.equal(elicitations[0].requestedSchema.properties.approve.type, 'boolean');
+        const read = await withTimeout(client.callTool({ name: 'fs_read_file', arguments: { path: 'approve-me.txt' } }), 'fs_read_file approve-me.txt');
+        assert.equal(read.structuredContent.content, 'approved', `the file holds ${JSON.stringify(read.structuredContent)}`);
+        return elicitations[0].message;
+    });
+
+    await step('a declined call is denied and nothing runs', async () => {
+        const res = await withTimeout(client.callTool({ name: 'fs_write_file', arguments: { path: 'declined.txt', content: 'no' } }), 'fs_write_file declined.txt');
+        const env = envelope(res, 'fs_write_file declined.txt');
+        assert.equal(env.code, 'DENIED', `envelope ${JSON.stringify(env)}`);
+        assert.match(env.error, /declined/, 'the error says it was declined');
+        assert.equal(elicitations.length, 2);
         return JSON.stringify(env);
     });
 

@@ -59,6 +59,14 @@ func appendRecord(b []byte, rec *Record) []byte {
 		b = append(b, `,"leftovers":`...)
 		b = strconv.AppendInt(b, int64(rec.Leftovers), 10)
 	}
+	if rec.Decision != "" {
+		b = append(b, `,"decision":`...)
+		b = appendString(b, rec.Decision)
+	}
+	if rec.Rule != "" {
+		b = append(b, `,"rule":`...)
+		b = appendString(b, rec.Rule)
+	}
 	if rec.Code != "" {
 		b = append(b, `,"code":`...)
 		b = appendString(b, rec.Code)

@@ -35,10 +35,15 @@ type Record struct {
 	BytesOut   int64   `json:"bytesOut"`
 	// Leftovers counts processes of the call that outlived it and were
 	// killed by the host.
-	Leftovers int    `json:"leftovers,omitempty"`
-	Code      string `json:"code,omitempty"`
-	Message   string `json:"message,omitempty"`
-	Prev      string `json:"prev"`
+	Leftovers int `json:"leftovers,omitempty"`
+	// Decision is the gate's: allow, approved, deny, declined or
+	// needs-approval; Rule is what decided (floor:ID, guard:ID, rule:ID
+	// or mode:MODE). Both are empty when the call never reached the gate.
+	Decision string `json:"decision,omitempty"`
+	Rule     string `json:"rule,omitempty"`
+	Code     string `json:"code,omitempty"`
+	Message  string `json:"message,omitempty"`
+	Prev     string `json:"prev"`
 	// Hash is set by Append; it is never part of the hashed bytes.
 	Hash string `json:"hash,omitempty"`
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/toolhost/toolhost/host"
 	"github.com/toolhost/toolhost/host/audit"
+	"github.com/toolhost/toolhost/host/policy"
 	"github.com/toolhost/toolhost/internal/fakeoai"
 	"github.com/toolhost/toolhost/internal/gobuild"
 	"github.com/toolhost/toolhost/manifest"
@@ -62,7 +63,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := host.New(m, host.Options{Audit: log, Workspace: dir})
+	h, err := host.New(m, host.Options{Audit: log, Workspace: dir, Mode: policy.ModeBypass})
 	if err != nil {
 		t.Fatal(err)
 	}

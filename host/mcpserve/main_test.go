@@ -23,6 +23,7 @@ import (
 
 	"github.com/toolhost/toolhost/host"
 	"github.com/toolhost/toolhost/host/audit"
+	"github.com/toolhost/toolhost/host/policy"
 	"github.com/toolhost/toolhost/manifest"
 )
 
@@ -119,8 +120,8 @@ func testTools(t *testing.T) string {
 		return fmt.Sprintf(`{"name":%q,"description":"Test helper %s.","command":%s,"envPassthrough":["GORACE"]%s}`, name, name, cmd, extra)
 	}
 	return `{"tools":[` +
-		tool("touch", "") + "," +
-		tool("block", `,"timeoutSec":600,"schema":{"type":"object","properties":{"addr":{"type":"string"}},"required":["addr"]}`) +
+		tool("touch", `,"sandbox":{"user":"root"}`) + "," + // it writes the workspace
+		tool("block", `,"sandbox":{"user":"root"},"timeoutSec":600,"schema":{"type":"object","properties":{"addr":{"type":"string"}},"required":["addr"]}`) +
 		`]}`
 }
 
@@ -158,7 +159,7 @@ func newHost(t *testing.T, opts Options) *fixture {
 	}
 	// A helper built with -race would otherwise sleep a second as it exits.
 	env := []string{"GORACE=atexit_sleep_ms=0"}
-	f.host, err = host.New(m, host.Options{Audit: f.audit, Workspace: f.workspace, Environ: env})
+	f.host, err = host.New(m, host.Options{Audit: f.audit, Workspace: f.workspace, Environ: env, Mode: policy.ModeBypass})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -215,7 +215,38 @@ func (s *Server) call(ctx context.Context, name string, args json.RawMessage, to
 		defer stop()
 	}
 	ctx = host.WithCaller(ctx, host.Caller{Frontend: "mcp", Identity: identity(ctx)})
+	ctx = host.WithApprover(ctx, s.approve)
 	return s.opts.Host.Call(ctx, name, args)
+}
+
+// approve asks the client's user, by an MCP elicitation, whether a call
+// the gate asks about may run. A client that has not declared the
+// capability (or a transport that cannot carry the request) gets an
+// error, and the call fails NEEDS_APPROVAL.
+func (s *Server) approve(ctx context.Context, req host.ApprovalRequest) (bool, error) {
+	args := string(req.Args)
+	if len(args) > 2000 {
+		args = args[:2000] + "…"
+	}
+	res, err := s.mcp.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
+		Message: fmt.Sprintf("agentcli: approve a call of the tool %s with the arguments %s? (%s)", req.Tool, args, req.Reason),
+		RequestedSchema: map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"approve": map[string]any{"type": "boolean", "title": "Run " + req.Tool, "description": "Let this one call run."},
+			},
+			"required": []string{"approve"},
+		},
+	}})
+	if err != nil {
+		return false, err
+	}
+	if res.Action != mcp.ElicitationResponseActionAccept {
+		return false, nil
+	}
+	content, _ := res.Content.(map[string]any)
+	yes, _ := content["approve"].(bool)
+	return yes, nil
 }
 
 // appendCallResponse appends the JSON-RPC response to a tools/call, one

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	ctx = s.mcp.WithContext(withIdentity(ctx, "stdio"), sess)
 	// A failed write means the client cannot hear us: the session ends.
 	w := &messageWriter{w: out, onFail: cancel}
+	sess.w = w
 
 	var bg sync.WaitGroup
 	bg.Go(func() {
@@ -190,6 +192,8 @@ type message struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Method  string          `json:"method"`
+	Result  json.RawMessage `json:"result"` // a response to our request
+	Error   json.RawMessage `json:"error"`  // a response to our request
 	Params  struct {
 		RequestID json.RawMessage            `json:"requestId"` // notifications/cancelled
 		Name      string                     `json:"name"`      // tools/call
@@ -248,7 +252,10 @@ func (c *stdioConn) dispatch(msg []byte) {
 	key, validID := idKey(m.ID)
 	switch {
 	case m.Method == "" && hasID:
-		c.s.log.Debug().RawJSON("id", m.ID).Msg("dropped a response from the client")
+		// A response to one of our requests (an elicitation).
+		if !c.s.sess(c.ctx).deliver(key, m.Result, m.Error) {
+			c.s.log.Debug().RawJSON("id", m.ID).Msg("dropped a response to no request of ours")
+		}
 		return
 	case hasID && !validID:
 		// JSON-RPC answers a request with id null; MCP allows only string
@@ -418,15 +425,87 @@ func (m *messageWriter) err() error {
 type stdioSession struct {
 	notes       chan mcp.JSONRPCNotification
 	initialized atomic.Bool
+	w           *messageWriter
+	seq         atomic.Int64
 	mu          sync.Mutex
 	info        mcp.Implementation
 	caps        mcp.ClientCapabilities
+	// waiting are our requests awaiting the client's response, by id key.
+	waiting map[string]chan clientReply
 }
 
+// clientReply is a client's response to a request of ours.
+type clientReply struct{ result, err json.RawMessage }
+
 var (
-	_ server.ClientSession         = (*stdioSession)(nil)
-	_ server.SessionWithClientInfo = (*stdioSession)(nil)
+	_ server.ClientSession          = (*stdioSession)(nil)
+	_ server.SessionWithClientInfo  = (*stdioSession)(nil)
+	_ server.SessionWithElicitation = (*stdioSession)(nil)
 )
+
+// sess returns the stdio session of ctx.
+func (s *Server) sess(ctx context.Context) *stdioSession {
+	sess, _ := server.ClientSessionFromContext(ctx).(*stdioSession)
+	return sess
+}
+
+// RequestElicitation asks the client, which must have declared the
+// capability, and waits for its answer or the end of ctx.
+func (s *stdioSession) RequestElicitation(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	if s.GetClientCapabilities().Elicitation == nil {
+		return nil, server.ErrElicitationNotSupported
+	}
+	id := "toolhost-elicit-" + strconv.FormatInt(s.seq.Add(1), 10)
+	key, _ := idKey(json.RawMessage(strconv.Quote(id)))
+	ch := make(chan clientReply, 1)
+	s.mu.Lock()
+	if s.waiting == nil {
+		s.waiting = map[string]chan clientReply{}
+	}
+	s.waiting[key] = ch
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.waiting, key)
+		s.mu.Unlock()
+	}()
+	s.w.write(struct {
+		JSONRPC string                `json:"jsonrpc"`
+		ID      string                `json:"id"`
+		Method  string                `json:"method"`
+		Params  mcp.ElicitationParams `json:"params"`
+	}{mcp.JSONRPC_VERSION, id, string(mcp.MethodElicitationCreate), req.Params})
+	select {
+	case r := <-ch:
+		if len(r.err) > 0 && string(r.err) != "null" {
+			return nil, fmt.Errorf("the client refused the elicitation: %s", r.err)
+		}
+		var res mcp.ElicitationResult
+		if err := json.Unmarshal(r.result, &res); err != nil {
+			return nil, fmt.Errorf("elicitation result: %w", err)
+		}
+		return &res, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// deliver hands a client's response to the request of ours with that id
+// key, and reports whether there was one.
+func (s *stdioSession) deliver(key string, result, errv json.RawMessage) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	ch := s.waiting[key]
+	delete(s.waiting, key)
+	s.mu.Unlock()
+	if ch == nil {
+		return false
+	}
+	ch <- clientReply{bytes.Clone(result), bytes.Clone(errv)}
+	return true
+}
 
 func (s *stdioSession) SessionID() string                                   { return "stdio" }
 func (s *stdioSession) NotificationChannel() chan<- mcp.JSONRPCNotification { return s.notes }

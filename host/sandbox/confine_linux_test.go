@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -207,4 +208,26 @@ func TestConfineMissingGrant(t *testing.T) {
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), "/nonexistent/grant") {
 		t.Errorf("err = %v, want a LaunchError naming the grant", err)
 	}
+}
+
+// Sixteen confined launches at once, each program opened by the Launcher
+// itself, all start (a program executed by a high descriptor number once
+// failed now and then with EACCES).
+func TestConfineConcurrent(t *testing.T) {
+	rootOnly(t)
+	f := newFixture(t, "v1")
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			s := f.confined(&confine.Config{User: &confine.User{UID: 65534, GID: 65534}, Rlimits: []confine.Rlimit{{Resource: syscall.RLIMIT_NOFILE, Value: 100}}}, "echo")
+			s.Exec.Close()
+			s.Exec = nil
+			s.Stdin = []byte(`{"x":1}`)
+			out, err := f.l.Launch(context.Background(), s)
+			if err != nil || string(out.Stdout) != `{"x":1}` {
+				t.Errorf("launch: %v %+v", err, out)
+			}
+		})
+	}
+	wg.Wait()
 }

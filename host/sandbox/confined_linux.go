@@ -27,6 +27,20 @@ func startConfined(j jail, cmd *exec.Cmd, c *confine.Config, started func(int)) 
 	go func() {
 		// Never unlocked: the restricted thread ends with this goroutine.
 		runtime.LockOSThread()
+		// The tool starts in its folder even when its user may not walk
+		// the path there (a workspace under /root): this thread enters it
+		// with a working folder of its own, which the child inherits.
+		if dir := cmd.Dir; dir != "" {
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				result <- fmt.Errorf("unshare the working folder: %w", err)
+				return
+			}
+			if err := unix.Chdir(dir); err != nil {
+				result <- err
+				return
+			}
+			cmd.Dir = ""
+		}
 		if err := c.RestrictThread(); err != nil {
 			result <- err
 			return

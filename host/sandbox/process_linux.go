@@ -26,10 +26,10 @@ func signalGroup(pgid int, sig syscall.Signal) { unix.Kill(-pgid, sig) }
 
 // execByDescriptor makes cmd execute the open file f rather than a path, so
 // the file that was verified is the file that runs.
-func execByDescriptor(cmd *exec.Cmd, f *os.File) {
+func execByDescriptor(cmd *exec.Cmd, f *os.File, asFD3 bool) {
 	var magic [2]byte
 	fd := f.Fd()
-	if n, _ := f.ReadAt(magic[:], 0); (n == 2 && string(magic[:]) == "#!") || fd < 3 {
+	if n, _ := f.ReadAt(magic[:], 0); (n == 2 && string(magic[:]) == "#!") || fd < 3 || asFD3 {
 		// An interpreter opens its script by the path it is given, after
 		// close-on-exec descriptors are gone: hand it over as fd 3.
 		cmd.ExtraFiles = []*os.File{f}

@@ -14,7 +14,7 @@ func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: t
 func signalGroup(pgid int, sig syscall.Signal) { syscall.Kill(-pgid, sig) }
 
 // Executing by descriptor needs /proc; here the verified path runs.
-func execByDescriptor(*exec.Cmd, *os.File) {}
+func execByDescriptor(*exec.Cmd, *os.File, bool) {}
 
 // Without a subreaper, orphans go to init, which reaps them.
 func zombieChildren() []int { return nil }

@@ -24,7 +24,7 @@ func signalGroup(pid int, sig syscall.Signal) {
 	}
 }
 
-func execByDescriptor(*exec.Cmd, *os.File) {}
+func execByDescriptor(*exec.Cmd, *os.File, bool) {}
 
 func zombieChildren() []int { return nil }
 func reap(int) bool         { return false }

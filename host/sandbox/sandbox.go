@@ -289,8 +289,20 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 		Stderr:      stderrW,
 		SysProcAttr: sysProcAttr(),
 	}
-	if spec.Exec != nil {
-		execByDescriptor(cmd, spec.Exec)
+	exe := spec.Exec
+	if exe == nil && spec.Confine != nil {
+		// Executed by descriptor, opened here: a tool running as another
+		// user may not be able to walk the path to its program.
+		f, err := os.Open(spec.Path)
+		if err != nil {
+			closeAll()
+			return nil, nil, &LaunchError{Path: spec.Path, Err: err}
+		}
+		defer f.Close()
+		exe = f
+	}
+	if exe != nil {
+		execByDescriptor(cmd, exe, spec.Confine != nil)
 	}
 	conf := spec.Confine
 	if conf != nil && conf.Landlock != nil {

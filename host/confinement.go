@@ -1,0 +1,240 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/toolhost/toolhost/host/policy"
+	"github.com/toolhost/toolhost/host/sandbox/confine"
+	"github.com/toolhost/toolhost/manifest"
+)
+
+// Default resource limits of the limits and strict levels; a tool's
+// sandbox.limits overrides each. CPU seconds default to twice the timeout
+// (at least 10): a tool that burns two cores for its whole timeout is
+// stopped either way.
+const (
+	DefaultMemoryMB   = 8192
+	DefaultOpenFiles  = 1024
+	DefaultProcesses  = 4096
+	DefaultFileSizeMB = 1024
+	minCPUSec         = 10
+)
+
+// NobodyUID is the user (and group) tools run as when the host runs as
+// root and neither the system's "nobody" nor the manifest names another.
+const NobodyUID = 65534
+
+// systemRead are what a strict tool may always read (and execute) when
+// they exist: programs, libraries, and the few files in /etc that
+// programs read to start (the rest of /etc stays closed).
+var systemRead = []string{
+	"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+	"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+	"/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts", "/etc/mime.types",
+	"/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/alternatives",
+	"/dev/zero", "/dev/urandom", "/dev/random",
+}
+
+// systemNetRead are added for a strict tool with network.
+var systemNetRead = []string{"/etc/resolv.conf", "/etc/gai.conf", "/etc/host.conf", "/etc/services", "/etc/protocols"}
+
+// confinement is the computed sandbox of one tool.
+type confinement struct {
+	// conf is nil for level none. Its Landlock (strict) lacks the
+	// workspace's entries, listed at each call.
+	conf *confine.Config
+	// err, when set, fails every call of the tool: a level this machine
+	// cannot provide (SANDBOX_UNAVAILABLE) or a bad grant (DENIED).
+	err *errorCode
+	// read and write are the resolved grants, for path arguments.
+	read, write []string
+}
+
+type errorCode struct{ code, msg string }
+
+// confineTool computes t's sandbox on this host.
+func (h *Host) confineTool(t *manifest.Tool, p *prepared, own []string) confinement {
+	sb := t.Sandbox
+	var c confinement
+	fail := func(code, format string, args ...any) confinement {
+		return confinement{err: &errorCode{code, fmt.Sprintf(format, args...)}}
+	}
+	for _, list := range []struct {
+		in  []string
+		out *[]string
+	}{{sb.Read, &c.read}, {sb.Write, &c.write}} {
+		for _, g := range list.in {
+			abs := g
+			if !filepath.IsAbs(g) {
+				abs = filepath.Join(h.workspace, g)
+			}
+			if r, err := filepath.EvalSymlinks(abs); err == nil {
+				abs = r
+			} else {
+				return fail("DENIED", "%s: granted path %s: %v", t.Name, g, err)
+			}
+			if f := policy.FloorPath(abs, own); f != nil {
+				return fail("DENIED", "%s: granted path %s is protected by the floor (%s: %s)", t.Name, g, f.ID, f.Reason)
+			}
+			if f := policy.Contains(abs); f != nil {
+				return fail("DENIED", "%s: granted path %s contains a folder protected by the floor (%s: %s)", t.Name, g, f.ID, f.Reason)
+			}
+			*list.out = append(*list.out, abs)
+		}
+	}
+	if sb.Level == manifest.LevelNone {
+		return c
+	}
+	conf := &confine.Config{NoNewPrivs: true}
+	lim := sb.Limits
+	cpu := lim.CPUSec
+	if cpu == 0 {
+		cpu = max(int64(math.Ceil(2*p.timeout.Seconds())), minCPUSec)
+	}
+	mb := func(v, def int64) uint64 {
+		if v == 0 {
+			v = def
+		}
+		return uint64(v) << 20
+	}
+	or := func(v, def int64) uint64 {
+		if v == 0 {
+			return uint64(def)
+		}
+		return uint64(v)
+	}
+	conf.Rlimits = []confine.Rlimit{
+		{Resource: syscall.RLIMIT_CPU, Value: uint64(cpu)},
+		{Resource: syscall.RLIMIT_AS, Value: mb(lim.MemoryMB, DefaultMemoryMB)},
+		{Resource: syscall.RLIMIT_NOFILE, Value: or(lim.OpenFiles, DefaultOpenFiles)},
+		{Resource: syscall.RLIMIT_FSIZE, Value: mb(lim.FileSizeMB, DefaultFileSizeMB)},
+		{Resource: syscall.RLIMIT_CORE, Value: 0},
+	}
+	if os.Geteuid() == 0 && sb.User != "root" && sb.User != "0" {
+		u, err := lookupUser(sb.User)
+		if err != nil {
+			return fail("SANDBOX_UNAVAILABLE", "%s: user %q: %v", t.Name, sb.User, err)
+		}
+		conf.User = u
+		// Counts every process of that user, so only for a user of the
+		// tools' own: the host's user has its whole session.
+		conf.Rlimits = append(conf.Rlimits, confine.Rlimit{Resource: rlimitNproc, Value: or(lim.Processes, DefaultProcesses)})
+	}
+	if sb.Level == manifest.LevelStrict {
+		if err := confine.Check(); err != nil {
+			return fail("SANDBOX_UNAVAILABLE", "%s needs the strict sandbox, which this machine cannot provide: %v", t.Name, err)
+		}
+		ll := &confine.Landlock{Network: sb.Network, Read: c.read, Write: append(append([]string(nil), c.write...), "/dev/null")}
+		ll.Optional = systemRead
+		if sb.Network {
+			ll.Optional = append(append([]string(nil), systemRead...), systemNetRead...)
+		}
+		conf.Landlock = ll
+		conf.Seccomp = &confine.Seccomp{Network: sb.Network}
+	}
+	c.conf = conf
+	return c
+}
+
+// rlimitNproc is RLIMIT_NPROC, which package syscall does not name.
+const rlimitNproc = 6
+
+// lookupUser resolves a manifest's user: "" is nobody.
+func lookupUser(spec string) (*confine.User, error) {
+	if spec == "" {
+		if u, err := user.Lookup("nobody"); err == nil {
+			return userIDs(u.Uid, u.Gid)
+		}
+		return &confine.User{UID: NobodyUID, GID: NobodyUID}, nil
+	}
+	if uid, gid, ok := strings.Cut(spec, ":"); ok {
+		return userIDs(uid, gid)
+	}
+	if _, err := strconv.ParseUint(spec, 10, 32); err == nil {
+		return userIDs(spec, spec)
+	}
+	u, err := user.Lookup(spec)
+	if err != nil {
+		return nil, err
+	}
+	return userIDs(u.Uid, u.Gid)
+}
+
+func userIDs(uid, gid string) (*confine.User, error) {
+	u, err1 := strconv.ParseUint(uid, 10, 32)
+	g, err2 := strconv.ParseUint(gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	if u == 0 {
+		return nil, errors.New("is root; write \"root\" to keep root")
+	}
+	return &confine.User{UID: uint32(u), GID: uint32(g)}, nil
+}
+
+// forCall returns the confinement of one call: under strict, the
+// workspace's entries as they are now, except those the floor protects,
+// are added to Landlock's grants.
+func (h *Host) forCall(t *manifest.Tool, c *confinement, own []string) (*confine.Config, error) {
+	conf := c.conf
+	if conf == nil || conf.Landlock == nil || t.Sandbox.Workspace == manifest.WorkspaceNone {
+		return conf, nil
+	}
+	entries, err := os.ReadDir(h.workspace)
+	if err != nil {
+		return nil, fmt.Errorf("list the workspace: %w", err)
+	}
+	cp, ll := *conf, *conf.Landlock
+	write := t.Sandbox.Workspace == manifest.WorkspaceWrite
+	ll.Dirs, ll.DirsWrite = []string{h.workspace}, write
+	ll.Read = append([]string(nil), ll.Read...)
+	ll.Write = append([]string(nil), ll.Write...)
+	for _, e := range entries {
+		p := filepath.Join(h.workspace, e.Name())
+		if policy.ProtectedName(e.Name()) != nil || policy.FloorPath(p, own) != nil {
+			continue
+		}
+		if write {
+			ll.Write = append(ll.Write, p)
+		} else {
+			ll.Read = append(ll.Read, p)
+		}
+	}
+	cp.Landlock = &ll
+	return &cp, nil
+}
+
+// ownPaths are the host's own files and folders, protected by the floor:
+// the manifest and its tools folder, the policy file, the audit log's
+// folder (only the log itself when that folder holds the workspace) and
+// toolhost's configuration folder.
+func (h *Host) ownPaths(m *manifest.Manifest) []string {
+	var own []string
+	if m != nil && m.Path != "" {
+		own = append(own, m.Path, filepath.Join(filepath.Dir(m.Path), "tools", "bin"))
+	}
+	if h.opts.PolicyFile != "" {
+		if abs, err := filepath.Abs(h.opts.PolicyFile); err == nil {
+			own = append(own, abs)
+		}
+	}
+	if p := h.opts.Audit.Path(); p != "" {
+		if dir := filepath.Dir(p); policy.FloorPath(h.workspace, []string{dir}) == nil {
+			own = append(own, dir)
+		} else {
+			own = append(own, p)
+		}
+	}
+	if d, err := os.UserConfigDir(); err == nil {
+		own = append(own, filepath.Join(d, "toolhost"))
+	}
+	return own
+}

@@ -1,0 +1,175 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/toolhost/toolhost/host/policy"
+	"github.com/toolhost/toolhost/manifest"
+	"github.com/toolhost/toolhost/protocol"
+)
+
+// ApprovalRequest is a call the gate wants a person to approve.
+type ApprovalRequest struct {
+	Tool string
+	// Args are the validated arguments.
+	Args json.RawMessage
+	// Reason says which rule (or mode) asks, and why.
+	Reason string
+}
+
+// Approver asks whoever can answer (a person at a terminal, an MCP
+// client) whether a call may run. An error means nobody could answer; the
+// call then fails NEEDS_APPROVAL.
+type Approver func(ctx context.Context, req ApprovalRequest) (bool, error)
+
+type approverKey struct{}
+
+// WithApprover returns a context whose calls ask a for approval when the
+// gate says ask.
+func WithApprover(ctx context.Context, a Approver) context.Context {
+	return context.WithValue(ctx, approverKey{}, a)
+}
+
+// defaultPolicy is the policy of a manifest without one: no rules, mode
+// default (every call asks).
+var defaultPolicy = &policy.Policy{Mode: policy.ModeDefault}
+
+// policyFor returns the policy in force for m.
+func (h *Host) policyFor(m *manifest.Manifest) *policy.Policy {
+	p := defaultPolicy
+	switch {
+	case h.opts.Policy != nil:
+		p = h.opts.Policy
+	case m.Policy != nil:
+		p = m.Policy
+	}
+	if h.opts.Mode != "" && h.opts.Mode != p.Mode {
+		cp := *p
+		cp.Mode = h.opts.Mode
+		p = &cp
+	}
+	return p
+}
+
+// gate decides whether a call with validated args may run: the floor,
+// then the guards of marked arguments, then the policy's rules and mode,
+// then approval. It records the decision in rec's Decision and Rule.
+func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, stdin []byte) (decision, by string, perr *protocol.Error) {
+	t := p.tool
+	obj, _ := args.(map[string]any)
+	pol := ts.policy
+	deny := func(by string, f *policy.Finding, what string) (string, string, *protocol.Error) {
+		return "deny", by, protocol.Errorf(protocol.CodeDenied, "%s denied by %s (%s): %s", t.Name, by, what, f.Reason)
+	}
+	paths := &policy.Paths{Workspace: h.workspace, Access: t.Sandbox.Workspace, Read: p.sandbox.read, Write: p.sandbox.write, Own: ts.own}
+
+	// The floor: every string of the arguments.
+	var floor func(at string, v any) (string, *policy.Finding)
+	floor = func(at string, v any) (string, *policy.Finding) {
+		switch x := v.(type) {
+		case string:
+			if f := policy.FloorCommand(x); f != nil {
+				return at, f
+			}
+			if policy.LooksLikePath(x) {
+				if abs, err := paths.Resolve(x); err == nil {
+					if f := policy.FloorPath(abs, ts.own); f != nil {
+						return at, f
+					}
+				}
+			}
+		case map[string]any:
+			for k, e := range x {
+				if w, f := floor(at+"/"+k, e); f != nil {
+					return w, f
+				}
+			}
+		case []any:
+			for i, e := range x {
+				if w, f := floor(fmt.Sprintf("%s/%d", at, i), e); f != nil {
+					return w, f
+				}
+			}
+		}
+		return "", nil
+	}
+	if at, f := floor("", obj); f != nil {
+		return deny("floor:"+f.ID, f, "argument "+at)
+	}
+
+	// The guards of marked arguments.
+	for _, m := range t.Marks {
+		ptrs, vals := m.Values(obj)
+		for i, v := range vals {
+			if m.Path != "" {
+				s, ok := v.(string)
+				if !ok {
+					continue // the schema decides what else is allowed
+				}
+				if _, f := paths.Check(s, m.Path == "write"); f != nil {
+					prefix := "guard:"
+					if f.Category == policy.CategoryProtectedPath {
+						prefix = "floor:"
+					}
+					return deny(prefix+f.ID, f, "argument "+ptrs[i])
+				}
+			}
+			if m.Command {
+				cmd := commandText(v)
+				var f *policy.Finding
+				if pol.Mode == policy.ModeStrict {
+					f = policy.AllowCommand(cmd, pol.Commands.Allow)
+				} else {
+					f = policy.DenyCommand(cmd)
+				}
+				if f != nil {
+					return deny("guard:"+f.ID, f, "argument "+ptrs[i]+", "+f.Category)
+				}
+			}
+		}
+	}
+
+	// The rules, then the mode.
+	v := pol.Decide(t.Name, obj)
+	switch v.Decision {
+	case policy.Allow:
+		return "allow", v.By, nil
+	case policy.Deny:
+		return "deny", v.By, protocol.Errorf(protocol.CodeDenied, "%s denied (%s)", t.Name, v.Reason)
+	}
+	if slices.Contains(h.opts.Approve, t.Name) {
+		return "approved", v.By + " (-approve)", nil
+	}
+	if a, ok := ctx.Value(approverKey{}).(Approver); ok && a != nil {
+		yes, err := a(ctx, ApprovalRequest{Tool: t.Name, Args: stdin, Reason: v.Reason})
+		switch {
+		case err == nil && yes:
+			return "approved", v.By, nil
+		case err == nil:
+			return "declined", v.By, protocol.Errorf(protocol.CodeDenied, "%s: the call was declined (%s)", t.Name, v.Reason)
+		}
+		h.log.Debug().Err(err).Str("tool", t.Name).Msg("approval could not be asked")
+	}
+	return "needs-approval", v.By, protocol.Errorf(protocol.CodeNeedsApproval,
+		"%s needs approval (%s), and nobody can approve it here: pre-approve it with -approve %s, or add a policy rule that allows it", t.Name, v.Reason, t.Name)
+}
+
+// commandText is a command argument as one line: a string as it is, an
+// argv array joined by spaces.
+func commandText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []any:
+		parts := make([]string, 0, len(x))
+		for _, e := range x {
+			parts = append(parts, fmt.Sprint(e))
+		}
+		return strings.Join(parts, " ")
+	}
+	return fmt.Sprint(v)
+}

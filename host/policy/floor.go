@@ -1,0 +1,153 @@
+package policy
+
+import (
+	"path/filepath"
+	"strings"
+)
+
+// CategoryProtectedPath is the category of the floor's protected files and
+// folders.
+const CategoryProtectedPath = "protected-path"
+
+// protectedName is a file or folder protected wherever it appears: a path
+// is protected when one of its components (or a run of them, for entries
+// with a slash) matches.
+type protectedName struct {
+	id      string
+	names   []string // exact names, or a run of components joined by "/"
+	prefix  string   // names starting with prefix match too
+	reason  string
+	example string
+}
+
+var protectedNames = []protectedName{
+	{id: "dotenv", names: []string{".env", ".envrc"}, prefix: ".env.", reason: "environment files hold secrets", example: ".env.local"},
+	{id: "git", names: []string{".git"}, reason: "the repository's history, hooks and configuration (a hook is code that runs)", example: ".git/config"},
+	{id: "ssh", names: []string{".ssh"}, reason: "SSH keys and configuration", example: ".ssh/id_ed25519"},
+	{id: "gnupg", names: []string{".gnupg"}, reason: "GnuPG keys", example: ".gnupg/private-keys-v1.d"},
+	{id: "aws", names: []string{".aws"}, reason: "AWS credentials", example: ".aws/credentials"},
+	{id: "kube", names: []string{".kube"}, reason: "Kubernetes credentials", example: ".kube/config"},
+	{id: "docker", names: []string{".docker"}, reason: "Docker registry credentials", example: ".docker/config.json"},
+	{id: "netrc", names: []string{".netrc", "_netrc"}, reason: "machine passwords", example: ".netrc"},
+	{id: "credentials", names: []string{".git-credentials", ".npmrc", ".pypirc", ".pgpass", ".config/gh", ".config/gcloud", ".azure"}, reason: "stored credentials of common tools", example: ".git-credentials"},
+	{id: "shell-startup", names: []string{".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zshenv", ".zprofile", ".zlogin", ".zlogout", ".cshrc", ".tcshrc", ".login", ".kshrc", ".config/fish"},
+		reason: "shell start-up files run code in every new shell", example: ".bashrc"},
+}
+
+// protectedRoot is a folder protected with everything beneath it.
+type protectedRoot struct {
+	id, path, reason string
+}
+
+var protectedRoots = []protectedRoot{
+	{"etc", "/etc", "system configuration, password hashes"},
+	{"proc", "/proc", "other processes' memory, environment and command lines"},
+	{"sys", "/sys", "kernel and device settings"},
+	{"dev", "/dev", "devices (disks, memory, terminals)"},
+	{"boot", "/boot", "the kernel and boot loader"},
+	{"docker-socket", "/run/docker.sock", "the Docker socket (root on the machine)"},
+	{"docker-socket-var", "/var/run/docker.sock", "the Docker socket (root on the machine)"},
+}
+
+// FloorEntry describes one protected path entry of the floor, for
+// documentation and the self-audit.
+type FloorEntry struct {
+	ID, Path, Reason string
+}
+
+// FloorPaths lists the floor's protected names and folders.
+func FloorPaths() []FloorEntry {
+	var out []FloorEntry
+	for _, n := range protectedNames {
+		p := strings.Join(n.names, ", ")
+		if n.prefix != "" {
+			p += ", " + n.prefix + "*"
+		}
+		out = append(out, FloorEntry{ID: "path-" + n.id, Path: p, Reason: n.reason})
+	}
+	for _, r := range protectedRoots {
+		out = append(out, FloorEntry{ID: "path-" + r.id, Path: r.path, Reason: r.reason})
+	}
+	return out
+}
+
+// ProtectedName reports the floor entry that protects the file or folder
+// name wherever it appears, or nil.
+func ProtectedName(name string) *Finding {
+	for i := range protectedNames {
+		n := &protectedNames[i]
+		if n.matchName(name) {
+			return n.finding()
+		}
+	}
+	return nil
+}
+
+func (n *protectedName) matchName(name string) bool {
+	name = strings.ToLower(name) // case-insensitive file systems
+	for _, x := range n.names {
+		if x == name {
+			return true
+		}
+	}
+	return n.prefix != "" && strings.HasPrefix(name, n.prefix)
+}
+
+func (n *protectedName) finding() *Finding {
+	return &Finding{ID: "path-" + n.id, Category: CategoryProtectedPath, Reason: n.reason}
+}
+
+// FloorPath reports the floor entry protecting the absolute path p (which
+// the caller has resolved, symbolic links followed), or nil. own are the
+// host's own files and folders (its manifest, policy, audit log and tool
+// programs), protected with everything beneath them.
+func FloorPath(p string, own []string) *Finding {
+	p = filepath.Clean(p)
+	for _, r := range protectedRoots {
+		if within(p, r.path) {
+			return &Finding{ID: "path-" + r.id, Category: CategoryProtectedPath, Reason: r.reason + " (" + r.path + ")"}
+		}
+	}
+	for _, o := range own {
+		if o != "" && within(p, o) {
+			return &Finding{ID: "path-host", Category: CategoryProtectedPath, Reason: "the host's own configuration, policy, audit log or tools (" + o + ")"}
+		}
+	}
+	parts := strings.Split(strings.ToLower(filepath.ToSlash(p)), "/")
+	for i := range protectedNames {
+		n := &protectedNames[i]
+		for j, part := range parts {
+			if n.matchName(part) {
+				return n.finding()
+			}
+			for _, x := range n.names {
+				if strings.Contains(x, "/") && strings.HasPrefix(strings.Join(parts[j:], "/")+"/", x+"/") {
+					return n.finding()
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Contains reports the floor entry strictly beneath the absolute folder
+// p, for grants: a grant of / or of a home folder would reach /etc or
+// ~/.ssh. Only the fixed folders are checked; protected names below p are
+// the caller's to exclude.
+func Contains(p string) *Finding {
+	p = filepath.Clean(p)
+	for _, r := range protectedRoots {
+		if p != r.path && within(r.path, p) {
+			return &Finding{ID: "path-" + r.id, Category: CategoryProtectedPath, Reason: r.reason + " (" + r.path + ")"}
+		}
+	}
+	return nil
+}
+
+// within reports whether p is base or beneath it.
+func within(p, base string) bool {
+	if base == "/" {
+		return true
+	}
+	return p == base || strings.HasPrefix(p, base+"/")
+}

@@ -1,0 +1,203 @@
+package policy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Mark is an argument a tool's input schema marks for a guard, with the
+// keywords "x-path": "read" or "write" (a file system path) and
+// "x-command": true (a command line, or an argv array).
+type Mark struct {
+	// Pointer locates the argument; "*" stands for every item of an
+	// array.
+	Pointer []string
+	// Path is "read" or "write" for a path; "" otherwise.
+	Path string
+	// Command marks a command.
+	Command bool
+}
+
+// Field names the argument as a JSON pointer.
+func (m Mark) Field() string { return "/" + strings.Join(m.Pointer, "/") }
+
+// Marks finds the marked arguments of an input schema: under
+// "properties", recursively, and "items" (arrays).
+func Marks(schema json.RawMessage) ([]Mark, error) {
+	var root any
+	if err := json.Unmarshal(schema, &root); err != nil {
+		return nil, err
+	}
+	var marks []Mark
+	var errs []error
+	var walk func(at []string, s any)
+	walk = func(at []string, s any) {
+		obj, ok := s.(map[string]any)
+		if !ok {
+			return
+		}
+		m := Mark{Pointer: append([]string(nil), at...)}
+		if v, ok := obj["x-path"]; ok {
+			switch v {
+			case "read", "write":
+				m.Path = v.(string)
+			default:
+				errs = append(errs, fmt.Errorf("%s: x-path must be \"read\" or \"write\", got %v", m.Field(), v))
+			}
+		}
+		if v, ok := obj["x-command"]; ok {
+			if b, isBool := v.(bool); !isBool {
+				errs = append(errs, fmt.Errorf("%s: x-command must be true or false", m.Field()))
+			} else {
+				m.Command = b
+			}
+		}
+		if (m.Path != "" || m.Command) && len(at) > 0 {
+			marks = append(marks, m)
+		}
+		if props, ok := obj["properties"].(map[string]any); ok {
+			for k, p := range props {
+				walk(append(at, k), p)
+			}
+		}
+		if items, ok := obj["items"]; ok {
+			walk(append(at, "*"), items)
+		}
+	}
+	walk(nil, root)
+	return marks, errors.Join(errs...)
+}
+
+// Values returns the values at a mark's place in args, with their
+// pointers.
+func (m Mark) Values(args map[string]any) (ptrs []string, vals []any) {
+	var walk func(at string, v any, rest []string)
+	walk = func(at string, v any, rest []string) {
+		if len(rest) == 0 {
+			ptrs, vals = append(ptrs, at), append(vals, v)
+			return
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			if e, ok := x[rest[0]]; ok && rest[0] != "*" {
+				walk(at+"/"+rest[0], e, rest[1:])
+			}
+		case []any:
+			if rest[0] == "*" {
+				for i, e := range x {
+					walk(at+"/"+strconv.Itoa(i), e, rest[1:])
+				}
+			}
+		}
+	}
+	walk("", args, m.Pointer)
+	return ptrs, vals
+}
+
+// Paths are where a tool's path arguments may point.
+type Paths struct {
+	// Workspace is the absolute, resolved workspace; Access is "none",
+	// "read" or "write".
+	Workspace, Access string
+	// Read and Write are extra grants, absolute and resolved.
+	Read, Write []string
+	// Own are the host's own paths, protected by the floor.
+	Own []string
+}
+
+// Resolve makes p absolute (relative to the workspace) and follows its
+// symbolic links: those of the longest part that exists, the rest (what
+// a write would create) appended as it is.
+func (ps *Paths) Resolve(p string) (string, error) {
+	if strings.ContainsRune(p, 0) {
+		return "", errors.New("contains a NUL byte")
+	}
+	if strings.HasPrefix(p, "~") {
+		return "", errors.New("~ is not expanded; give a path in the workspace")
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(ps.Workspace, p)
+	}
+	p = filepath.Clean(p)
+	var rest []string
+	for cur := p; ; {
+		r, err := filepath.EvalSymlinks(cur)
+		if err == nil {
+			return filepath.Join(append([]string{r}, rest...)...), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return "", err
+		}
+		if fi, lerr := os.Lstat(cur); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			// A dangling link: where it points is unknown, so a write
+			// through it could land anywhere.
+			return "", fmt.Errorf("%s is a symbolic link to nothing", cur)
+		}
+		rest = append([]string{filepath.Base(cur)}, rest...)
+		cur = parent
+	}
+}
+
+// Check resolves a path argument and checks it: outside the floor, and
+// inside the workspace (when its access allows) or a grant. The finding
+// says why not.
+func (ps *Paths) Check(p string, write bool) (string, *Finding) {
+	abs, err := ps.Resolve(p)
+	if err != nil {
+		return "", &Finding{ID: "path-unresolved", Category: CategoryPathGuard, Reason: fmt.Sprintf("path %q does not resolve: %v", p, err)}
+	}
+	if f := FloorPath(abs, ps.Own); f != nil {
+		return abs, f
+	}
+	inWorkspace := within(abs, ps.Workspace)
+	switch {
+	case inWorkspace && ps.Access == "write":
+		return abs, nil
+	case inWorkspace && ps.Access == "read" && !write:
+		return abs, nil
+	}
+	for _, g := range ps.Write {
+		if within(abs, g) {
+			return abs, nil
+		}
+	}
+	if !write {
+		for _, g := range ps.Read {
+			if within(abs, g) {
+				return abs, nil
+			}
+		}
+	}
+	what := "read"
+	if write {
+		what = "write"
+	}
+	where := "outside the workspace and the tool's grants"
+	if inWorkspace {
+		where = fmt.Sprintf("in the workspace, which this tool may only %s", ps.Access)
+	}
+	return abs, &Finding{ID: "path-outside", Category: CategoryPathGuard, Reason: fmt.Sprintf("may not %s %s: it is %s", what, abs, where)}
+}
+
+// CategoryPathGuard is the category of path arguments the guard refuses.
+const CategoryPathGuard = "path-guard"
+
+// LooksLikePath reports whether an unmarked string argument is probably a
+// path, so that the floor checks it too: one word that names a folder
+// ("./x", "../x", "/x", "a/b") or a dot file.
+func LooksLikePath(s string) bool {
+	if s == "" || len(s) > 4096 || strings.ContainsAny(s, " \t\n\r") {
+		return false
+	}
+	return strings.HasPrefix(s, "/") || strings.HasPrefix(s, ".") || strings.HasPrefix(s, "~") || strings.Contains(s, "/")
+}

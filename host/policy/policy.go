@@ -1,0 +1,334 @@
+// Package policy decides whether a tool call may run: the floor that
+// nothing turns off, the rules of a policy, and the mode for the calls no
+// rule matched; and the guards for arguments marked as paths or commands.
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/toolhost/toolhost/schemas"
+)
+
+// Decision is what the gate says about a call.
+type Decision string
+
+const (
+	Allow Decision = "allow"
+	Ask   Decision = "ask"
+	Deny  Decision = "deny"
+)
+
+// Mode decides the calls no rule matched.
+type Mode string
+
+const (
+	ModeDefault Mode = "default" // ask
+	ModeStrict  Mode = "strict"  // deny
+	ModeBypass  Mode = "bypass"  // allow
+)
+
+// ParseMode checks a mode's name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeDefault, ModeStrict, ModeBypass:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown mode %q (default, strict or bypass)", s)
+}
+
+// Rule matches a tool name and, optionally, argument values.
+type Rule struct {
+	// ID names the rule in decisions; default rules[N].
+	ID string `json:"id"`
+	// Tool is words matched on word boundaries against the tool's name;
+	// "*" matches every tool.
+	Tool string `json:"tool"`
+	// Args maps argument names (or JSON pointers) to words their values
+	// must contain, on word boundaries.
+	Args     map[string]string `json:"args"`
+	Decision Decision          `json:"decision"`
+	Reason   string            `json:"reason"`
+
+	tool []string
+	args []argMatch
+}
+
+type argMatch struct {
+	pointer []string
+	words   []string
+}
+
+// Policy is a parsed policy. The zero value is mode default with no rules.
+type Policy struct {
+	Mode     Mode   `json:"mode"`
+	Rules    []Rule `json:"rules"`
+	Commands struct {
+		// Allow are the commands a command argument may run in strict
+		// mode.
+		Allow []string `json:"allow"`
+	} `json:"commands"`
+}
+
+// policySchema checks a policy against the manifest schema's definition.
+var policySchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	if err := c.AddResource("manifest.schema.json", bytes.NewReader(schemas.Manifest)); err != nil {
+		return nil, err
+	}
+	return c.Compile("manifest.schema.json#/$defs/policy")
+})
+
+// Parse reads a policy object; source names it in errors.
+func Parse(data []byte, source string) (*Policy, error) {
+	schema, err := policySchema()
+	if err != nil {
+		return nil, fmt.Errorf("policy schema: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("policy %s: not JSON: %w", source, err)
+	}
+	if err := schema.Validate(doc); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			leaf := ve
+			for len(leaf.Causes) > 0 {
+				leaf = leaf.Causes[0]
+			}
+			return nil, fmt.Errorf("policy %s: %s: %s", source, orRoot(leaf.InstanceLocation), leaf.Message)
+		}
+		return nil, fmt.Errorf("policy %s: %w", source, err)
+	}
+	var p Policy
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", source, err)
+	}
+	if p.Mode == "" {
+		p.Mode = ModeDefault
+	}
+	ids := map[string]bool{}
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		if r.ID == "" {
+			r.ID = "rules[" + strconv.Itoa(i) + "]"
+		}
+		if ids[r.ID] {
+			return nil, fmt.Errorf("policy %s: rules[%d]: id %q is used twice", source, i, r.ID)
+		}
+		ids[r.ID] = true
+		if r.Tool != "*" {
+			if r.tool = Words(r.Tool); len(r.tool) == 0 {
+				return nil, fmt.Errorf("policy %s: rules[%d] (%s): tool %q has no words to match", source, i, r.ID, r.Tool)
+			}
+		}
+		keys := make([]string, 0, len(r.Args))
+		for k := range r.Args {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			w := Words(r.Args[k])
+			if len(w) == 0 {
+				return nil, fmt.Errorf("policy %s: rules[%d] (%s): args.%s has no words to match", source, i, r.ID, k)
+			}
+			r.args = append(r.args, argMatch{pointer: pointer(k), words: w})
+		}
+	}
+	return &p, nil
+}
+
+func orRoot(s string) string {
+	if s == "" {
+		return "(root)"
+	}
+	return s
+}
+
+// Load reads a policy file.
+func Load(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// pointer splits an argument key: a JSON pointer ("/a/b") or a top-level
+// name.
+func pointer(k string) []string {
+	if !strings.HasPrefix(k, "/") {
+		return []string{k}
+	}
+	parts := strings.Split(k[1:], "/")
+	for i, p := range parts {
+		parts[i] = strings.NewReplacer("~1", "/", "~0", "~").Replace(p)
+	}
+	return parts
+}
+
+// Verdict is the gate's decision and what made it.
+type Verdict struct {
+	Decision Decision
+	// By is what decided: "floor:ID", "rule:ID", "guard:ID" or "mode:MODE".
+	By string
+	// Reason explains it.
+	Reason string
+}
+
+// Decide applies the rules and then the mode (the floor and the guards
+// are the caller's, before this). Deny beats ask beats allow.
+func (p *Policy) Decide(tool string, args map[string]any) Verdict {
+	toolWords := Words(tool)
+	var ask, allow *Rule
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		if !r.matches(toolWords, args) {
+			continue
+		}
+		switch r.Decision {
+		case Deny:
+			return Verdict{Deny, "rule:" + r.ID, r.why("denies")}
+		case Ask:
+			if ask == nil {
+				ask = r
+			}
+		case Allow:
+			if allow == nil {
+				allow = r
+			}
+		}
+	}
+	switch {
+	case ask != nil:
+		return Verdict{Ask, "rule:" + ask.ID, ask.why("asks")}
+	case allow != nil:
+		return Verdict{Allow, "rule:" + allow.ID, allow.why("allows")}
+	}
+	mode := p.Mode
+	if mode == "" {
+		mode = ModeDefault
+	}
+	switch mode {
+	case ModeBypass:
+		return Verdict{Allow, "mode:bypass", "no policy rule matched and mode bypass allows"}
+	case ModeStrict:
+		return Verdict{Deny, "mode:strict", "no policy rule matched and mode strict denies"}
+	}
+	return Verdict{Ask, "mode:default", "no policy rule matched and mode default asks"}
+}
+
+func (r *Rule) why(what string) string {
+	s := fmt.Sprintf("rule %s %s", r.ID, what)
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	return s
+}
+
+func (r *Rule) matches(tool []string, args map[string]any) bool {
+	if r.tool != nil && !containsRun(tool, r.tool) {
+		return false
+	}
+	for _, a := range r.args {
+		v, ok := lookup(args, a.pointer)
+		if !ok || !containsRun(Words(valueText(v)), a.words) {
+			return false
+		}
+	}
+	return true
+}
+
+func lookup(v any, ptr []string) (any, bool) {
+	for _, k := range ptr {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[k]; !ok {
+				return nil, false
+			}
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil, false
+			}
+			v = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// valueText is the text of a value for matching: strings as they are,
+// other scalars as JSON, arrays and objects as their parts' texts joined
+// by spaces.
+func valueText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = valueText(e)
+		}
+		return strings.Join(parts, " ")
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		parts := make([]string, 0, 2*len(x))
+		for _, k := range keys {
+			parts = append(parts, k, valueText(x[k]))
+		}
+		return strings.Join(parts, " ")
+	case nil:
+		return "null"
+	}
+	return fmt.Sprint(v)
+}
+
+// Words splits s into lower-case words for matching on word boundaries:
+// runs of letters and digits, after Unicode compatibility normalization
+// (full-width letters become ASCII) with invisible format characters
+// removed, so that neither look-alikes nor zero-width joiners split or
+// hide a word. Anything else, "_" included, separates words: a rule for
+// "read" matches fs_read_file and read, never readlink.
+func Words(s string) []string {
+	s = norm.NFKC.String(s)
+	s = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, s)
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+}
+
+// containsRun reports whether want appears in words as a contiguous run.
+func containsRun(words, want []string) bool {
+	for i := 0; i+len(want) <= len(words); i++ {
+		if slices.Equal(words[i:i+len(want)], want) {
+			return true
+		}
+	}
+	return false
+}
