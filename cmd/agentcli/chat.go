@@ -117,7 +117,7 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		b, _ := json.MarshalIndent(messages, "", "  ")
 		fmt.Fprintf(stderr, "%s\n", b)
 	}
-	answer, transcript, runErr := chat.Run(ctx, chat.Options{
+	answer, transcript, runErr := chat.Run(withTerminal(ctx, stdin, stderr), chat.Options{
 		Client: openai.NewClientWithConfig(oc), Host: h, Model: cfg.model,
 		Temperature: cfg.temperature, TopP: cfg.topP, MaxSteps: f.maxSteps, Stream: f.stream,
 		Parallel: hf.maxConcurrent, Progress: progress, Verbose: f.verbose,

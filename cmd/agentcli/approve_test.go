@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPTY returns a new pseudo-terminal: the master end, and the slave
+// end that a program sees as its terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+// With a person at the terminal, a call the policy asks about is put to
+// them: yes runs it, anything else denies it; without a terminal it fails
+// NEEDS_APPROVAL.
+func TestTerminalApproval(t *testing.T) {
+	dir := project(t)
+	for _, c := range []struct {
+		answer, file string
+		code         int
+		want         string
+	}{
+		{"y\n", "yes.txt", 0, `"bytesWritten":3`},
+		{"yes\n", "yes2.txt", 0, `"bytesWritten":3`},
+		{"n\n", "no.txt", 1, `"code":"DENIED"`},
+		{"\n", "empty.txt", 1, `was declined`},
+	} {
+		master, slave := openPTY(t)
+		cmd := exec.Command(filepath.Join(built, "agentcli"), "call", "fs_write_file", `{"path":"`+c.file+`","content":"abc"}`)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
+		var stdout, stderr bytes.Buffer
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &stdout, &stderr
+		if _, err := master.WriteString(c.answer); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Run()
+		code := cmd.ProcessState.ExitCode()
+		if err != nil && code < 0 {
+			t.Fatal(err)
+		}
+		out := stdout.String() + stderr.String()
+		if code != c.code || !strings.Contains(out, c.want) {
+			t.Errorf("answer %q: exit %d, output %s; want exit %d and %s", c.answer, code, out, c.code, c.want)
+		}
+		if !strings.Contains(stderr.String(), "fs_write_file wants to run with") || !strings.Contains(stderr.String(), "rule writes asks") {
+			t.Errorf("answer %q: no question on stderr: %s", c.answer, stderr.String())
+		}
+		_, statErr := os.Stat(filepath.Join(dir, c.file))
+		if written := statErr == nil; written != (c.code == 0) {
+			t.Errorf("answer %q: file written = %v", c.answer, written)
+		}
+	}
+	// No terminal: nobody to ask.
+	code, _, errs := runIn(t, dir, "call", "fs_write_file", `{"path":"x.txt","content":"abc"}`)
+	if code != 1 || !strings.Contains(errs, `"code":"NEEDS_APPROVAL"`) || !strings.Contains(errs, "-approve fs_write_file") {
+		t.Errorf("without a terminal: exit %d %s", code, errs)
+	}
+}
