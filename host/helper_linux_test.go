@@ -52,6 +52,22 @@ func helper(name string, args []string) int {
 		return exec.Command(exe, append([]string{"host-helper"}, args...)...)
 	}
 	switch name {
+	case "whoami":
+		status, _ := os.ReadFile("/proc/self/status")
+		nnp := strings.Contains(string(status), "NoNewPrivs:\t1")
+		fmt.Printf(`{"uid":%d,"gid":%d,"nnp":%v}`, os.Getuid(), os.Getgid(), nnp)
+	case "open":
+		// Tries to read each path of its command line and reports the
+		// errors, so that only the kernel stands in the way (the gate
+		// sees no arguments).
+		res := map[string]string{}
+		for _, p := range args {
+			res[p] = ""
+			if _, err := os.ReadFile(p); err != nil {
+				res[p] = err.Error()
+			}
+		}
+		json.NewEncoder(os.Stdout).Encode(res)
 	case "echo":
 		// Returns its arguments, as received.
 		io.Copy(os.Stdout, os.Stdin)

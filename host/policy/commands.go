@@ -67,21 +67,36 @@ func NormalizeCommand(s string) string {
 			break
 		}
 	}
-	// tidy lower-cases ASCII letters.
-	if strings.IndexByte(s, '$') >= 0 {
-		s = emptyExpansion.ReplaceAllStringFunc(s, func(m string) string {
-			if strings.ContainsAny(m, "iI") {
-				return " "
-			}
-			return ""
-		})
-	}
-	return tidy(s)
+	return expand(tidy(s))
 }
 
-// emptyExpansion matches the expansions NormalizeCommand replaces: $IFS
-// (which splits words) and $@ and $* (empty at the top level).
-var emptyExpansion = regexp.MustCompile(`(?i)\$(?:\{(?:ifs[^}]*|[@*])\}|ifs|[@*])`)
+// expand replaces $IFS and the like with a space and removes $@ and $*
+// (empty outside a function), unless escaped, until none is left.
+func expand(s string) string {
+	for strings.IndexByte(s, '$') >= 0 {
+		var b strings.Builder
+		last := 0
+		for _, m := range emptyExpansion.FindAllStringIndex(s, -1) {
+			if m[0] > 0 && s[m[0]-1] == '\\' {
+				continue
+			}
+			b.WriteString(s[last:m[0]])
+			if strings.Contains(s[m[0]:m[1]], "ifs") {
+				b.WriteByte(' ')
+			}
+			last = m[1]
+		}
+		if last == 0 {
+			break
+		}
+		b.WriteString(s[last:])
+		s = strings.Join(strings.Fields(b.String()), " ")
+	}
+	return s
+}
+
+// emptyExpansion matches the expansions expand replaces.
+var emptyExpansion = regexp.MustCompile(`\$(?:\{(?:ifs[^}]*|[@*])\}|ifs|[@*])`)
 
 // visible maps tab to a space and drops format characters and control
 // characters other than newline.
@@ -233,15 +248,24 @@ func tidy(s string) string {
 			continue
 		case c == '$' && i+1 < len(s) && (s[i+1] == '"' || s[i+1] == '\''):
 			continue // $"..." is a quoted string too
-		case c == '\\' && i+1 < len(s) && s[i+1] == '\n':
+		case c == '\\' && i+1 < len(s):
 			i++
-			continue
-		case c == '\\' && i+1 < len(s) && (s[i+1] == '\\' || !special[s[i+1]]):
-			if s[i+1] == '\\' {
-				b = append(b, '\\') // an escaped backslash is kept as is
+			switch n := s[i]; {
+			case n == '\n', n == '\'', n == '"':
+				continue // a line continuation; an escaped quote goes like quotes
+			case n == ' ':
+				space = len(b) > 0 // an escaped space counts as a space
+				continue
+			case special[n]:
+				if space {
+					b = append(b, ' ')
+					space = false
+				}
+				b = append(b, '\\', n) // the escaped byte is no operator
+				continue
+			default:
+				c = lower[n]
 			}
-			i++
-			c = lower[s[i]]
 		case c == '\n':
 			b = append(b, ';')
 			space = false
@@ -265,11 +289,11 @@ func tidy(s string) string {
 	return string(b)
 }
 
-// special holds the bytes a backslash keeps its meaning before; plain
+// special holds the bytes a backslash is kept before; plain
 // the ASCII bytes tidy has nothing to do with but lower-casing; lower maps
 // bytes to lower case.
 var (
-	special = byteSet(" \t\n;&|<>()$`'\"")
+	special = byteSet(";&|<>()$`\\")
 	plain   = byteSet("!#%()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~&")
 	lower   = func() (m [256]byte) {
 		for i := range m {
