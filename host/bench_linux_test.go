@@ -28,9 +28,14 @@ func benchHost(b *testing.B) (*Host, string) {
 	if err := gobuild.Build("..", bin, "./testdata/tools/noop"); err != nil {
 		b.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "tools.json"), []byte(`{"tools":[{"name":"noop","command":["./tools/bin/noop"],
+	entry := func(name, level string) string {
+		return `{"name":"` + name + `","command":["./tools/bin/noop"],"sandbox":{"level":"` + level + `"},
 		"schema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]},
-		"outputSchema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}}]}`), 0o644)
+		"outputSchema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}}`
+	}
+	// noop is at the default level, limits.
+	os.WriteFile(filepath.Join(dir, "tools.json"), []byte(`{"policy":{"mode":"bypass"},"tools":[`+
+		entry("noop", "limits")+","+entry("noop_none", "none")+","+entry("noop_strict", "strict")+`]}`), 0o644)
 	m, err := manifest.Load(filepath.Join(dir, "tools.json"))
 	if err != nil {
 		b.Fatal(err)
@@ -62,8 +67,10 @@ func rawCall(b *testing.B, bin string, n int) {
 	}
 }
 
-func hostCall(b *testing.B, h *Host, n int) {
-	r, err := h.Call(context.Background(), "noop", fmt.Appendf(nil, `{"n":%d}`, n))
+func hostCall(b *testing.B, h *Host, n int) { hostCallTool(b, h, "noop", n) }
+
+func hostCallTool(b *testing.B, h *Host, tool string, n int) {
+	r, err := h.Call(context.Background(), tool, fmt.Appendf(nil, `{"n":%d}`, n))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -161,4 +168,32 @@ func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkLevels measures Host.Call of the trivial tool at each sandbox
+// level, taking turns call by call in one run, and reports limits and
+// strict against none (the target: strict at most 1.5x none).
+func BenchmarkLevels(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root: limits runs tools as another user")
+	}
+	h, _ := benchHost(b)
+	tools := []string{"noop_none", "noop", "noop_strict"}
+	took := make([]time.Duration, len(tools))
+	i := 0
+	for b.Loop() {
+		for k := range tools {
+			j := (i + k) % len(tools) // rotating order: drift hits all alike
+			t0 := time.Now()
+			hostCallTool(b, h, tools[j], i)
+			took[j] += time.Since(t0)
+		}
+		i++
+	}
+	for j, name := range []string{"none", "limits", "strict"} {
+		b.ReportMetric(float64(took[j].Microseconds())/float64(b.N), name+"-µs/call")
+	}
+	b.ReportMetric(took[1].Seconds()/took[0].Seconds(), "limits/none")
+	b.ReportMetric(took[2].Seconds()/took[0].Seconds(), "strict/none")
+	b.ReportMetric(0, "ns/op")
 }

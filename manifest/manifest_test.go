@@ -136,6 +136,39 @@ func TestLoadExtensions(t *testing.T) {
 	if err := e.Output.Validate(map[string]any{}); err == nil {
 		t.Error("output schema accepts an object without ok")
 	}
+	if e.Sandbox.Level != LevelLimits || e.Sandbox.Workspace != WorkspaceRead || m.Policy != nil {
+		t.Errorf("defaults: sandbox %+v, policy %v", e.Sandbox, m.Policy)
+	}
+}
+
+func TestLoadSandboxAndPolicy(t *testing.T) {
+	dir := workspace(t, "echo")
+	path := writeManifest(t, dir, `{
+  "policy": {"mode": "strict", "rules": [{"id": "e", "tool": "echo", "decision": "allow"}], "commands": {"allow": ["git status"]}},
+  "tools": [{
+    "name": "echo",
+    "command": ["./tools/bin/echo"],
+    "schema": {"type": "object", "properties": {"p": {"type": "string", "x-path": "write"}, "c": {"x-command": true}}},
+    "sandbox": {"level": "strict", "user": "1000:1000", "workspace": "write", "read": ["/usr/share"], "write": ["out"], "network": true,
+      "limits": {"cpuSec": 5, "memoryMB": 512, "openFiles": 64, "processes": 32, "fileSizeMB": 0}}
+  }]
+}`)
+	m, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := m.Lookup("echo")
+	sb := e.Sandbox
+	if sb.Level != LevelStrict || sb.User != "1000:1000" || sb.Workspace != WorkspaceWrite || !sb.Network ||
+		sb.Read[0] != "/usr/share" || sb.Write[0] != "out" || sb.Limits.CPUSec != 5 || sb.Limits.MemoryMB != 512 || sb.Limits.OpenFiles != 64 || sb.Limits.Processes != 32 {
+		t.Errorf("sandbox %+v", sb)
+	}
+	if len(e.Marks) != 2 {
+		t.Errorf("marks %+v", e.Marks)
+	}
+	if m.Policy == nil || m.Policy.Mode != "strict" || len(m.Policy.Rules) != 1 || m.Policy.Commands.Allow[0] != "git status" {
+		t.Errorf("policy %+v", m.Policy)
+	}
 }
 
 // Each broken manifest is refused with an error naming the tool and field.
@@ -172,6 +205,12 @@ func TestLoadErrors(t *testing.T) {
 		{"schema bad regex", `{"tools":[{"name":"x","command":["./tools/bin/ok"],"schema":{"type":"object","properties":{"a":{"pattern":"(?<=x)"}}}}]}`, []string{`tools[0] "x": schema: invalid JSON Schema`}},
 		{"schema file ref refused", `{"tools":[{"name":"x","command":["./tools/bin/ok"],"schema":{"type":"object","properties":{"a":{"$ref":"file:///etc/passwd"}}}}]}`, []string{`tools[0] "x": schema`, "references outside the schema are not allowed"}},
 		{"schema http ref refused", `{"tools":[{"name":"x","command":["./tools/bin/ok"],"schema":{"$ref":"https://example.com/s.json"}}]}`, []string{`schema`, "references outside the schema are not allowed"}},
+		{"bad sandbox level", `{"tools":[{"name":"x","command":["./tools/bin/ok"],"sandbox":{"level":"paranoid"}}]}`, []string{`tools[0] "x": sandbox.level`, "must be one of"}},
+		{"unknown sandbox field", `{"tools":[{"name":"x","command":["./tools/bin/ok"],"sandbox":{"netwrok":true}}]}`, []string{`tools[0] "x": sandbox`, "netwrok"}},
+		{"limit out of range", `{"tools":[{"name":"x","command":["./tools/bin/ok"],"sandbox":{"limits":{"memoryMB":1}}}]}`, []string{`sandbox.limits.memoryMB`}},
+		{"bad path mark", `{"tools":[{"name":"x","command":["./tools/bin/ok"],"schema":{"type":"object","properties":{"p":{"x-path":"rw"}}}}]}`, []string{`tools[0] "x": schema`, `/p: x-path must be "read" or "write"`}},
+		{"bad policy decision", `{"policy":{"rules":[{"tool":"x","decision":"perhaps"}]},"tools":[` + ok + `]}`, []string{`policy.rules[0].decision`, "must be one of"}},
+		{"policy rule without words", `{"policy":{"rules":[{"tool":"--","decision":"deny"}]},"tools":[` + ok + `]}`, []string{`policy`, "no words to match"}},
 		{"output schema invalid", `{"tools":[{"name":"x","command":["./tools/bin/ok"],"outputSchema":{"minimum":"zero"}}]}`, []string{`tools[0] "x": outputSchema: invalid JSON Schema`}},
 		{"unknown tool field", `{"tools":[{"name":"x","command":["./tools/bin/ok"],"timeoutsec":3}]}`, []string{`tools[0] "x"`, "'timeoutsec' not allowed", `did you mean "timeoutSec"?`}},
 		{"timeout wrong type", `{"tools":[{"name":"x","command":["./tools/bin/ok"],"timeoutSec":"5"}]}`, []string{`tools[0] "x": timeoutSec`, "expected integer"}},

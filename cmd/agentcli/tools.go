@@ -24,6 +24,7 @@ type toolInfo struct {
 	SHA256       string                `json:"sha256,omitempty"`
 	TimeoutSec   float64               `json:"timeoutSec,omitempty"`
 	Env          []string              `json:"envPassthrough,omitempty"`
+	Sandbox      manifest.Sandbox      `json:"sandbox"`
 }
 
 func cmdTools(args []string, stdout, stderr io.Writer) int {
@@ -52,7 +53,7 @@ func cmdTools(args []string, stdout, stderr io.Writer) int {
 				Name: t.Name, Description: t.Description, InputSchema: t.InputSchema,
 				OutputSchema: t.OutputSchema, Annotations: t.Annotations, Command: t.Command,
 				Program: t.Program.Path, SHA256: t.Program.SHA256, TimeoutSec: t.Timeout.Seconds(),
-				Env: t.EnvPassthrough,
+				Env: t.EnvPassthrough, Sandbox: t.Sandbox,
 			})
 		}
 		enc := json.NewEncoder(stdout)
@@ -63,13 +64,13 @@ func cmdTools(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDESCRIPTION")
+	fmt.Fprintln(tw, "NAME\tSANDBOX\tDESCRIPTION")
 	for _, t := range m.Tools {
 		desc, _, _ := strings.Cut(t.Description, "\n")
-		if len(desc) > 100 {
-			desc = desc[:97] + "..."
+		if len(desc) > 90 {
+			desc = desc[:87] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", t.Name, desc)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, t.Sandbox.Level, desc)
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "\n%d tools vetted from %s\n", len(m.Tools), m.Path)
