@@ -67,14 +67,14 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 	}
 	paths := &policy.Paths{Workspace: h.workspace, Access: t.Sandbox.Workspace, Read: p.sandbox.read, Write: p.sandbox.write, Own: ts.own}
 
-	// The floor: every string of the arguments.
+	// The floor's paths: every string of the arguments that looks like a
+	// path, marked or not. (Its command signatures apply to arguments
+	// marked as commands, below: elsewhere such text is data, such as a
+	// script a tool writes to a file.)
 	var floor func(at string, v any) (string, *policy.Finding)
 	floor = func(at string, v any) (string, *policy.Finding) {
 		switch x := v.(type) {
 		case string:
-			if f := policy.FloorCommand(x); f != nil {
-				return at, f
-			}
 			if policy.LooksLikePath(x) {
 				if abs, err := paths.Resolve(x); err == nil {
 					if f := policy.FloorPath(abs, ts.own); f != nil {
@@ -120,6 +120,9 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 			}
 			if m.Command {
 				cmd := commandText(v)
+				if f := policy.FloorCommand(cmd); f != nil {
+					return deny("floor:"+f.ID, f, "argument "+ptrs[i]+", "+f.Category)
+				}
 				var f *policy.Finding
 				if pol.Mode == policy.ModeStrict {
 					f = policy.AllowCommand(cmd, pol.Commands.Allow)
