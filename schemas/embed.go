@@ -1,5 +1,6 @@
 // Package schemas embeds the JSON Schemas toolhost publishes: the tools.json
-// manifest, the error envelope and the audit record. Editors can point a
+// manifest (policy included), the error envelope, the audit record and the
+// security audit's report. Editors can point a
 // tools.json at manifest.schema.json with a "$schema" key.
 package schemas
 
@@ -19,3 +20,9 @@ var Envelope []byte
 //
 //go:embed audit-record.schema.json
 var AuditRecord []byte
+
+// SecurityAudit is the JSON Schema of the report of "agentcli security
+// audit -json".
+//
+//go:embed security-audit.schema.json
+var SecurityAudit []byte

@@ -36,6 +36,10 @@ Usage:
         "-" reads it from stdin.
   agentcli audit verify [-head HASH] [FILE]
         Check the audit log's hash chain; FILE defaults to the log in use.
+  agentcli security audit [-tools F] [-json] [-fix]
+        Report the setup's footguns (permissions, policy, sandbox levels,
+        secrets, MCP auth); exit 1 while a critical one remains. -fix
+        tightens permissions, nothing else.
 
 Run "agentcli COMMAND -h" for a command's flags, "agentcli -h" for the
 agent loop's.
@@ -57,6 +61,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdAudit(rest, stdout, stderr)
 	case "mcp":
 		return cmdMCP(ctx, rest, stdin, stdout, stderr)
+	case "security":
+		return cmdSecurity(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
