@@ -14,6 +14,7 @@ import (
 	"github.com/toolhost/toolhost/host/policy"
 	"github.com/toolhost/toolhost/host/sandbox/confine"
 	"github.com/toolhost/toolhost/manifest"
+	"github.com/toolhost/toolhost/protocol"
 )
 
 // Default resource limits of the limits and strict levels; a tool's
@@ -79,19 +80,22 @@ func (h *Host) confineTool(t *manifest.Tool, p *prepared, own []string) confinem
 			if r, err := filepath.EvalSymlinks(abs); err == nil {
 				abs = r
 			} else {
-				return fail("DENIED", "%s: granted path %s: %v", t.Name, g, err)
+				return fail(protocol.CodeDenied, "%s: granted path %s: %v", t.Name, g, err)
 			}
 			if f := policy.FloorPath(abs, own); f != nil {
-				return fail("DENIED", "%s: granted path %s is protected by the floor (%s: %s)", t.Name, g, f.ID, f.Reason)
+				return fail(protocol.CodeDenied, "%s: granted path %s is protected by the floor (%s: %s)", t.Name, g, f.ID, f.Reason)
 			}
 			if f := policy.Contains(abs); f != nil {
-				return fail("DENIED", "%s: granted path %s contains a folder protected by the floor (%s: %s)", t.Name, g, f.ID, f.Reason)
+				return fail(protocol.CodeDenied, "%s: granted path %s contains a folder protected by the floor (%s: %s)", t.Name, g, f.ID, f.Reason)
 			}
 			*list.out = append(*list.out, abs)
 		}
 	}
 	if sb.Level == manifest.LevelNone {
 		return c
+	}
+	if err := limitsCheck(); err != nil {
+		return fail(protocol.CodeSandboxUnavailable, "%s needs the %s sandbox, which this machine cannot provide: %v", t.Name, sb.Level, err)
 	}
 	conf := &confine.Config{NoNewPrivs: true}
 	lim := sb.Limits
@@ -121,7 +125,7 @@ func (h *Host) confineTool(t *manifest.Tool, p *prepared, own []string) confinem
 	if os.Geteuid() == 0 && sb.User != "root" && sb.User != "0" {
 		u, err := lookupUser(sb.User)
 		if err != nil {
-			return fail("SANDBOX_UNAVAILABLE", "%s: user %q: %v", t.Name, sb.User, err)
+			return fail(protocol.CodeSandboxUnavailable, "%s: user %q: %v", t.Name, sb.User, err)
 		}
 		conf.User = u
 		// Counts every process of that user, so only for a user of the
@@ -130,7 +134,7 @@ func (h *Host) confineTool(t *manifest.Tool, p *prepared, own []string) confinem
 	}
 	if sb.Level == manifest.LevelStrict {
 		if err := strictCheck(); err != nil {
-			return fail("SANDBOX_UNAVAILABLE", "%s needs the strict sandbox, which this machine cannot provide: %v", t.Name, err)
+			return fail(protocol.CodeSandboxUnavailable, "%s needs the strict sandbox, which this machine cannot provide: %v", t.Name, err)
 		}
 		ll := &confine.Landlock{Network: sb.Network, Read: c.read, Write: append(append([]string(nil), c.write...), "/dev/null")}
 		ll.Optional = systemRead
@@ -144,8 +148,12 @@ func (h *Host) confineTool(t *manifest.Tool, p *prepared, own []string) confinem
 	return c
 }
 
-// strictCheck reports what the strict level lacks here; tests replace it.
-var strictCheck = confine.Check
+// strictCheck and limitsCheck report what the strict and limits levels
+// lack here; tests replace them.
+var (
+	strictCheck = confine.Check
+	limitsCheck = confine.CheckLimits
+)
 
 // rlimitNproc is RLIMIT_NPROC, which package syscall does not name.
 const rlimitNproc = 6

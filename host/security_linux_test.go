@@ -90,6 +90,15 @@ func TestGrantsAndUnavailable(t *testing.T) {
 	e = newEnv(t, []string{helperTool("echo", `"sandbox":{"level":"strict"}`)}, Options{})
 	r = e.call("echo", `{}`)
 	wantCode(t, r, protocol.CodeSandboxUnavailable, "needs the strict sandbox, which this machine cannot provide: Landlock is not available (kernel 4.19)")
+
+	oldLimits := limitsCheck
+	limitsCheck = func() error { return &confine.UnavailableError{Reason: "kernel.yama.ptrace_scope is 3"} }
+	defer func() { limitsCheck = oldLimits }()
+	e = newEnv(t, []string{helperTool("echo", ""), helperTool("cwd", `"sandbox":{"level":"none"}`)}, Options{})
+	wantCode(t, e.call("echo", `{}`), protocol.CodeSandboxUnavailable, "echo needs the limits sandbox, which this machine cannot provide: kernel.yama.ptrace_scope is 3")
+	if r := e.call("cwd", `{}`); !r.OK() {
+		t.Errorf("level none still runs: %v", r.Err)
+	}
 }
 
 // The gate's decisions, each with what made it, are in the audit record.

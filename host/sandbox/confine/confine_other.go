@@ -11,3 +11,6 @@ func (c *Config) RestrictThread() error { return Check() }
 func Check() error {
 	return &UnavailableError{Reason: "Landlock and seccomp need Linux, this is " + runtime.GOOS}
 }
+
+// CheckLimits reports that the limits level needs Linux.
+func CheckLimits() error { return Check() }

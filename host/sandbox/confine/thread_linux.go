@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
@@ -34,6 +35,16 @@ func (c *Config) RestrictThread() error {
 	return nil
 }
 
+// CheckLimits reports what the limits level needs and this machine lacks:
+// the exec stop by which resource limits are set before the tool's first
+// instruction is a ptrace stop, which Yama's ptrace_scope 3 forbids.
+var CheckLimits = sync.OnceValue(func() error {
+	if b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope"); err == nil && strings.TrimSpace(string(b)) == "3" {
+		return &UnavailableError{Reason: "kernel.yama.ptrace_scope is 3, which forbids the stop at exec by which agentcli sets a tool's limits before it runs"}
+	}
+	return nil
+})
+
 // MinLandlockABI is the oldest Landlock the strict level accepts: ABI 3
 // (Linux 6.2) is the first that controls truncation; before it a tool
 // could empty any file it may open.
@@ -50,6 +61,9 @@ func kernelRelease() string {
 // Check reports what the strict level needs and this machine lacks, as an
 // *UnavailableError, or nil. It is computed once.
 var Check = sync.OnceValue(func() error {
+	if err := CheckLimits(); err != nil {
+		return err
+	}
 	v, err := ll.LandlockGetABIVersion()
 	if err != nil {
 		return &UnavailableError{Reason: fmt.Sprintf("Landlock is not available (kernel %s): %v", kernelRelease(), err)}
