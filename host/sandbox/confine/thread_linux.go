@@ -95,7 +95,7 @@ func (l *Landlock) restrict() error {
 	// kernel has (Check vouched for the minimum).
 	cfg := landlock.V11.BestEffort()
 	if l.Network {
-		cfg = landlock.MustConfig(landlock.V11.HandledAccessFS, landlock.V11.Scoped).BestEffort()
+		cfg = landlock.Config{HandledAccessFS: landlock.V11.HandledAccessFS, Scoped: landlock.V11.Scoped}.BestEffort()
 	}
 	var rules []landlock.Rule
 	add := func(paths []string, write, optional bool) error {
