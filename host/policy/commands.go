@@ -1,4 +1,3 @@
-// Package policy holds the host's checks of what tools are asked to do.
 package policy
 
 import (
@@ -48,17 +47,18 @@ const NotAllowlisted = "not-allowlisted"
 //     newline are removed;
 //   - the text is put in Unicode NFKC form (full-width letters become ASCII)
 //     and lower-cased;
-//   - a backslash before a character with no special meaning to the shell
-//     is removed (r\m becomes rm), a backslash-newline is removed, and every
-//     single and double quote is removed ('r'm, r""m and "rm" become rm), so
-//     quoted words count as much as unquoted ones;
-//   - $IFS, ${IFS} and ${IFS...} become a space; $@, $*, ${@} and ${*}
-//     (empty outside a function) are removed;
+//   - every single and double quote is removed ('r'm, r""m, "rm" and $"rm"
+//     become rm), so quoted words count as much as unquoted ones;
+//   - a backslash is removed before a character with no special meaning to
+//     the shell (r\m becomes rm), with the newline or quote after it, and
+//     turns into a space before white space; before a shell operator, $ or
+//     another backslash it stays (an escaped operator is no operator);
 //   - a newline becomes ";", tabs and other white space become a space, runs
-//     of spaces become one, and the ends are trimmed.
+//     of spaces become one, and the ends are trimmed;
+//   - unless escaped, $IFS, ${IFS} and ${IFS...} become a space, and $@,
+//     $*, ${@} and ${*} (empty outside a function) are removed.
 //
-// Shell operators ($( ` | ; & > < and parentheses) are kept, as are
-// backslashes before them (an escaped operator is no operator).
+// Shell operators ($( ` | ; & > < and parentheses) are kept.
 func NormalizeCommand(s string) string {
 	s = decodeANSIC(s)
 	for i := 0; i < len(s); i++ {
@@ -226,10 +226,9 @@ func digitValue(c byte) int {
 	return -1
 }
 
-// tidy lower-cases ASCII letters, removes quotes, backslash-newlines and
-// backslashes before bytes that mean nothing special to the shell, turns
-// newlines into ";" and runs of white space into one space, and trims the
-// ends.
+// tidy lower-cases ASCII letters, removes quotes, handles backslashes as
+// NormalizeCommand says, turns newlines into ";" and runs of white space
+// into one space, and trims the ends.
 func tidy(s string) string {
 	b := make([]byte, 0, len(s))
 	space := false
@@ -308,9 +307,10 @@ var (
 
 // FloorCommand reports whether cmd matches one of the floor's dangerous
 // command signatures; nil when none matches. The floor can never be turned
-// off.
+// off. Like DenyCommand and AllowCommand, it takes time linear in the
+// length of cmd, whatever cmd holds, so it may check any string.
 func FloorCommand(cmd string) *Finding {
-	return compiled().floor.first(NormalizeCommand(cmd), "")
+	return compiled().floor.firstIn(&text{s: NormalizeCommand(cmd)}, &text{})
 }
 
 // DenyCommand checks cmd against the floor signatures and then the
@@ -329,11 +329,11 @@ func FloorCommand(cmd string) *Finding {
 // can always remove the quotes.
 func DenyCommand(cmd string) *Finding {
 	c := compiled()
-	n := NormalizeCommand(cmd)
-	if f := c.floor.first(n, ""); f != nil {
+	n := &text{s: NormalizeCommand(cmd)}
+	if f := c.floor.firstIn(n, &text{}); f != nil {
 		return f
 	}
-	return c.deny.first(n, strings.ToLower(cmd))
+	return c.deny.firstIn(n, &text{s: strings.ToLower(cmd)})
 }
 
 // AllowCommand reports whether cmd is allowed by an allowlist (used in
@@ -353,7 +353,7 @@ func DenyCommand(cmd string) *Finding {
 func AllowCommand(cmd string, allow []string) *Finding {
 	c := compiled()
 	n := NormalizeCommand(cmd)
-	if f := c.floor.first(n, ""); f != nil {
+	if f := c.floor.firstIn(&text{s: n}, &text{}); f != nil {
 		return f
 	}
 	refuse := func(category, reason string) *Finding {
@@ -372,7 +372,7 @@ func AllowCommand(cmd string, allow []string) *Finding {
 	case strings.ContainsAny(n, "()"):
 		return refuse(CategoryInjection, "subshells and function definitions are not allowed in strict mode")
 	}
-	if i := c.deny.raw.first(strings.ToLower(cmd), len(c.deny.sigs)); i < len(c.deny.sigs) {
+	if i := c.deny.raw.first(&text{s: strings.ToLower(cmd)}, len(c.deny.sigs)); i < len(c.deny.sigs) {
 		return refuse(CategoryEvasion, c.deny.sigs[i].Reason)
 	}
 	words := fields(cmd)
@@ -426,26 +426,34 @@ type signature struct {
 }
 
 // pat is one pattern of a signature: the literal kw, checked for what comes
-// before it, then re, anchored right after kw (nil matches anything).
-// Looking for literals first and then running short anchored expressions
-// costs little however long the command is.
+// before and after it, then re, anchored right after kw (nil matches
+// anything). Looking for literals first and then running short anchored
+// expressions costs little however long the command is.
 type pat struct {
-	sig     int // index of the signature in its list
-	kw      string
-	word    bool     // kw must start a command word (see commandWordAt)
-	piped   bool     // that command word must read a pipe (see pipedInto)
-	written bool     // kw must be in a word a command writes (see writtenAt)
-	start   bool     // kw must be where a command starts (see commandStart)
-	next    byte     // what must follow kw: 's' white space, 'e' a word's end
-	need    []string // one of these must occur in the text re sees
-	wide    bool     // re may match across ; && || (else it sees one command)
-	prev    string   // when set, the byte before kw must be one of these
-	badPrev string   // the byte before kw must not be one of these
-	re      *regexp.Regexp
+	sig     int    // index of the signature in its list
+	id      int    // index of the pattern in its index
+	kw      string // the keyword
+	word    bool   // kw must start a command word (see commandWordAt)
+	prev    string // when set, the byte before kw must be one of these
+	badPrev string // the byte before kw must not be one of these
+	next    byte   // what must follow kw: 's' white space, 'e' a word's end
+	// check, when set, is a further condition on where kw is.
+	check func(t *text, i int) bool
+	// need, when set, lists literals one of which must occur in the text
+	// re sees: a cheap test that spares most runs of re.
+	need []string
+	wide bool // re may match across ; && || (else it sees one command)
+	// reach says how far a failed run of re rules out later runs at the
+	// same keyword (see reachOf); reachSpace that it does so only when
+	// white space follows the keyword.
+	reach      int
+	reachSpace bool
+	re         *regexp.Regexp
 }
 
-// startsAt checks what comes before the keyword at s[i].
-func (p *pat) startsAt(s string, i int) bool {
+// startsAt checks what comes before and right after the keyword at t.s[i].
+func (p *pat) startsAt(t *text, i int) bool {
+	s := t.s
 	if i == 0 {
 		if p.prev != "" {
 			return false
@@ -460,10 +468,7 @@ func (p *pat) startsAt(s string, i int) bool {
 		p.next == 'e' && j < len(s) && !isEnd[s[j]] {
 		return false
 	}
-	if p.written && !writtenAt(s, i) || p.start && !commandStart(s, i) {
-		return false
-	}
-	return !p.word || commandWordAt(s, i) && (!p.piped || pipedInto(s, i))
+	return (!p.word || commandWordAt(t, i)) && (p.check == nil || p.check(t, i))
 }
 
 // list is a compiled list of signatures.
@@ -499,6 +504,11 @@ func (l *list) findings() []Finding {
 // first returns the first signature matching the normalized command norm
 // or, for raw signatures, the lower-cased raw command lower.
 func (l *list) first(norm, lower string) *Finding {
+	return l.firstIn(&text{s: norm}, &text{s: lower})
+}
+
+// firstIn is first on texts, which may be shared between lists.
+func (l *list) firstIn(norm, lower *text) *Finding {
 	i := l.raw.first(lower, l.norm.first(norm, len(l.sigs)))
 	if i == len(l.sigs) {
 		return nil
@@ -516,6 +526,7 @@ type index struct {
 	// grouped by keyword; firsts lists the first bytes in use.
 	lits   [256][][]*pat
 	firsts []byte
+	n      int // number of patterns
 }
 
 type wordPats struct {
@@ -524,6 +535,8 @@ type wordPats struct {
 }
 
 func (x *index) add(p *pat) {
+	p.id = x.n
+	x.n++
 	if k := letters(p.kw); p.word && k != "" {
 		ws := &x.words[slot(k[0])]
 		for i := range *ws {
@@ -567,11 +580,12 @@ func letters(s string) string {
 
 // first returns the index of the first signature, below best, with a
 // pattern matching s; best when there is none.
-func (x *index) first(s string, best int) int {
+func (x *index) first(t *text, best int) int {
+	s := t.s
 	if s == "" {
 		return best
 	}
-	t := text{s: s}
+	t.n, t.fails = x.n, t.fails[:0] // pattern ids are the index's
 	// Command words: look each word of s up.
 	for i := 0; i < len(s); i++ {
 		if wordEnd[s[i]] || i > 0 && !isBoundary[s[i-1]] {
@@ -623,7 +637,7 @@ func (x *index) first(s string, best int) int {
 			}
 			i += off
 			for _, g := range groups {
-				if g[0].sig >= best || !strings.HasPrefix(s[i:], g[0].kw) {
+				if kw := g[0].kw; g[0].sig >= best || len(kw) > 1 && (i+1 >= len(s) || s[i+1] != kw[1]) || !strings.HasPrefix(s[i:], kw) {
 					continue
 				}
 				for _, p := range g {
@@ -642,61 +656,201 @@ func (x *index) first(s string, best int) int {
 	return best
 }
 
-// text is a command being matched.
+// text is a command being matched, with what matching learns about it on
+// the way. Together with the reach of failed runs, this keeps matching
+// linear in the length of the command, whatever it holds.
 type text struct {
-	s    string
-	seps []int // where ; && || are, once needed
-	cut  bool  // seps is set
+	s      string
+	n      int                // number of patterns in the index
+	pos    []positions        // of literals and byte sets, once needed
+	posBuf [8]positions       // room for pos
+	fails  []int32            // by pattern id: up to where failed runs rule out runs
+	cmds   map[int]*simpleCmd // by where they start, once needed
 }
 
-// matches reports whether p matches at s[i]. Unless p is wide, its
-// expression sees the text up to the next ; && or || only, which keeps
-// matching cheap on long commands.
-func (t *text) matches(p *pat, i int) bool {
-	if !p.startsAt(t.s, i) {
-		return false
+// positions are where a literal or the bytes of a set occur in a text.
+type positions struct {
+	key string
+	at  []int
+}
+
+// Byte sets for text.next and text.prev; their names start with a NUL to
+// set them apart from literals.
+const (
+	setSeparators = "\x00;" // ; and also && and || (see text.positions)
+	setBoundaries = "\x00 \t\n;&|(`{'\""
+	setWordEnds   = "\x00 \t\n;&|(){}<>`'\""
+	setCmdSeps    = "\x00;&|()`{}\n"
+)
+
+// reachBreaks are, for each kind of reach, the bytes that end what a failed
+// run rules out.
+var reachBreaks = [...]string{
+	reachArgs:  "\x00;&|<>()`",
+	reachStage: "\x00;&|",
+	reachList:  "\x00;&",
+	reachBrace: "\x00}",
+	reachSubst: "\x00)`",
+}
+
+// positions returns, sorted, where the literal key occurs in t, or, for a
+// byte set, where its bytes do (for setSeparators: ; and the first byte of
+// && and ||).
+func (t *text) positions(key string) []int {
+	for _, p := range t.pos {
+		if p.key == key {
+			return p.at
+		}
 	}
-	end := len(t.s)
-	if !p.wide {
-		if !t.cut {
-			t.cut = true
-			for j := 0; j < len(t.s); j++ {
-				switch c := t.s[j]; {
-				case c == ';':
-					t.seps = append(t.seps, j)
-				case (c == '&' || c == '|') && j+1 < len(t.s) && t.s[j+1] == c:
-					t.seps = append(t.seps, j)
-					j++
-				}
+	s := t.s
+	var ps []int
+	switch {
+	case key == setSeparators:
+		for j := 0; j < len(s); j++ {
+			switch c := s[j]; {
+			case c == ';':
+				ps = append(ps, j)
+			case (c == '&' || c == '|') && j+1 < len(s) && s[j+1] == c:
+				ps = append(ps, j)
+				j++
 			}
 		}
-		if k := sort.SearchInts(t.seps, i+len(p.kw)); k < len(t.seps) {
-			end = t.seps[k]
+	case key[0] == 0:
+		set := byteSet(key[1:])
+		n := 0
+		for j := 0; j < len(s); j++ {
+			if set[s[j]] {
+				n++
+			}
 		}
-	}
-	w := t.s[i+len(p.kw) : end]
-	if p.need != nil {
-		found := false
-		for _, n := range p.need {
-			if strings.Contains(w, n) {
-				found = true
+		ps = make([]int, 0, n)
+		for j := 0; j < len(s); j++ {
+			if set[s[j]] {
+				ps = append(ps, j)
+			}
+		}
+	default:
+		for off := 0; ; {
+			j := strings.Index(s[off:], key)
+			if j < 0 {
 				break
 			}
-		}
-		if !found {
-			return false
+			ps = append(ps, off+j)
+			off += j + 1
 		}
 	}
-	return p.re == nil || p.re.MatchString(w)
+	if t.pos == nil {
+		t.pos = t.posBuf[:0]
+	}
+	t.pos = append(t.pos, positions{key, ps})
+	return ps
+}
+
+// next returns the first position at or after i of key (see positions), or
+// len(t.s).
+func (t *text) next(key string, i int) int {
+	ps := t.positions(key)
+	if k := sort.SearchInts(ps, i); k < len(ps) {
+		return ps[k]
+	}
+	return len(t.s)
+}
+
+// prev returns the last position before i of key (see positions), or -1.
+func (t *text) prev(key string, i int) int {
+	ps := t.positions(key)
+	if k := sort.SearchInts(ps, i); k > 0 {
+		return ps[k-1]
+	}
+	return -1
+}
+
+// matches reports whether p matches at t.s[i]. Unless p is wide, its
+// expression sees the text up to the next ; && or || only.
+func (t *text) matches(p *pat, i int) bool {
+	if len(t.fails) > 0 && i < int(t.fails[p.id]) || !p.startsAt(t, i) {
+		return false
+	}
+	a, end := i+len(p.kw), len(t.s)
+	if !p.wide {
+		end = max(a, t.next(setSeparators, a))
+	}
+	if p.need != nil && !slices.ContainsFunc(p.need, func(n string) bool { return t.next(n, a)+len(n) <= end }) {
+		t.fail(p, end) // nothing up to end has what p needs
+		return false
+	}
+	if p.re == nil || p.re.MatchString(t.s[a:end]) {
+		return true
+	}
+	if p.reach == reachEnd {
+		t.fail(p, end)
+	} else if p.reach != 0 && (!p.reachSpace || a < len(t.s) && isSpace[t.s[a]]) {
+		t.fail(p, min(end, t.next(reachBreaks[p.reach], a)))
+	}
+	return false
+}
+
+// fail records that p cannot match at its keyword before end.
+// Short texts skip the bookkeeping: it pays only on long ones.
+func (t *text) fail(p *pat, end int) {
+	if len(t.s) < 512 {
+		return
+	}
+	if len(t.fails) == 0 {
+		t.fails = slices.Grow(t.fails, t.n)[:t.n]
+		clear(t.fails)
+	}
+	t.fails[p.id] = int32(end)
+}
+
+// Kinds of reach: when a run of a pattern's expression at a keyword fails,
+// runs at later occurrences of the keyword fail too, as long as the part of
+// the expression that skips arguments could have skipped to them: up to
+// the end of what the expression sees (reachEnd) or to the first byte of
+// the kind's reachBreaks. This holds for expressions that go on with
+// argUnits, [^;&|]*, stages, [^;&]*, [^)`]*, .* or forkBody right after the
+// keyword (and white space): the run at the earlier keyword passes through
+// every state a run at the later one would start in.
+const (
+	reachEnd = iota + 1
+	reachArgs
+	reachStage
+	reachList
+	reachBrace
+	reachSubst
+)
+
+// reachOf returns the kind of reach of a pattern followed by tail, and
+// whether white space must follow the keyword for it; 0 when tail has none.
+func reachOf(tail string) (int, bool) {
+	switch {
+	case alternates(tail):
+		return 0, false
+	case strings.HasPrefix(tail, `\s+`+argUnits):
+		return reachArgs, true
+	case strings.HasPrefix(tail, `\s[^;&|]*`), strings.HasPrefix(tail, stages):
+		return reachStage, true
+	case strings.HasPrefix(tail, `\s[^;&]*`):
+		return reachList, true
+	case strings.HasPrefix(tail, `\s.*`):
+		return reachEnd, true
+	case strings.HasPrefix(tail, `\s[^)`+"`"+`]*`):
+		return reachSubst, true
+	case strings.HasPrefix(tail, forkBody):
+		return reachBrace, false
+	}
+	return 0, false
 }
 
 // isBoundary holds the bytes after which a word may start; wordEnd those
-// that end a word; isSpace white space; isEnd what wEnd matches.
+// that end a word; isSpace white space; isEnd what wEnd matches; cmdSep
+// the bytes that separate simple commands.
 var (
-	isBoundary = byteSet(" \t\n;&|(`{'\"")
-	wordEnd    = byteSet(" \t\n;&|(){}<>`'\"")
+	isBoundary = byteSet(setBoundaries[1:])
+	wordEnd    = byteSet(setWordEnds[1:])
 	isSpace    = byteSet(" \t\n\r\f\v")
 	isEnd      = byteSet(" \t\n\r\f\v;&|)<>`}")
+	cmdSep     = byteSet(setCmdSeps[1:])
 )
 
 func byteSet(chars string) (set [256]bool) {
@@ -706,17 +860,14 @@ func byteSet(chars string) (set [256]bool) {
 	return set
 }
 
-// commandWordAt reports whether a command word may start at s[i]: at the
+// commandWordAt reports whether a command word may start at t.s[i]: at the
 // start or after a boundary, possibly behind a folder ending in "bin/",
-// "./" or "../", and not as the argument of a word that only looks commands
-// up.
-func commandWordAt(s string, i int) bool {
-	j := i
+// "./" or "../", and not as the argument of a word that only looks
+// commands up.
+func commandWordAt(t *text, i int) bool {
+	s, j := t.s, i
 	if j > 0 && s[j-1] == '/' {
-		k := j
-		for k > 0 && !isBoundary[s[k-1]] {
-			k--
-		}
+		k := t.prev(setBoundaries, i) + 1
 		dir := strings.TrimRight(s[k:j], "/")
 		if !strings.HasSuffix(dir, "bin") && !strings.HasSuffix(dir, ".") {
 			return false
@@ -726,22 +877,60 @@ func commandWordAt(s string, i int) bool {
 	if j > 0 && !isBoundary[s[j-1]] {
 		return false
 	}
-	w, k := previousWord(s, j)
+	w, k := previousWord(t, j)
 	if w == "-v" {
-		w, _ = previousWord(s, k)
+		w, _ = previousWord(t, k)
 		return w != "command"
 	}
 	return !lookups[w]
 }
 
-// pipedInto reports whether the command word at s[i] reads a pipe: a |
+// lookups are the commands that only print what their arguments are.
+var lookups = map[string]bool{
+	"which": true, "type": true, "man": true, "whatis": true, "whereis": true,
+	"apropos": true, "info": true, "help": true, "getent": true,
+}
+
+// previousWord returns the base name of the word before the white space
+// before t.s[j], and where it starts; "" when there is none.
+func previousWord(t *text, j int) (string, int) {
+	e := j
+	for e > 0 && (t.s[e-1] == ' ' || t.s[e-1] == '\t') {
+		e--
+	}
+	if e == j {
+		return "", j
+	}
+	b := t.prev(setBoundaries, e) + 1
+	return base(t.s[b:e]), b
+}
+
+// assignment reports whether the word w assigns a variable.
+func assignment(w string) bool {
+	k := strings.IndexByte(w, '=')
+	if k <= 0 || w[0] >= '0' && w[0] <= '9' {
+		return false
+	}
+	for i := 0; i < k; i++ {
+		if c := w[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// base returns the last element of the path p.
+func base(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
+
+// pipedInto reports whether the command word at t.s[i] reads a pipe: a |
 // (not || or >|) or |& comes before it, with only white space, ( {, wrapper
 // commands (sudo, env, ...), their options and variable assignments
 // between.
-func pipedInto(s string, i int) bool {
-	k := separatorBefore(s, i)
+func pipedInto(t *text, i int) bool {
+	s := t.s
+	k := separatorBefore(t, i)
 	for k >= 0 && (s[k] == '(' || s[k] == '{') {
-		k = separatorBefore(s, k)
+		k = separatorBefore(t, k)
 	}
 	switch {
 	case k < 0:
@@ -754,22 +943,20 @@ func pipedInto(s string, i int) bool {
 	return false
 }
 
-// commandStart reports whether the word at s[i] is where a command starts:
-// at the start of s or after ; & | ( { or a backtick, with only white
+// commandStart reports whether the word at t.s[i] is where a command
+// starts: at the start or after ; & | ( { or a backtick, with only white
 // space, wrapper commands, their options and variable assignments between.
-func commandStart(s string, i int) bool {
-	return separatorBefore(s, i) != -2
+func commandStart(t *text, i int) bool {
+	return separatorBefore(t, i) != -2
 }
 
-// separatorBefore walks back from the word at s[i] over white space,
+// separatorBefore walks back from the word at t.s[i] over white space,
 // wrapper commands, options, numbers and variable assignments, and returns
-// the index of the separator (; & | ( { backtick) it reaches, -1 at the
-// start of s, -2 when it reaches another word.
-func separatorBefore(s string, i int) int {
-	j := i
-	for j > 0 && !isBoundary[s[j-1]] {
-		j--
-	}
+// the index of the separator (see cmdSep) it reaches, -1 at the start,
+// -2 when it reaches another word.
+func separatorBefore(t *text, i int) int {
+	s := t.s
+	j := t.prev(setBoundaries, i) + 1
 	for {
 		for j > 0 && isSpace[s[j-1]] {
 			j--
@@ -780,15 +967,12 @@ func separatorBefore(s string, i int) int {
 		if cmdSep[s[j-1]] {
 			return j - 1
 		}
-		k := j
-		for k > 0 && !wordEnd[s[k-1]] {
-			k--
-		}
+		k := t.prev(setWordEnds, j) + 1
 		w := s[k:j]
 		if w == "" {
 			return -2
 		}
-		if !wrapperWords[base(w)] && w[0] != '-' && (w[0] < '0' || w[0] > '9') && !strings.Contains(w, "=") {
+		if !wrapperWords[base(w)] && w[0] != '-' && (w[0] < '0' || w[0] > '9') && !assignment(w) {
 			// the user or group argument of sudo -u or -g
 			p := k
 			for p > 0 && isSpace[s[p-1]] {
@@ -802,18 +986,13 @@ func separatorBefore(s string, i int) int {
 	}
 }
 
-// writtenAt reports whether the word containing s[i] names a file that is
-// written: the target of a redirection (> >> >| &> 2>), a dd of= operand,
-// an argument of tee, sed -i, truncate or an editor, or the last argument
-// of cp, mv, install, ln or rsync.
-func writtenAt(s string, i int) bool {
-	b, e := i, i
-	for b > 0 && !wordEnd[s[b-1]] {
-		b--
-	}
-	for e < len(s) && !wordEnd[s[e]] {
-		e++
-	}
+// writtenAt reports whether the word containing t.s[i] names a file that
+// is written: the target of a redirection (> >> >| &> 2>), a dd of=
+// operand, an argument of tee, sed -i, truncate or an editor, or the last
+// argument of cp, mv, install, ln or rsync.
+func writtenAt(t *text, i int) bool {
+	s := t.s
+	b, e := t.prev(setWordEnds, i)+1, t.next(setWordEnds, i)
 	if strings.HasPrefix(s[b:], "of=") {
 		return true
 	}
@@ -824,47 +1003,67 @@ func writtenAt(s string, i int) bool {
 	if j > 0 && (s[j-1] == '>' || j > 1 && s[j-1] == '|' && s[j-2] == '>') {
 		return true
 	}
-	// The simple command the word is part of.
-	k, end := b, e
-	for k > 0 && !cmdSep[s[k-1]] {
-		k--
-	}
-	for end < len(s) && !cmdSep[s[end]] {
-		end++
-	}
-	args := fields(s[k:end])
-	n := 0
-	for n < len(args) && (wrapperWords[base(args[n])] || args[n][0] == '-' || strings.Contains(args[n], "=")) {
-		if args[n] == "-u" || args[n] == "-g" {
-			n++ // sudo's user or group
-		}
-		n++
-	}
-	if n == len(args) {
-		return false
-	}
-	switch cmd := base(args[n]); {
-	case writeCommands[cmd]:
+	c := t.command(t.prev(setCmdSeps, b) + 1)
+	switch {
+	case writeCommands[c.name]:
 		return true
-	case cmd == "sed":
-		for _, a := range args[n+1:] {
-			if a == "--in-place" || strings.HasPrefix(a, "--in-place=") ||
-				len(a) > 1 && a[0] == '-' && a[1] != '-' && strings.IndexByte(letters(a[1:]), 'i') >= 0 {
-				return true
-			}
-		}
-	case lastArgCommands[cmd]:
-		rest := strings.TrimLeft(s[e:end], " \t")
+	case c.name == "sed":
+		return c.inPlace
+	case lastArgCommands[c.name]:
+		rest := strings.TrimLeft(s[e:t.next(setCmdSeps, e)], " \t")
 		return rest == "" || strings.HasPrefix(strings.TrimLeft(rest, "0123456789&"), ">")
 	}
 	return false
 }
 
-// base returns the last element of the path p.
-func base(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
+// simpleCmd is what writtenAt needs to know of a simple command.
+type simpleCmd struct {
+	name    string // the command, without wrappers and folder
+	inPlace bool   // an option of sed that edits in place
+}
 
-// cmdSep holds the bytes that separate simple commands.
-var cmdSep = byteSet(";&|()`{}\n")
+// command returns the simple command that starts at t.s[k].
+func (t *text) command(k int) *simpleCmd {
+	if c, ok := t.cmds[k]; ok {
+		return c
+	}
+	args := fields(t.s[k:t.next(setCmdSeps, k)])
+	n := 0
+	for n < len(args) && (wrapperWords[base(args[n])] || args[n][0] == '-' || assignment(args[n])) {
+		if args[n] == "-u" || args[n] == "-g" {
+			n++ // sudo's user or group
+		}
+		n++
+	}
+	c := &simpleCmd{}
+	if n < len(args) {
+		c.name = base(args[n])
+		for _, a := range args[n+1:] {
+			c.inPlace = c.inPlace || a == "--in-place" || strings.HasPrefix(a, "--in-place=") ||
+				len(a) > 1 && a[0] == '-' && a[1] != '-' && strings.IndexByte(letters(a[1:]), 'i') >= 0
+		}
+	}
+	if t.cmds == nil {
+		t.cmds = map[int]*simpleCmd{}
+	}
+	t.cmds[k] = c
+	return c
+}
+
+// substituted reports whether the command word at t.s[i] starts a command
+// substitution: $( or a backtick comes before it (see separatorBefore).
+func substituted(t *text, i int) bool {
+	k := separatorBefore(t, i)
+	return k >= 0 && (t.s[k] == '`' || t.s[k] == '(' && k > 0 && t.s[k-1] == '$')
+}
+
+// functionBody reports whether the { at t.s[i] starts the body of a
+// function defined with the keyword function and no parentheses.
+func functionBody(t *text, i int) bool {
+	_, k := previousWord(t, i)
+	w, _ := previousWord(t, k)
+	return w == "function"
+}
 
 // writeCommands write the files all their arguments name, lastArgCommands
 // the one their last argument names.
@@ -882,30 +1081,6 @@ var (
 var wrapperWords = map[string]bool{
 	"sudo": true, "doas": true, "env": true, "command": true, "exec": true, "nohup": true, "time": true,
 	"nice": true, "stdbuf": true, "setsid": true, "timeout": true, "xargs": true, "busybox": true,
-}
-
-// lookups are the commands that only print what their arguments are.
-var lookups = map[string]bool{
-	"which": true, "type": true, "man": true, "whatis": true, "whereis": true,
-	"apropos": true, "info": true, "help": true, "getent": true,
-}
-
-// previousWord returns the base name of the word before the white space
-// before s[j], and where it starts; "" when there is none.
-func previousWord(s string, j int) (string, int) {
-	e := j
-	for e > 0 && (s[e-1] == ' ' || s[e-1] == '\t') {
-		e--
-	}
-	if e == j {
-		return "", j
-	}
-	b := e
-	for b > 0 && !isBoundary[s[b-1]] {
-		b--
-	}
-	w := s[b:e]
-	return w[strings.LastIndexByte(w, '/')+1:], b
 }
 
 // Building blocks of the patterns. They match normalized (lower-case) text.
@@ -1014,7 +1189,9 @@ func after(prev, kw, tail string) []pat {
 
 // newPat returns a pattern for kw followed by tail.
 func newPat(kw, tail string) pat {
-	return pat{kw: kw, re: anchored(tail), next: nextOf(tail)}
+	p := pat{kw: kw, re: anchored(tail), next: nextOf(tail)}
+	p.reach, p.reachSpace = reachOf(tail)
+	return p
 }
 
 // nextOf returns what must follow a keyword for tail to match: 's' when
@@ -1024,27 +1201,33 @@ func nextOf(tail string) byte {
 	switch {
 	case tail == wEnd:
 		return 'e'
-	case len(tail) > 2 && tail[:2] == `\s` && tail[2] != '*' && tail[2] != '?':
-		depth, class := 0, false
-		for i := 0; i < len(tail); i++ {
-			switch c := tail[i]; {
-			case c == '\\':
-				i++
-			case class:
-				class = c != ']'
-			case c == '[':
-				class = true
-			case c == '(':
-				depth++
-			case c == ')':
-				depth--
-			case c == '|' && depth == 0:
-				return 0 // an alternative may start differently
-			}
-		}
+	case len(tail) > 2 && tail[:2] == `\s` && tail[2] != '*' && tail[2] != '?' && !alternates(tail):
 		return 's'
 	}
 	return 0
+}
+
+// alternates reports whether the expression re has alternatives at its top
+// level, which may start differently from its first one.
+func alternates(re string) bool {
+	depth, class := 0, false
+	for i := 0; i < len(re); i++ {
+		switch c := re[i]; {
+		case c == '\\':
+			i++
+		case class:
+			class = c != ']'
+		case c == '[':
+			class = true
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == '|' && depth == 0:
+			return true
+		}
+	}
+	return false
 }
 
 // anchored compiles re to match at the start of a text only; nil for "".
@@ -1068,12 +1251,18 @@ func flagAndTarget(flag, target string) string {
 	return `\s+` + argUnits + `(?:` + f + `\s+` + argUnits + t + `|` + t + `\s+` + argUnits + f + `)` + wEnd
 }
 
-// writes returns a pattern for kw, followed by tail, in a word that a
-// command writes to (see writtenAt), right after a byte of prev.
-func writes(prev, kw, tail string) []pat {
-	p := newPat(kw, tail)
-	p.prev, p.written = prev, true
-	return []pat{p}
+// writes returns patterns for each keyword of the space-separated list,
+// followed by tail, in a word that a command writes to (see writtenAt),
+// right after a byte of prev. They share one regular expression.
+func writes(prev, list, tail string) []pat {
+	p := newPat("", tail)
+	p.prev, p.check = prev, writtenAt
+	var ps []pat
+	for _, kw := range strings.Fields(list) {
+		p.kw = kw
+		ps = append(ps, p)
+	}
+	return ps
 }
 
 // needing marks patterns that can only match where one of the
@@ -1086,18 +1275,10 @@ func needing(literals string, ps []pat) []pat {
 	return ps
 }
 
-// starting marks patterns whose keyword must be where a command starts.
-func starting(ps []pat) []pat {
+// withCheck adds the condition check to patterns.
+func withCheck(check func(t *text, i int) bool, ps []pat) []pat {
 	for i := range ps {
-		ps[i].start = true
-	}
-	return ps
-}
-
-// piped marks command word patterns that must read a pipe.
-func piped(ps []pat) []pat {
-	for i := range ps {
-		ps[i].piped = true
+		ps[i].check = check
 	}
 	return ps
 }
@@ -1136,8 +1317,8 @@ func floorSignatures() []signature {
 			needing("--no-p", words("rm", `\s+`+argUnits+`--no-p[a-z-]*`+wEnd)),
 			needing("rm", wide(words("cd", `\s+(?:/+|~/*|\$\{?home\}?/*)\s*(?:;|&&)\s*`+wrappers+anyDir+`rm`+flagAndTarget(rmFlag, hereTargets))))),
 		sig("fork-bomb", CategoryDestruction, "fork bomb that fills the process table",
-			needing("{", wide(op("(", "", `\s*\)\s*\{`+forkBody))),
-			wide(words("function", `\s+`+wChar+`+\s*(?:\(\s*\))?\s*\{`+forkBody)),
+			wide(after("( ", "){", forkBody)), wide(after("( ", ") {", forkBody)),
+			wide(withCheck(functionBody, after(" ", "{", forkBody))),
 			wide(words("while until", `\s+(?:true|false|:|1)\s*;\s*do\s+[^;&]*[^&;]&\s*(?:;\s*)?done`))),
 		sig("curl-pipe-shell", CategoryRemoteExec, "downloaded content piped into a shell",
 			needing("|", words(downloaders, stages+pipeInto+shells+wEnd))),
@@ -1169,9 +1350,9 @@ func denySignatures() []signature {
 		sig("truncate-system-file", CategoryDestruction, "truncates a system file or a file of the home folder's settings",
 			words("truncate", `\s+`+argUnits+`(?:/+(?:etc|boot|usr|bin|sbin|lib|lib64|var/log)/|(?:~|\$home)/+\.)`)),
 		sig("chmod-recursive-system", CategoryDestruction, "recursive permission change of the root, home or a system folder",
-			needing("-r", recursive("chmod", recFlag, rootTargets+`|`+sysTargets))),
+			needing("-", recursive("chmod", recFlag, rootTargets+`|`+sysTargets))),
 		sig("chown-recursive-system", CategoryDestruction, "recursive owner change of the root, home or a system folder",
-			needing("-r", recursive("chown chgrp", recFlag, rootTargets+`|`+sysTargets))),
+			needing("-", recursive("chown chgrp", recFlag, rootTargets+`|`+sysTargets))),
 		sig("git-clean-force", CategoryDestruction, "git clean deleting untracked files",
 			needing("clean", words("git", `\s+`+argUnits+`clean\s+`+argUnits+`(?:-[a-z]*f[a-z]*|--force)`+wEnd))),
 		sig("git-reset-hard", CategoryDestruction, "git reset --hard discarding uncommitted work",
@@ -1233,7 +1414,7 @@ func denySignatures() []signature {
 		sig("find-exec-shell", CategoryInjection, "find running a shell or interpreter with inline code",
 			needing("-exec -ok", words("find", `\s[^;&|]*-(?:exec|execdir|ok|okdir)\s+`+wrappers+anyDir+`(?:`+shells+`|`+interpreters+`)\s+-[a-z]*[ce]`+wEnd))),
 		sig("xargs-shell", CategoryInjection, "xargs running a shell or interpreter with inline code",
-			words("xargs", `(?:\s+`+wChar+`+)*?\s+`+anyDir+`(?:`+shells+`|`+interpreters+`)\s+-[a-z]*[ce]`+wEnd)),
+			words("xargs", `\s+`+argUnits+anyDir+`(?:`+shells+`|`+interpreters+`)\s+-[a-z]*[ce]`+wEnd)),
 		sig("ld-preload", CategoryInjection, "preloads a library into the programs started",
 			words("ld_preload= ld_audit=", ""),
 			lit("/etc/ld.so.preload", "")),
@@ -1245,10 +1426,7 @@ func denySignatures() []signature {
 				`|alias\.[^=\s]*=!|[a-z]+\.[^=\s]*\.(?:command|textconv|clean|smudge|driver|process)|protocol\.ext\.allow)`)),
 			words("git_ssh_command= git_ssh= git_proxy_command= git_external_diff= git_askpass=", "")),
 		sig("startup-file-write", CategoryInjection, "writes a shell startup file, which later shells run",
-			writes("/", ".bashrc", wEnd), writes("/", ".bash_profile", wEnd), writes("/", ".bash_login", wEnd),
-			writes("/", ".bash_logout", wEnd), writes("/", ".profile", wEnd), writes("/", ".zshrc", wEnd),
-			writes("/", ".zprofile", wEnd), writes("/", ".zshenv", wEnd), writes("/", ".zlogin", wEnd),
-			writes("/", ".cshrc", wEnd), writes("/", ".tcshrc", wEnd), writes("/", ".kshrc", wEnd)),
+			writes("/", ".bashrc .bash_profile .bash_login .bash_logout .profile .zshrc .zprofile .zshenv .zlogin .cshrc .tcshrc .kshrc", wEnd)),
 
 		// privilege-escalation
 		sig("sudoers-file", CategoryPrivilege, "touches the sudo configuration",
@@ -1270,7 +1448,7 @@ func denySignatures() []signature {
 		sig("shadow-file", CategoryPrivilege, "touches the password hashes",
 			lit("/etc/shadow", ""), lit("/etc/gshadow", "")),
 		sig("passwd-file-write", CategoryPrivilege, "writes the user or group database",
-			writes(pathStart, "/etc/passwd", wEnd), writes(pathStart, "/etc/group", wEnd)),
+			writes(pathStart, "/etc/passwd /etc/group", wEnd)),
 		sig("authorized-keys-write", CategoryPrivilege, "writes ssh authorized keys, which grant logins",
 			writes("/"+pathStart, ".ssh/authorized_keys", `2?`+wEnd)),
 		sig("nsenter", CategoryPrivilege, "enters other processes' namespaces",
@@ -1296,7 +1474,7 @@ func denySignatures() []signature {
 			words("service", `\s+`+firewallUnit+`\s+stop`+wEnd),
 			words("pfctl", wEnd)),
 		sig("ip-config-change", CategoryNetwork, "changes routes, links, addresses or network namespaces",
-			words("ip", `(?:\s+-`+wChar+`+(?:\s+[a-z0-9_-]+)?)*\s+[a-z]+\s+(?:add|del|delete|change|chg|replace|set|flush|append|exec|attach)`+wEnd)),
+			words("ip", `(?:\s+-`+wChar+`+(?:\s+[a-z0-9_-]+)?){0,4}\s+[a-z]+\s+(?:add|del|delete|change|chg|replace|set|flush|append|exec|attach)`+wEnd)),
 		sig("ifconfig-change", CategoryNetwork, "changes a network interface",
 			words("ifconfig", `\s+`+wChar+`+\s+(?:down|up|promisc|-promisc|hw|inet6?|netmask|mtu|add|del|broadcast|pointopoint|-?arp|[0-9])`)),
 		sig("route-change", CategoryNetwork, "changes the routing table",
@@ -1328,7 +1506,7 @@ func denySignatures() []signature {
 		sig("sysctl-kernel", CategoryKernel, "changes kernel settings",
 			words("sysctl", `\s+`+argUnits+`(?:(?:kernel|vm|fs|dev|user|abi|debug)\.`+wChar+`*=|(?:-[a-z]*p|--system|--load)(?:$|[\s=;&|)]))`)),
 		sig("kernel-tunable-write", CategoryKernel, "writes kernel settings under /proc/sys or /sys",
-			writes(pathStart, "/proc/sys/", ""), writes(pathStart, "/sys/", "")),
+			writes(pathStart, "/proc/sys/ /sys/", "")),
 		sig("sysrq-trigger", CategoryKernel, "drives the kernel's magic SysRq keys (crash, reboot)",
 			lit("/proc/sysrq-trigger", "")),
 		sig("system-power", CategoryKernel, "shuts down or restarts the machine",
@@ -1345,8 +1523,7 @@ func denySignatures() []signature {
 			wide(lit("$'", `[^']*?\\(?:x[2-7][0-9a-f]|u0{0,2}[2-7][0-9a-f](?:[^0-9a-f]|$)|0?[4-7][0-7]|1[0-7][0-7])`))),
 		rawSig("escaped-printf-exec", CategoryEvasion, "printf or echo decoding escapes into code that is run",
 			needing("|", words("printf echo", `\s[^;&]*?`+printableEscape+`[^;&]*?`+pipeCode)),
-			lit("$(", `\s*(?:printf|echo)\s[^)]*?`+printableEscape),
-			lit("`", `\s*(?:printf|echo)\s[^`+"`"+`]*?`+printableEscape)),
+			withCheck(substituted, words("printf echo", `\s[^)`+"`"+`]*?`+printableEscape))),
 		sig("decode-exec", CategoryEvasion, "decoded or transformed payload run as code",
 			needing("|", words("base64 base32 basenc xxd rev tr uudecode openssl gunzip gzip zcat bzcat xzcat unxz bunzip2 zstd", stages+pipeCode)),
 			words("eval", `\s[^;&]*?(?:base64|base32|basenc|xxd|rev|openssl|gunzip|zcat|uudecode)`+wEnd)),
@@ -1359,26 +1536,26 @@ func denySignatures() []signature {
 		sig("history-file", CategoryEvasion, "touches a shell history file",
 			lit(".bash_history", ""), lit(".zsh_history", ""), lit(".sh_history", "")),
 		sig("expansion-in-word", CategoryEvasion, "expansion glued inside a word to hide it",
-			after("abcdefghijklmnopqrstuvwxyz0123456789", "$", `(?:\{[^}\s]*\}|[0-9#?!$-])[a-z0-9_]`)),
+			after("abcdefghijklmnopqrstuvwxyz0123456789", "$", `(?:\{[^}\s]{0,64}\}|[0-9#?!$-])[a-z0-9_]`)),
 		rawSig("empty-quotes-in-word", CategoryEvasion, "empty quotes inside a word to hide it",
-			after("abcdefghijklmnopqrstuvwxyz0123456789/", "''", `(?:''|"")*[a-z0-9/._-]`),
-			after("abcdefghijklmnopqrstuvwxyz0123456789/", `""`, `(?:''|"")*[a-z0-9/._-]`),
-			[]pat{{kw: "''", word: true, re: anchored(`(?:''|"")*[a-z]`)}, {kw: `""`, word: true, re: anchored(`(?:''|"")*[a-z]`)}}),
+			after("abcdefghijklmnopqrstuvwxyz0123456789/", "''", `[a-z0-9/._-]`),
+			after("abcdefghijklmnopqrstuvwxyz0123456789/", `""`, `[a-z0-9/._-]`),
+			words(`'' ""`, `[a-z]`)),
 		rawSig("invisible-characters", CategoryEvasion, "invisible format characters inside the command",
 			invisible()),
 		rawSig("fullwidth-characters", CategoryEvasion, "full-width letters or shell symbols that normalize to ASCII",
 			runes("ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｀｜＄＆＜＞＼", "")),
 		sig("glob-command-path", CategoryEvasion, "command path spelled with wildcards to hide it",
-			starting(words("/", `[^/\s;&|<>()`+"`"+`]*[?*\[][^/\s;&|<>()`+"`"+`]*/`)),
-			starting(lit("bin/", `[^/\s;&|<>()`+"`"+`]*[?*\[]`))),
+			withCheck(commandStart, words("/", `[^/\s;&|<>()`+"`"+`]*[?*\[][^/\s;&|<>()`+"`"+`]*/`)),
+			withCheck(commandStart, lit("bin/", `[^/\s;&|<>()`+"`"+`]*[?*\[]`))),
 		sig("variable-command", CategoryEvasion, "command name taken from a variable",
-			starting(lit("$", `[a-z_{0-9@*]`))),
+			withCheck(commandStart, words("$", `[a-z_{0-9@*]`))),
 
 		// broad entries last, so that the specific ones above explain first
 		sig("pipe-to-shell", CategoryInjection, "output piped into a shell, which runs it as code",
-			piped(words(shellWords, wEnd))),
+			withCheck(pipedInto, words(shellWords, wEnd))),
 		sig("pipe-to-interpreter", CategoryInjection, "output piped into a script interpreter, which runs it as code",
-			piped(words(interpreterWords, `[0-9.]*`+stdinProgram))),
+			withCheck(pipedInto, words(interpreterWords, `[0-9.]*`+stdinProgram))),
 		sig("sudo", CategoryPrivilege, "runs a command as another user with sudo",
 			words("sudo sudoedit", wEnd)),
 		sig("su", CategoryPrivilege, "switches user with su",

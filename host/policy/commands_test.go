@@ -119,9 +119,11 @@ var matchCases = []struct {
 	{id: "chmod-recursive-system", cmd: "chmod -R 777 /"},
 	{id: "chmod-recursive-system", cmd: "chmod -R 000 /etc"},
 	{id: "chmod-recursive-system", cmd: "chmod --recursive a+w ~"},
+	{id: "chmod-recursive-system", cmd: "chmod -fR 777 /"},
 	{id: "chown-recursive-system", cmd: "chown -R nobody /"},
 	{id: "chown-recursive-system", cmd: "chown -R user:user /usr"},
 	{id: "chown-recursive-system", cmd: "chgrp -R staff /var"},
+	{id: "chown-recursive-system", cmd: "chown -fR me /etc"},
 	{id: "git-clean-force", cmd: "git clean -fdx"},
 	{id: "git-clean-force", cmd: "git clean -f"},
 	{id: "git-clean-force", cmd: "git -C repo clean --force -d"},
@@ -643,6 +645,41 @@ func TestEveryEntryHasCases(t *testing.T) {
 	}
 }
 
+// TestEveryPatternHasCases fails when a pattern of a signature (the
+// patterns one expression serves count as one) matches none of the
+// signature's cases.
+func TestEveryPatternHasCases(t *testing.T) {
+	for _, s := range append(floorSignatures(), denySignatures()...) {
+		groups := map[any][]pat{}
+		var order []any
+		for _, p := range s.pats {
+			var key any = p.re // a pattern without expression tests a literal alone
+			if p.re == nil {
+				key = "literal"
+			}
+			if groups[key] == nil {
+				order = append(order, key)
+			}
+			groups[key] = append(groups[key], p)
+		}
+		for _, key := range order {
+			one := s
+			one.pats = groups[key]
+			l := newList([]signature{one})
+			matched := false
+			for _, c := range matchCases {
+				if c.id == s.ID && l.first(NormalizeCommand(c.cmd), strings.ToLower(c.cmd)) != nil {
+					matched = true
+					break
+				}
+			}
+			if !matched {
+				t.Errorf("%s: no case matches the pattern for %q (%v)", s.ID, groups[key][0].kw, groups[key][0].re)
+			}
+		}
+	}
+}
+
 var categories = []string{
 	CategoryDestruction, CategoryRemoteExec, CategoryInjection, CategorySubstitution,
 	CategoryPrivilege, CategoryNetwork, CategoryKernel, CategoryEvasion,
@@ -835,7 +872,7 @@ func FuzzNormalizeCommand(f *testing.F) {
 	for _, c := range matchCases {
 		f.Add(c.cmd)
 	}
-	for _, c := range []string{"", "\\", "$'", "$'\\", "$'\\x", "a\\", "${IFS", "\xff\xfe", "‍", "'\"'"} {
+	for _, c := range []string{"", "\\", "$'", "$'\\", "$'\\x", "a\\", "${IFS", "\xff\xfe", "\u200d", "'\"'"} {
 		f.Add(c)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -910,6 +947,58 @@ func TestAllowCommand(t *testing.T) {
 			t.Errorf("AllowCommand(%q) = %+v, want allowed", c.cmd, f)
 		case c.id != "" && (f == nil || f.ID != c.id || f.Category != c.cat || f.Reason == ""):
 			t.Errorf("AllowCommand(%q) = %+v, want %s/%s", c.cmd, f, c.id, c.cat)
+		}
+	}
+}
+
+// TestLongCommands feeds long, repetitive commands: matching must stay
+// linear in their length (a quadratic matcher makes this test take
+// minutes), and find what they hold.
+func TestLongCommands(t *testing.T) {
+	const n = 20000
+	for cmd, want := range map[string]string{
+		strings.Repeat("rm ", n) + "-rf /":                         "rm-root",
+		strings.Repeat("rm ", n) + "x":                             "",
+		strings.Repeat("(){", n):                                   "",
+		strings.Repeat("function f { ", n):                         "",
+		strings.Repeat("curl x |", n) + " sh":                      "curl-pipe-shell",
+		strings.Repeat("cat /dev/sda ", n):                         "",
+		strings.Repeat("x ", n) + strings.Repeat("/etc/hosts ", n): "",
+		strings.Repeat("''", n):                                    "",
+		strings.Repeat("a${a", n):                                  "",
+		strings.Repeat("$a=1 ", n):                                 "variable-command",
+		strings.Repeat("LONG", n) + strings.Repeat(" //", n):       "",
+		strings.Repeat("git ", n) + "status":                       "",
+		strings.Repeat("docker ", n) + "ps":                        "",
+		strings.Repeat("while true; do ", n):                       "",
+		strings.Repeat("$(printf ", n):                             "command-substitution",
+	} {
+		f := DenyCommand(cmd)
+		if want == "" && f != nil || want != "" && (f == nil || f.ID != want) {
+			t.Errorf("DenyCommand(%q...) = %+v, want %q", cmd[:20], f, want)
+		}
+		AllowCommand(cmd, []string{"ls"})
+	}
+}
+
+// TestDecoys checks that harmless commands with the same keywords, before
+// or after a dangerous one, hide nothing: on long commands, matching skips
+// keywords that a failed run already ruled out.
+func TestDecoys(t *testing.T) {
+	decoys := strings.Repeat("rm a b; git log x; chmod 644 f; curl -o f https://x; find . -name x; docker ps; "+
+		"echo x | grep y | tee f; cat /etc/hosts; sh run.sh; printf x; base64 f; (x); {y}; ", 4)
+	if DenyCommand(decoys) != nil {
+		t.Fatalf("DenyCommand(decoys) = %+v", DenyCommand(decoys))
+	}
+	for _, c := range matchCases {
+		want := c.want
+		if want == "" {
+			want = c.id
+		}
+		for _, cmd := range []string{decoys + c.cmd, c.cmd + "\n" + decoys} {
+			if f := DenyCommand(cmd); f == nil || f.ID != want {
+				t.Errorf("DenyCommand(decoys and %q) = %+v, want %s", c.cmd, f, want)
+			}
 		}
 	}
 }
