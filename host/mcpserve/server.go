@@ -68,8 +68,9 @@ func New(opts Options) *Server {
 		server.WithPaginationLimit(opts.PageSize),
 		server.WithRecovery(),
 		server.WithInstructions("Tools run contained by toolhost: argv only, a minimal environment, timeouts, "+
-			"output caps and a process limit; every call is audited. A failed call returns the envelope "+
-			`{"error":"...","code":"..."} with isError set.`),
+			"output caps, a process limit and each tool's sandbox level; a permission gate may deny a call "+
+			"(DENIED, naming the rule) or ask the user first (NEEDS_APPROVAL when nobody can answer); every call "+
+			`is audited. A failed call returns the envelope {"error":"...","code":"..."} with isError set.`),
 	)
 	s.setTools(opts.Host.Manifest())
 	return s
