@@ -88,6 +88,14 @@ func (h *Host) confineTool(t *manifest.Tool, p *prepared, own []string) confinem
 			if f := policy.Contains(abs); f != nil {
 				return fail(protocol.CodeDenied, "%s: granted path %s contains a folder protected by the floor (%s: %s)", t.Name, g, f.ID, f.Reason)
 			}
+			if within(h.workspace, abs) {
+				// It would grant the workspace whole, .env and .git
+				// included; "workspace" grants it minus those.
+				return fail(protocol.CodeDenied, "%s: granted path %s holds the workspace: set \"workspace\" to read or write instead", t.Name, g)
+			}
+			if holdsOwn(abs, own) {
+				return fail(protocol.CodeDenied, "%s: granted path %s holds the host's own files (manifest, tools, policy or audit log)", t.Name, g)
+			}
 			*list.out = append(*list.out, abs)
 		}
 	}
@@ -192,25 +200,57 @@ func userIDs(uid, gid string) (*confine.User, error) {
 }
 
 // forCall returns the confinement of one call: under strict, the
-// workspace's entries as they are now, except those the floor protects,
-// are added to Landlock's grants.
+// workspace's entries as they are now are added to Landlock's grants,
+// except those the floor protects and the host's own paths. A rule on a
+// symbolic link would grant its target, so a link is granted only when
+// it resolves inside the workspace to something that may be granted; and
+// an entry holding one of the host's own paths (tools/bin) is opened one
+// level at a time around it.
 func (h *Host) forCall(t *manifest.Tool, c *confinement, own []string) (*confine.Config, error) {
 	conf := c.conf
 	if conf == nil || conf.Landlock == nil || t.Sandbox.Workspace == manifest.WorkspaceNone {
 		return conf, nil
 	}
-	entries, err := os.ReadDir(h.workspace)
-	if err != nil {
-		return nil, fmt.Errorf("list the workspace: %w", err)
-	}
 	cp, ll := *conf, *conf.Landlock
 	write := t.Sandbox.Workspace == manifest.WorkspaceWrite
-	ll.Dirs, ll.DirsWrite = []string{h.workspace}, write
+	ll.DirsWrite = write
 	ll.Read = append([]string(nil), ll.Read...)
 	ll.Write = append([]string(nil), ll.Write...)
+	if err := h.grantDir(&ll, h.workspace, write, own, 0); err != nil {
+		return nil, err
+	}
+	cp.Landlock = &ll
+	return &cp, nil
+}
+
+// grantDir lets the tool list dir and grants its entries (see forCall).
+func (h *Host) grantDir(ll *confine.Landlock, dir string, write bool, own []string, depth int) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	ll.Dirs = append(ll.Dirs, dir)
 	for _, e := range entries {
-		p := filepath.Join(h.workspace, e.Name())
-		if policy.ProtectedName(e.Name()) != nil || policy.FloorPath(p, own) != nil {
+		p := filepath.Join(dir, e.Name())
+		if policy.ProtectedName(e.Name()) != nil {
+			continue
+		}
+		if e.Type()&os.ModeSymlink != 0 {
+			r, err := filepath.EvalSymlinks(p)
+			if err != nil || !within(r, h.workspace) || r == h.workspace {
+				continue // dangling, or leading out: not granted
+			}
+			p = r
+		}
+		if policy.FloorPath(p, own) != nil {
+			continue
+		}
+		if holdsOwn(p, own) && depth < 8 {
+			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+				if err := h.grantDir(ll, p, write, own, depth+1); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		if write {
@@ -219,8 +259,21 @@ func (h *Host) forCall(t *manifest.Tool, c *confinement, own []string) (*confine
 			ll.Read = append(ll.Read, p)
 		}
 	}
-	cp.Landlock = &ll
-	return &cp, nil
+	return nil
+}
+
+// holdsOwn reports whether one of the host's own paths is beneath dir.
+func holdsOwn(dir string, own []string) bool {
+	for _, o := range own {
+		if within(o, dir) && o != dir {
+			return true
+		}
+	}
+	return false
+}
+
+func within(p, base string) bool {
+	return p == base || strings.HasPrefix(p, base+string(filepath.Separator))
 }
 
 // ownPaths are the host's own files and folders, protected by the floor:
@@ -232,6 +285,16 @@ func (h *Host) ownPaths(m *manifest.Manifest) []string {
 	if m != nil && m.Path != "" {
 		own = append(own, m.Path, filepath.Join(filepath.Dir(m.Path), "tools", "bin"))
 	}
+	defer func() {
+		// Paths are compared once their links are resolved.
+		for i, o := range own {
+			if r, err := filepath.EvalSymlinks(o); err == nil {
+				own[i] = r
+			} else if r, err := filepath.EvalSymlinks(filepath.Dir(o)); err == nil {
+				own[i] = filepath.Join(r, filepath.Base(o))
+			}
+		}
+	}()
 	if h.opts.PolicyFile != "" {
 		if abs, err := filepath.Abs(h.opts.PolicyFile); err == nil {
 			own = append(own, abs)

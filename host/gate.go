@@ -26,6 +26,37 @@ type ApprovalRequest struct {
 // call then fails NEEDS_APPROVAL.
 type Approver func(ctx context.Context, req ApprovalRequest) (bool, error)
 
+// Summary shows the arguments for a person to judge: each top-level
+// argument on its own, long values cut to their first 200 bytes with
+// their size, so that a long one cannot push another (the path a write
+// goes to) out of sight.
+func (r ApprovalRequest) Summary() string {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(r.Args, &obj) != nil {
+		return cut(string(r.Args), 500)
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	// Short values first: paths and names before contents.
+	slices.SortFunc(keys, func(a, b string) int {
+		if la, lb := len(obj[a]), len(obj[b]); la != lb {
+			return la - lb
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		v := string(obj[k])
+		if len(v) > 200 {
+			v = fmt.Sprintf("%s… (%d bytes)", cut(v, 200), len(v))
+		}
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ", ")
+}
+
 type approverKey struct{}
 
 // WithApprover returns a context whose calls ask a for approval when the
@@ -75,11 +106,17 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 	floor = func(at string, v any) (string, *policy.Finding) {
 		switch x := v.(type) {
 		case string:
-			if policy.LooksLikePath(x) {
-				if abs, err := paths.Resolve(x); err == nil {
-					if f := policy.FloorPath(abs, ts.own); f != nil {
+			for _, c := range policy.PathCandidates(x) {
+				abs, err := paths.Resolve(c)
+				if err != nil {
+					// Unresolvable ("~/.ssh/x"): its names still count.
+					if f := policy.FloorName(c); f != nil {
 						return at, f
 					}
+					continue
+				}
+				if f := policy.FloorPath(abs, ts.own); f != nil {
+					return at, f
 				}
 			}
 		case map[string]any:
@@ -106,16 +143,18 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 		ptrs, vals := m.Values(obj)
 		for i, v := range vals {
 			if m.Path != "" {
-				s, ok := v.(string)
-				if !ok {
-					continue // the schema decides what else is allowed
-				}
-				if _, f := paths.Check(s, m.Path == "write"); f != nil {
-					prefix := "guard:"
-					if f.Category == policy.CategoryProtectedPath {
-						prefix = "floor:"
+				for _, p := range pathStrings(v) {
+					if _, f := paths.Check(p, m.Path == "write"); f != nil {
+						prefix := "guard:"
+						if f.Category == policy.CategoryProtectedPath {
+							prefix = "floor:"
+						}
+						return deny(prefix+f.ID, f, "argument "+ptrs[i])
 					}
-					return deny(prefix+f.ID, f, "argument "+ptrs[i])
+				}
+				if _, isObj := v.(map[string]any); isObj {
+					f := &policy.Finding{ID: "path-not-string", Category: policy.CategoryPathGuard, Reason: "a path argument must be a string (or an array of strings)"}
+					return deny("guard:"+f.ID, f, "argument "+ptrs[i])
 				}
 			}
 			if m.Command {
@@ -159,6 +198,22 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 	}
 	return "needs-approval", v.By, protocol.Errorf(protocol.CodeNeedsApproval,
 		"%s needs approval (%s), and nobody can approve it here: pre-approve it with -approve %s, or add a policy rule that allows it", t.Name, v.Reason, t.Name)
+}
+
+// pathStrings are the strings of a path argument: the string, or the
+// strings of an array (at any depth).
+func pathStrings(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, pathStrings(e)...)
+		}
+		return out
+	}
+	return nil
 }
 
 // commandText is a command argument as one line: a string as it is, an

@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode"
 
 	"github.com/rs/zerolog"
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -559,7 +558,7 @@ func foldCollision(at string, v any) (where, a, b string) {
 	case map[string]any:
 		seen := make(map[string]string, len(x))
 		for k := range x {
-			f := foldKey(k)
+			f := policy.FoldKey(k)
 			if other, dup := seen[f]; dup {
 				if at == "" {
 					at = "(root)"
@@ -581,19 +580,6 @@ func foldCollision(at string, v any) (where, a, b string) {
 		}
 	}
 	return "", "", ""
-}
-
-// foldKey maps s to a canonical form under Unicode simple case folding:
-// each rune becomes the smallest rune of its folding orbit, so "K", "k"
-// and the Kelvin sign, or "s" and "ſ", become the same.
-func foldKey(s string) string {
-	return strings.Map(func(r rune) rune {
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
-		}
-		return least
-	}, s)
 }
 
 func escapePointer(k string) string {

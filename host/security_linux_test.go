@@ -50,8 +50,16 @@ func TestStrictLevelFiles(t *testing.T) {
 	e := newEnv(t, nil, Options{})
 	os.WriteFile(filepath.Join(e.workspace, ".env"), []byte("TOKEN=x"), 0o644)
 	os.WriteFile(filepath.Join(e.workspace, "notes.txt"), []byte("n"), 0o644)
+	// Links at the top of the workspace: a rule on one would grant its
+	// target.
+	os.Symlink("/etc", filepath.Join(e.workspace, "etclink"))
+	os.Symlink(".env", filepath.Join(e.workspace, "e"))
+	os.Symlink("/nonexistent", filepath.Join(e.workspace, "dangling"))
+	os.Symlink("notes.txt", filepath.Join(e.workspace, "n"))
 	exe, _ := os.Executable()
-	paths := []string{filepath.Join(e.workspace, ".env"), "/etc/shadow", filepath.Join(home, ".ssh", "id_ed25519"), filepath.Join(e.workspace, "notes.txt")}
+	paths := []string{filepath.Join(e.workspace, ".env"), "/etc/shadow", filepath.Join(home, ".ssh", "id_ed25519"),
+		filepath.Join(e.workspace, "etclink", "hostname"), filepath.Join(e.workspace, "e"),
+		filepath.Join(e.workspace, "notes.txt"), filepath.Join(e.workspace, "n")}
 	cmd, _ := json.Marshal(append([]string{exe, "host-helper", "open"}, paths...))
 	e2 := newEnvManifest(t, e, fmt.Sprintf(`{"name":"open","command":%s,"sandbox":{"level":"strict","user":"root"}}`, cmd))
 	r := e2.call("open", `{}`)
@@ -59,13 +67,15 @@ func TestStrictLevelFiles(t *testing.T) {
 	if !r.OK() || json.Unmarshal(r.Output, &res) != nil {
 		t.Fatalf("%s %v", r.Output, r.Err)
 	}
-	for _, p := range paths[:3] {
+	for _, p := range paths[:5] {
 		if !strings.Contains(res[p], "permission denied") {
 			t.Errorf("%s: %q, want permission denied", p, res[p])
 		}
 	}
-	if res[paths[3]] != "" {
-		t.Errorf("a granted workspace file: %q", res[paths[3]])
+	for _, p := range paths[5:] {
+		if res[p] != "" {
+			t.Errorf("a granted workspace file %s: %q", p, res[p])
+		}
 	}
 }
 
@@ -83,6 +93,10 @@ func TestGrantsAndUnavailable(t *testing.T) {
 	wantCode(t, r, protocol.CodeDenied, "granted path /etc is protected by the floor (path-etc")
 	r = e.call("rootgrant", `{}`)
 	wantCode(t, r, protocol.CodeDenied, "granted path / contains a folder protected by the floor")
+	e2 := newEnv(t, []string{
+		helperTool("echo", `"sandbox":{"level":"strict","read":["."]}`),
+	}, Options{})
+	wantCode(t, e2.call("echo", `{}`), protocol.CodeDenied, "granted path . holds the workspace")
 
 	old := strictCheck
 	strictCheck = func() error { return &confine.UnavailableError{Reason: "Landlock is not available (kernel 4.19)"} }
@@ -159,5 +173,32 @@ func TestCommandDenylistInBypass(t *testing.T) {
 			continue
 		}
 		wantCode(t, r, protocol.CodeDenied, want)
+	}
+}
+
+// Review findings: argument names in another letter case, paths behind
+// prefixes, unresolvable and nested forms.
+func TestGateSpellings(t *testing.T) {
+	pol, err := policy.Parse([]byte(`{"mode":"bypass","rules":[{"id":"no-push","tool":"*","args":{"cmd":"git push"},"decision":"deny"}]}`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, []string{
+		helperTool("echo", `"schema":{"type":"object","properties":{"path":{"type":["string","array"],"x-path":"read"},"cmd":{"type":"string","x-command":true}}}`),
+	}, Options{Policy: pol})
+	for args, want := range map[string]string{
+		`{"PATH":"/tmp/outside.txt"}`:            "guard:path-outside",
+		`{"Path":["ok.txt","/tmp/outside.txt"]}`: "guard:path-outside",
+		`{"CMD":"rm -rf /"}`:                     "floor:rm-root",
+		`{"cMd":"git push origin"}`:              "rule no-push denies",
+		`{"note":"~/.ssh/id_rsa"}`:               "floor:path-ssh",
+		`{"url":"file:///etc/shadow"}`:           "floor:path-etc",
+		`{"flag":"--output=/etc/cron.d/x"}`:      "floor:path-etc",
+		`{"data":"@/etc/shadow"}`:                "floor:path-etc",
+	} {
+		wantCode(t, e.call("echo", args), protocol.CodeDenied, want)
+	}
+	if r := e.call("echo", `{"path":"ok.txt","note":"see the README"}`); !r.OK() {
+		t.Errorf("a plain call: %v", r.Err)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/mattn/go-isatty"
+	"golang.org/x/sys/unix"
 
 	"github.com/toolhost/toolhost/host"
 )
@@ -23,45 +23,66 @@ func withTerminal(ctx context.Context, stdin io.Reader, stderr io.Writer) contex
 	if !ok || !isatty.IsTerminal(f.Fd()) {
 		return ctx
 	}
-	return host.WithApprover(ctx, askOn(stdin, stderr))
+	flush := func() { unix.IoctlSetInt(int(f.Fd()), unix.TCFLSH, unix.TCIFLUSH) }
+	return host.WithApprover(ctx, askOn(stdin, stderr, flush))
 }
 
 // askOn returns an approver that writes the question to out and reads the
-// answer, a line, from in: y or yes approves, anything else declines.
-// Questions of parallel calls are asked one at a time.
-func askOn(in io.Reader, out io.Writer) host.Approver {
+// answer, a line, from in (a terminal in canonical mode: one read, one
+// line): y or yes approves, anything else declines. Questions of parallel
+// calls are asked one at a time. flush discards what was typed before the
+// question, so a stale or typed-ahead "y" never approves a call nobody
+// saw; a read is only started once the question is on the screen.
+func askOn(in io.Reader, out io.Writer, flush func()) host.Approver {
 	var mu sync.Mutex
-	lines := bufio.NewReader(in)
+	type result struct {
+		text string
+		err  error
+	}
+	reqs := make(chan struct{})
+	lines := make(chan result)
+	go func() {
+		buf := make([]byte, 4096)
+		for range reqs {
+			n, err := in.Read(buf)
+			lines <- result{string(buf[:n]), err}
+		}
+	}()
+	// inflight: a read was started for a question that was abandoned (its
+	// call cancelled); what it brings is not an answer to the next one.
+	inflight := false
 	return func(ctx context.Context, req host.ApprovalRequest) (bool, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		args := string(req.Args)
-		if len(args) > 500 {
-			args = args[:500] + "…"
+		flush()
+		fmt.Fprintf(out, "\nagentcli: %s wants to run with %s\n  (%s)\nAllow this call? [y/N] ", req.Tool, req.Summary(), req.Reason)
+		stale := inflight
+		if !inflight {
+			reqs <- struct{}{}
+			inflight = true
 		}
-		fmt.Fprintf(out, "\nagentcli: %s wants to run with %s\n  (%s)\nAllow this call? [y/N] ", req.Tool, args, req.Reason)
-		type answer struct {
-			line string
-			err  error
-		}
-		got := make(chan answer, 1)
-		go func() {
-			line, err := lines.ReadString('\n')
-			got <- answer{line, err}
-		}()
-		select {
-		case a := <-got:
-			if a.err != nil && a.line == "" {
-				return false, fmt.Errorf("no answer: %w", a.err)
+		for {
+			select {
+			case r := <-lines:
+				inflight = false
+				if stale {
+					stale = false
+					reqs <- struct{}{}
+					inflight = true
+					continue
+				}
+				if r.err != nil && r.text == "" {
+					return false, fmt.Errorf("no answer: %w", r.err)
+				}
+				switch strings.ToLower(strings.TrimSpace(r.text)) {
+				case "y", "yes":
+					return true, nil
+				}
+				return false, nil
+			case <-ctx.Done():
+				fmt.Fprintln(out)
+				return false, ctx.Err()
 			}
-			switch strings.ToLower(strings.TrimSpace(a.line)) {
-			case "y", "yes":
-				return true, nil
-			}
-			return false, nil
-		case <-ctx.Done():
-			fmt.Fprintln(out)
-			return false, ctx.Err()
 		}
 	}
 }

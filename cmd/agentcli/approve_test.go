@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,11 +57,44 @@ func TestTerminalApproval(t *testing.T) {
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
 		var stdout, stderr bytes.Buffer
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &stdout, &stderr
-		if _, err := master.WriteString(c.answer); err != nil {
+		errR, errW, err := os.Pipe()
+		if err != nil {
 			t.Fatal(err)
 		}
-		err := cmd.Run()
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &stdout, errW
+		// An answer typed before the question is ignored.
+		master.WriteString("y\n")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		errW.Close()
+		asked := make(chan struct{})
+		copied := make(chan struct{})
+		go func() {
+			defer close(copied)
+			buf := make([]byte, 4096)
+			once := false
+			for {
+				n, err := errR.Read(buf)
+				stderr.Write(buf[:n])
+				if !once && strings.Contains(stderr.String(), "Allow this call? [y/N] ") {
+					once = true
+					close(asked)
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		select {
+		case <-asked:
+			master.WriteString(c.answer)
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("no question within 30s")
+		}
+		err = cmd.Wait()
+		<-copied
 		code := cmd.ProcessState.ExitCode()
 		if err != nil && code < 0 {
 			t.Fatal(err)

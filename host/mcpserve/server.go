@@ -225,12 +225,8 @@ func (s *Server) call(ctx context.Context, name string, args json.RawMessage, to
 // capability (or a transport that cannot carry the request) gets an
 // error, and the call fails NEEDS_APPROVAL.
 func (s *Server) approve(ctx context.Context, req host.ApprovalRequest) (bool, error) {
-	args := string(req.Args)
-	if len(args) > 2000 {
-		args = args[:2000] + "…"
-	}
 	res, err := s.mcp.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
-		Message: fmt.Sprintf("agentcli: approve a call of the tool %s with the arguments %s? (%s)", req.Tool, args, req.Reason),
+		Message: fmt.Sprintf("agentcli: approve a call of the tool %s with %s? (%s)", req.Tool, req.Summary(), req.Reason),
 		RequestedSchema: map[string]any{
 			"type": "object",
 			"properties": map[string]any{

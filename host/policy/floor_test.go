@@ -94,6 +94,16 @@ func TestMarks(t *testing.T) {
 	if _, err := Marks([]byte(`{"properties":{"p":{"x-path":"rw"}}}`)); err == nil || !strings.Contains(err.Error(), "/p: x-path") {
 		t.Errorf("bad x-path: %v", err)
 	}
+	for _, schema := range []string{
+		`{"properties":{"p":{"$ref":"#/$defs/path"}},"$defs":{"path":{"type":"string","x-path":"read"}}}`,
+		`{"properties":{"p":{"anyOf":[{"type":"string","x-path":"read"}]}}}`,
+		`{"additionalProperties":{"x-command":true}}`,
+		`{"x-path":"read"}`,
+	} {
+		if _, err := Marks([]byte(schema)); err == nil || !strings.Contains(err.Error(), "is not enforced here") {
+			t.Errorf("Marks(%s) = %v, want a mark refused where it is not enforced", schema, err)
+		}
+	}
 }
 
 func TestPathGuard(t *testing.T) {
@@ -107,6 +117,8 @@ func TestPathGuard(t *testing.T) {
 	os.Symlink("/etc/passwd", filepath.Join(ws, "pw"))
 	os.Symlink(filepath.Join(root, "nowhere"), filepath.Join(ws, "dangling"))
 	os.Symlink(filepath.Join(ws, "sub"), filepath.Join(ws, "inside"))
+	os.Symlink("/etc/ssl", filepath.Join(ws, "etcssl"))
+	os.Symlink("/etc/cron.d/zz-toolhost-test", filepath.Join(ws, "cron"))
 	ps := &Paths{Workspace: ws, Access: "read", Read: []string{extra}}
 	cases := []struct {
 		path  string
@@ -121,7 +133,10 @@ func TestPathGuard(t *testing.T) {
 		{"../outside.txt", false, "path-outside"},
 		{"up/secret", false, "path-outside"},
 		{"pw", false, "path-etc"},
-		{"dangling", true, "path-unresolved"},
+		{"dangling", true, "path-outside"},      // where a write through it lands
+		{"etcssl/../shadow", false, "path-etc"}, // ".." after the link: /etc/shadow
+		{"cron", true, "path-etc"},              // a link to nothing in /etc
+		{"sub/../sub/a.txt", false, ""},
 		{"~/x", false, "path-unresolved"},
 		{extra + "/f", false, ""},
 		{extra + "/f", true, "path-outside"},
@@ -142,5 +157,28 @@ func TestPathGuard(t *testing.T) {
 	ps.Access = "write"
 	if _, f := ps.Check("sub/new/deeper.txt", true); f != nil {
 		t.Errorf("write in a writable workspace: %v", f)
+	}
+}
+
+func TestPathCandidatesAndNames(t *testing.T) {
+	for in, want := range map[string][]string{
+		"file:///etc/shadow":     {"file:///etc/shadow", "/etc/shadow"},
+		"--output=/etc/cron.d/x": {"--output=/etc/cron.d/x", "/etc/cron.d/x"},
+		"@/etc/shadow":           {"@/etc/shadow", "/etc/shadow"},
+		"hello world":            nil,
+		"key=value":              nil,
+	} {
+		if got := PathCandidates(in); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("PathCandidates(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{"~/.ssh/id_rsa": "path-ssh", "~/notes": "", "/etc/x": "path-etc", "a/.ENV": "path-dotenv"} {
+		got := ""
+		if f := FloorName(in); f != nil {
+			got = f.ID
+		}
+		if got != want {
+			t.Errorf("FloorName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

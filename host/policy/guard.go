@@ -71,6 +71,39 @@ func Marks(schema json.RawMessage) ([]Mark, error) {
 		}
 	}
 	walk(nil, root)
+	// A mark anywhere else ($ref, anyOf, additionalProperties, ...) would
+	// look like protection and give none: refused.
+	var check func(at string, v any, enforced bool)
+	check = func(at string, v any, enforced bool) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, kw := range []string{"x-path", "x-command"} {
+				if _, ok := x[kw]; ok && (!enforced || at == "") {
+					errs = append(errs, fmt.Errorf("%s: %s is not enforced here: the host reads marks only on properties (and array items) reached from the root through \"properties\" and \"items\"", orRoot(at), kw))
+				}
+			}
+			for k, e := range x {
+				switch k {
+				case "properties":
+					if props, ok := e.(map[string]any); ok {
+						for name, ps := range props {
+							check(at+"/properties/"+name, ps, enforced)
+						}
+						continue
+					}
+				case "items":
+					check(at+"/items", e, enforced)
+					continue
+				}
+				check(at+"/"+k, e, false)
+			}
+		case []any:
+			for i, e := range x {
+				check(fmt.Sprintf("%s/%d", at, i), e, false)
+			}
+		}
+	}
+	check("", root, true)
 	return marks, errors.Join(errs...)
 }
 
@@ -85,8 +118,14 @@ func (m Mark) Values(args map[string]any) (ptrs []string, vals []any) {
 		}
 		switch x := v.(type) {
 		case map[string]any:
-			if e, ok := x[rest[0]]; ok && rest[0] != "*" {
-				walk(at+"/"+rest[0], e, rest[1:])
+			if rest[0] == "*" {
+				return
+			}
+			for k, e := range x {
+				// Under any spelling a decoder would match.
+				if k == rest[0] || FoldKey(k) == FoldKey(rest[0]) {
+					walk(at+"/"+k, e, rest[1:])
+				}
 			}
 		case []any:
 			if rest[0] == "*" {
@@ -112,8 +151,12 @@ type Paths struct {
 }
 
 // Resolve makes p absolute (relative to the workspace) and follows its
-// symbolic links: those of the longest part that exists, the rest (what
-// a write would create) appended as it is.
+// symbolic links the way the kernel will: component by component, with
+// ".." taken after the links before it are followed (a lexical clean
+// first would turn "link/../x" into "x" while the kernel opens the link's
+// parent's x). Components that do not exist yet (what a write would
+// create) are taken as written; a link to nothing resolves to where it
+// points, which is where a write through it lands.
 func (ps *Paths) Resolve(p string) (string, error) {
 	if strings.ContainsRune(p, 0) {
 		return "", errors.New("contains a NUL byte")
@@ -121,31 +164,51 @@ func (ps *Paths) Resolve(p string) (string, error) {
 	if strings.HasPrefix(p, "~") {
 		return "", errors.New("~ is not expanded; give a path in the workspace")
 	}
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(ps.Workspace, p)
+	base := ps.Workspace
+	if filepath.IsAbs(p) {
+		base = "/"
 	}
-	p = filepath.Clean(p)
-	var rest []string
-	for cur := p; ; {
-		r, err := filepath.EvalSymlinks(cur)
-		if err == nil {
-			return filepath.Join(append([]string{r}, rest...)...), nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "", err
-		}
-		parent := filepath.Dir(cur)
-		if parent == cur {
-			return "", err
-		}
-		if fi, lerr := os.Lstat(cur); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			// A dangling link: where it points is unknown, so a write
-			// through it could land anywhere.
-			return "", fmt.Errorf("%s is a symbolic link to nothing", cur)
-		}
-		rest = append([]string{filepath.Base(cur)}, rest...)
-		cur = parent
+	links := 0
+	return resolveFrom(base, p, &links)
+}
+
+// resolveFrom resolves the path p (relative or absolute) from the folder
+// cur, which is resolved already.
+func resolveFrom(cur, p string, links *int) (string, error) {
+	if filepath.IsAbs(p) {
+		cur = "/"
 	}
+	for _, c := range strings.Split(filepath.ToSlash(p), "/") {
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, c)
+		fi, err := os.Lstat(next)
+		switch {
+		case err != nil && errors.Is(err, fs.ErrNotExist):
+			cur = next // to be created; nothing below it exists either
+		case err != nil:
+			return "", err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if *links++; *links > 40 {
+				return "", fmt.Errorf("%s: too many levels of symbolic links", next)
+			}
+			target, err := os.Readlink(next)
+			if err != nil {
+				return "", err
+			}
+			if cur, err = resolveFrom(cur, target, links); err != nil {
+				return "", err
+			}
+		default:
+			cur = next
+		}
+	}
+	return cur, nil
 }
 
 // Check resolves a path argument and checks it: outside the floor, and
@@ -200,4 +263,41 @@ func LooksLikePath(s string) bool {
 		return false
 	}
 	return strings.HasPrefix(s, "/") || strings.HasPrefix(s, ".") || strings.HasPrefix(s, "~") || strings.Contains(s, "/")
+}
+
+// PathCandidates are the paths an unmarked string argument may name:
+// itself, and what follows "file://", "@" (curl's file argument) or the
+// last "=" (--output=/x), when those look like paths.
+func PathCandidates(s string) []string {
+	var out []string
+	add := func(c string) {
+		if LooksLikePath(c) {
+			out = append(out, c)
+		}
+	}
+	add(s)
+	if rest, ok := strings.CutPrefix(s, "file://"); ok {
+		add(rest)
+	}
+	if rest, ok := strings.CutPrefix(s, "@"); ok {
+		add(rest)
+	}
+	if i := strings.LastIndexByte(s, '='); i >= 0 {
+		add(strings.TrimPrefix(s[i+1:], "file://"))
+	}
+	return out
+}
+
+// FloorName reports a floor entry that protects one of the names in p,
+// read lexically: for a path that cannot be resolved, such as "~/.ssh/x".
+func FloorName(p string) *Finding {
+	for _, part := range strings.Split(filepath.ToSlash(p), "/") {
+		if f := ProtectedName(part); f != nil {
+			return f
+		}
+	}
+	if strings.HasPrefix(p, "/") {
+		return FloorPath(filepath.Clean(p), nil)
+	}
+	return nil
 }

@@ -258,7 +258,7 @@ func lookup(v any, ptr []string) (any, bool) {
 		switch x := v.(type) {
 		case map[string]any:
 			var ok bool
-			if v, ok = x[k]; !ok {
+			if v, ok = field(x, k); !ok {
 				return nil, false
 			}
 		case []any:
@@ -331,4 +331,34 @@ func containsRun(words, want []string) bool {
 		}
 	}
 	return false
+}
+
+// FoldKey maps s to a canonical form under Unicode simple case folding:
+// each rune becomes the smallest rune of its folding orbit, so "K", "k"
+// and the Kelvin sign, or "s" and "ſ", become the same. Decoders such as
+// Go's encoding/json match object keys this way, so a rule or a guard
+// that names an argument must find it under any such spelling.
+func FoldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
+}
+
+// field returns the member of obj whose key folds to the same as k (the
+// host refuses objects with two such keys, so there is at most one).
+func field(obj map[string]any, k string) (any, bool) {
+	if v, ok := obj[k]; ok {
+		return v, true
+	}
+	fk := FoldKey(k)
+	for key, v := range obj {
+		if FoldKey(key) == fk {
+			return v, true
+		}
+	}
+	return nil, false
 }

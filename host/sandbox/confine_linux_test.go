@@ -7,10 +7,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/toolhost/toolhost/host/sandbox/confine"
 )
@@ -173,13 +175,14 @@ func TestConfineStrictSyscallsAndNetwork(t *testing.T) {
 	}()
 	f := newFixture(t, "v1")
 	mnt := publicDir(t)
-	ops := []string{"dial:" + ln.Addr().String(), "udp:127.0.0.1:9", "unix", "raw", "ptrace", "mount:" + mnt, "unshare", "userns"}
+	ops := []string{"dial:" + ln.Addr().String(), "udp:127.0.0.1:9", "unix", "raw", "ptrace", "mount:" + mnt, "unshare", "userns",
+		"packet-high", "raw-high", "inet-high", "pidfd"}
 
 	// As root, so that only the sandbox stands in the way.
 	for _, network := range []bool{false, true} {
 		res := f.tryOps(strictConfig(nil, nil, network), ops...)
 		for _, op := range ops {
-			want := op == "unix" || network && (strings.HasPrefix(op, "dial:") || strings.HasPrefix(op, "udp:"))
+			want := op == "unix" || network && (strings.HasPrefix(op, "dial:") || strings.HasPrefix(op, "udp:") || op == "inet-high")
 			if got := res[op] == ""; got != want {
 				t.Errorf("network=%v %s: worked=%v, want %v (error %q)", network, op, got, want, res[op])
 			}
@@ -187,7 +190,7 @@ func TestConfineStrictSyscallsAndNetwork(t *testing.T) {
 	}
 	// Without the sandbox, the same operations work (the test proves
 	// something): ptrace, a TCP connection, a raw socket.
-	res := f.tryOps(&confine.Config{}, "dial:"+ln.Addr().String(), "raw", "ptrace")
+	res := f.tryOps(&confine.Config{}, "dial:"+ln.Addr().String(), "raw", "ptrace", "packet-high", "raw-high", "pidfd")
 	for op, e := range res {
 		if e != "" {
 			t.Errorf("unconfined %s failed: %s", op, e)
@@ -230,4 +233,69 @@ func TestConfineConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// While a tool runs as another user, no thread of the host has that user
+// as its real or saved one: the tool could signal such a thread, and one
+// SIGKILL ends the host.
+func TestConfineHostThreadsStayRoot(t *testing.T) {
+	rootOnly(t)
+	f := newFixture(t, "v1")
+	s := f.confined(&confine.Config{User: &confine.User{UID: 65534, GID: 65534}, Rlimits: []confine.Rlimit{{Resource: syscall.RLIMIT_NOFILE, Value: 100}}}, "sleep")
+	s.Timeout = 1500 * time.Millisecond
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.launch(context.Background(), s)
+	}()
+	seen := 0
+	for {
+		select {
+		case <-done:
+			if seen == 0 {
+				t.Error("never looked at the threads while the tool ran")
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, task := range tasks {
+			status, err := os.ReadFile(filepath.Join("/proc/self/task", task.Name(), "status"))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				if strings.HasPrefix(line, "Uid:") || strings.HasPrefix(line, "Gid:") {
+					if strings.Contains(line, "65534") {
+						t.Fatalf("host thread %s: %s", task.Name(), line)
+					}
+				}
+			}
+		}
+		seen++
+	}
+}
+
+// A descriptor the host inherited open across exec reaches no tool.
+func TestInheritedDescriptorsStayHome(t *testing.T) {
+	fd, err := syscall.Open("/etc/hostname", syscall.O_RDONLY, 0) // no O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	f := newFixture(t, "v1") // New marks it close-on-exec
+	for _, c := range []*confine.Config{nil, {NoNewPrivs: true}} {
+		s := f.spec("fds")
+		s.Confine = c
+		out := f.launch(context.Background(), s)
+		var fds []string
+		if err := json.Unmarshal(out.Stdout, &fds); err != nil {
+			t.Fatalf("%v: %s", err, out.Stdout)
+		}
+		for _, got := range fds {
+			if got == strconv.Itoa(fd) {
+				t.Errorf("confine %v: the tool got the host's fd %d (fds %v)", c, fd, fds)
+			}
+		}
+	}
 }

@@ -100,20 +100,33 @@ func startConfined(j jail, cmd *exec.Cmd, c *confine.Config, started func(int)) 
 // setLimits sets the resource limits of the stopped tool pid from the
 // thread that started it. Setting another process's limits takes either
 // CAP_SYS_RESOURCE, which even root may lack (in a container), or the same
-// user: so when the tool runs as another user, this thread first becomes
-// that user (its own credentials only; it ends with the call). A limit is
-// never raised: one above the host's own hard limit is set to that.
-func setLimits(pid int, c *confine.Config) error {
+// real user and group: so when the tool runs as another user, this thread
+// takes that user as its real and effective one for the few system calls
+// it takes, keeping root as its saved one, and then goes back to root. (As
+// the tool's user, any process of that user could signal it, and a SIGKILL
+// to one thread ends the host.) A limit is never raised: one above the
+// host's own hard limit is set to that.
+func setLimits(pid int, c *confine.Config) (err error) {
 	if len(c.Rlimits) == 0 {
 		return nil
 	}
 	if u := c.User; u != nil {
-		if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), 0); e != 0 {
 			return fmt.Errorf("become group %d to set limits: %w", u.GID, e)
 		}
-		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), 0); e != 0 {
+			unix.RawSyscall(unix.SYS_SETRESGID, 0, 0, 0)
 			return fmt.Errorf("become user %d to set limits: %w", u.UID, e)
 		}
+		defer func() {
+			_, _, e1 := unix.RawSyscall(unix.SYS_SETRESUID, 0, 0, 0)
+			_, _, e2 := unix.RawSyscall(unix.SYS_SETRESGID, 0, 0, 0)
+			if e1 != 0 || e2 != 0 {
+				// This thread cannot be trusted with anything now; the
+				// call fails (and the thread ends with it).
+				err = errors.Join(err, fmt.Errorf("become root again after setting limits: %v %v", e1, e2))
+			}
+		}()
 	}
 	for _, r := range c.Rlimits {
 		var old unix.Rlimit

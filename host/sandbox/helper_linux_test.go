@@ -131,6 +131,14 @@ func helper(marker, name string, args []string) int {
 		}
 		json.NewEncoder(os.Stdout).Encode(pids)
 		time.Sleep(time.Hour)
+	case "fds":
+		// The descriptors it was given.
+		entries, _ := os.ReadDir("/proc/self/fd")
+		var fds []string
+		for _, e := range entries {
+			fds = append(fds, e.Name())
+		}
+		json.NewEncoder(os.Stdout).Encode(fds)
 	case "whoami":
 		// Who the tool runs as and what bounds it.
 		status, _ := os.ReadFile("/proc/self/status")
@@ -246,6 +254,41 @@ func try(op string) error {
 		return err
 	case "mount":
 		return syscall.Mount("none", arg, "tmpfs", 0, "")
+	case "packet-high":
+		// AF_PACKET with high bits set: the kernel reads the low 32.
+		fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(syscall.AF_PACKET)|1<<32, syscall.SOCK_DGRAM, 0)
+		if e != 0 {
+			return e
+		}
+		syscall.Close(int(fd))
+		return nil
+	case "raw-high":
+		fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, syscall.AF_INET, uintptr(syscall.SOCK_RAW)|1<<32, syscall.IPPROTO_ICMP)
+		if e != 0 {
+			return e
+		}
+		syscall.Close(int(fd))
+		return nil
+	case "inet-high":
+		fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(syscall.AF_INET)|1<<32, syscall.SOCK_STREAM, 0)
+		if e != 0 {
+			return e
+		}
+		syscall.Close(int(fd))
+		return nil
+	case "pidfd":
+		// Open our parent (the host's thread) by pidfd and take its fd 0.
+		pfd, _, e := syscall.RawSyscall(434 /* pidfd_open */, uintptr(os.Getppid()), 0, 0)
+		if e != 0 {
+			return e
+		}
+		defer syscall.Close(int(pfd))
+		fd, _, e := syscall.RawSyscall(438 /* pidfd_getfd */, pfd, 0, 0)
+		if e != 0 {
+			return e
+		}
+		syscall.Close(int(fd))
+		return nil
 	case "unshare":
 		runtime.LockOSThread() // the thread may be in a new namespace
 		return syscall.Unshare(syscall.CLONE_NEWNS)

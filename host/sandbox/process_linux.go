@@ -119,3 +119,22 @@ func clearGroup(pgid int, grace time.Duration, reap func() []int) (int, error) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// closeInheritedOnExec marks every descriptor above stderr close-on-exec,
+// so that what this program inherited (a descriptor its parent left open)
+// never reaches a tool. Go opens its own files close-on-exec already.
+func closeInheritedOnExec() {
+	if unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	// Before Linux 5.11: one at a time.
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range fds {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+}

@@ -146,6 +146,7 @@ func New(opts Options) (*Launcher, error) {
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = DefaultKillGrace
 	}
+	closeInheritedOnExec()
 	l := &Launcher{
 		opts:     opts,
 		log:      opts.Logger,
@@ -321,6 +322,8 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 		var release func()
 		if release, err = startConfined(j, cmd, conf, l.addChild); err == nil {
 			defer release()
+		} else if cmd.Process != nil {
+			l.removeChild(cmd.Process.Pid) // killed and reaped already
 		}
 	} else {
 		err = j.start(cmd, l.addChild)

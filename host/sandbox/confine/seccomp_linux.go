@@ -32,16 +32,30 @@ var Denied = []string{
 	"io_uring_setup", "io_uring_enter", "io_uring_register",
 	"open_by_handle_at", "name_to_handle_at", "lookup_dcookie", "iopl", "ioperm",
 	"fanotify_init", "personality",
+	// Another process's descriptors and signals by pidfd: a tool must not
+	// take the host's open files (the host thread that starts it shares
+	// its Landlock domain, so Landlock alone would let it).
+	"pidfd_open", "pidfd_getfd", "pidfd_send_signal",
 }
 
 // namespaceFlags are the clone flags that make a namespace.
 var namespaceFlags = []uint64{unix.CLONE_NEWNS, unix.CLONE_NEWUSER, unix.CLONE_NEWNET, unix.CLONE_NEWPID,
 	unix.CLONE_NEWUTS, unix.CLONE_NEWIPC, unix.CLONE_NEWCGROUP, unix.CLONE_NEWTIME}
 
-// rawTypes are the socket types (with any of the flags that may be or-ed
-// in) of raw sockets.
-var rawTypes = []uint64{unix.SOCK_RAW, unix.SOCK_RAW | unix.SOCK_NONBLOCK, unix.SOCK_RAW | unix.SOCK_CLOEXEC,
-	unix.SOCK_RAW | unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC}
+// argLow is the offset in struct seccomp_data of the low 32 bits of
+// argument i.
+func argLow(i uint32) uint32 {
+	off := 16 + 8*i
+	if bigEndian {
+		off += 4
+	}
+	return off
+}
+
+var bigEndian = func() bool {
+	var x uint16 = 1
+	return (*[2]byte)(unsafe.Pointer(&x))[0] == 0
+}()
 
 // filters are the two filters (no network, network), assembled once.
 var filters [2]struct {
@@ -89,15 +103,6 @@ func assemble(network bool) ([]bpf.RawInstruction, error) {
 	for _, f := range namespaceFlags {
 		cond("clone", 0, seccomp.BitsSet, f)
 	}
-	if network {
-		cond("socket", 0, seccomp.Equal, unix.AF_PACKET)
-		for _, t := range rawTypes {
-			cond("socket", 1, seccomp.Equal, t)
-		}
-	} else {
-		// No network: only local sockets.
-		cond("socket", 0, seccomp.NotEqual, unix.AF_UNIX)
-	}
 	policy := seccomp.Policy{
 		DefaultAction: seccomp.ActionAllow,
 		Syscalls:      []seccomp.SyscallGroup{{Names: names, NamesWithCondtions: conds, Action: seccomp.ActionErrno}},
@@ -121,6 +126,37 @@ func assemble(network bool) ([]bpf.RawInstruction, error) {
 			bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(nr | info.SeccompMask), SkipFalse: 1},
 			bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
 		)
+	}
+	// socket's family and type are ints: the kernel reads the low 32 bits
+	// of each argument, so only those are compared (a filter comparing all
+	// 64 would let AF_PACKET|1<<32 through).
+	if nr, ok := info.SyscallNames["socket"]; ok {
+		eperm := bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)}
+		prefix = append(prefix,
+			bpf.LoadAbsolute{Off: 0, Size: 4},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(nr | info.SeccompMask), SkipFalse: 7},
+			bpf.LoadAbsolute{Off: argLow(0), Size: 4}, // family
+		)
+		if network {
+			prefix = append(prefix,
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_PACKET, SkipFalse: 1},
+				eperm,
+				bpf.LoadAbsolute{Off: argLow(1), Size: 4}, // type and flags
+				bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf},
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SOCK_RAW, SkipFalse: 1},
+				eperm,
+			)
+		} else {
+			// No network: local sockets only.
+			prefix = append(prefix,
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_UNIX, SkipTrue: 1},
+				eperm,
+				bpf.LoadAbsolute{Off: 0, Size: 4}, // pads to the same length
+				bpf.LoadAbsolute{Off: 0, Size: 4},
+				bpf.LoadAbsolute{Off: 0, Size: 4},
+				bpf.LoadAbsolute{Off: 0, Size: 4},
+			)
+		}
 	}
 	return bpf.Assemble(append(prefix, insts...))
 }

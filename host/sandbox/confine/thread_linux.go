@@ -84,7 +84,7 @@ var Check = sync.OnceValue(func() error {
 // with DirsWrite making entries in it.
 const (
 	dirRead  = landlock.AccessFSSet(ll.AccessFSReadDir)
-	dirWrite = landlock.AccessFSSet(ll.AccessFSMakeReg | ll.AccessFSMakeDir | ll.AccessFSMakeSym)
+	dirWrite = landlock.AccessFSSet(ll.AccessFSMakeReg | ll.AccessFSMakeDir)
 )
 
 func (l *Landlock) restrict() error {
