@@ -255,27 +255,12 @@ func try(op string) error {
 	case "mount":
 		return syscall.Mount("none", arg, "tmpfs", 0, "")
 	case "packet-high":
-		// AF_PACKET with high bits set: the kernel reads the low 32.
-		fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(syscall.AF_PACKET)|1<<32, syscall.SOCK_DGRAM, 0)
-		if e != 0 {
-			return e
-		}
-		syscall.Close(int(fd))
-		return nil
+		// High bits set in the arguments: the kernel reads the low 32.
+		return rawSocket(uintptr(syscall.AF_PACKET)|1<<32, syscall.SOCK_DGRAM, 0)
 	case "raw-high":
-		fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, syscall.AF_INET, uintptr(syscall.SOCK_RAW)|1<<32, syscall.IPPROTO_ICMP)
-		if e != 0 {
-			return e
-		}
-		syscall.Close(int(fd))
-		return nil
+		return rawSocket(syscall.AF_INET, uintptr(syscall.SOCK_RAW)|1<<32, syscall.IPPROTO_ICMP)
 	case "inet-high":
-		fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(syscall.AF_INET)|1<<32, syscall.SOCK_STREAM, 0)
-		if e != 0 {
-			return e
-		}
-		syscall.Close(int(fd))
-		return nil
+		return rawSocket(uintptr(syscall.AF_INET)|1<<32, syscall.SOCK_STREAM, 0)
 	case "pidfd":
 		// Open our parent (the host's thread) by pidfd and take its fd 0.
 		pfd, _, e := syscall.RawSyscall(434 /* pidfd_open */, uintptr(os.Getppid()), 0, 0)
@@ -299,4 +284,14 @@ func try(op string) error {
 		return c.Run()
 	}
 	return fmt.Errorf("unknown operation %q", op)
+}
+
+// rawSocket makes socket(2) with the arguments as given, 64 bits each.
+func rawSocket(domain, typ, proto uintptr) error {
+	fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, domain, typ, proto)
+	if e != 0 {
+		return e
+	}
+	syscall.Close(int(fd))
+	return nil
 }
