@@ -100,8 +100,12 @@ func TestConfineLimits(t *testing.T) {
 // nothing of it survives.
 func TestConfineForkBomb(t *testing.T) {
 	rootOnly(t)
+	// Backends with a pids limit, as production requires: without one
+	// (v2-nopids, a test-only backend) the bomb grows until the kernel's
+	// own limit, and orphans still dying after the clear are reaped only
+	// at the next call.
 	for _, b := range backends(t) {
-		if b == "none" {
+		if b == "none" || b == "v2-nopids" {
 			continue
 		}
 		t.Run(b, func(t *testing.T) {
