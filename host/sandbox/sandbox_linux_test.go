@@ -146,9 +146,12 @@ func TestTimeout(t *testing.T) {
 				t.Errorf("outcome %+v, want timed out by SIGTERM", out)
 			}
 		})
+		// The next two must have set up their signal handling when the
+		// timeout strikes: a second is far more than a start-up takes,
+		// even of a race-built binary on a busy machine.
 		t.Run("tool that ignores SIGTERM", func(t *testing.T) {
 			s := f.spec("ignore-term")
-			s.Timeout = 200 * time.Millisecond
+			s.Timeout = time.Second
 			out := f.launch(context.Background(), s)
 			if !out.TimedOut || out.Signal != syscall.SIGKILL {
 				t.Errorf("outcome %+v, want timed out and killed by SIGKILL", out)
@@ -156,7 +159,7 @@ func TestTimeout(t *testing.T) {
 		})
 		t.Run("tool that ends cleanly on SIGTERM", func(t *testing.T) {
 			s := f.spec("graceful")
-			s.Timeout = 100 * time.Millisecond
+			s.Timeout = time.Second
 			out := f.launch(context.Background(), s)
 			if !out.TimedOut || out.ExitCode != 143 || !bytes.Contains(out.Stderr, []byte("terminated cleanly")) {
 				t.Errorf("outcome %+v stderr %q", out, out.Stderr)
