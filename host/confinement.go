@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/toolhost/toolhost/host/policy"
 	"github.com/toolhost/toolhost/host/sandbox/confine"
@@ -124,11 +123,11 @@ func (h *Host) confineTool(t *manifest.Tool, p *prepared, own []string) confinem
 		return uint64(v)
 	}
 	conf.Rlimits = []confine.Rlimit{
-		{Resource: syscall.RLIMIT_CPU, Value: uint64(cpu)},
-		{Resource: syscall.RLIMIT_AS, Value: mb(lim.MemoryMB, DefaultMemoryMB)},
-		{Resource: syscall.RLIMIT_NOFILE, Value: or(lim.OpenFiles, DefaultOpenFiles)},
-		{Resource: syscall.RLIMIT_FSIZE, Value: mb(lim.FileSizeMB, DefaultFileSizeMB)},
-		{Resource: syscall.RLIMIT_CORE, Value: 0},
+		{Resource: rlimitCPU, Value: uint64(cpu)},
+		{Resource: rlimitAS, Value: mb(lim.MemoryMB, DefaultMemoryMB)},
+		{Resource: rlimitNofile, Value: or(lim.OpenFiles, DefaultOpenFiles)},
+		{Resource: rlimitFsize, Value: mb(lim.FileSizeMB, DefaultFileSizeMB)},
+		{Resource: rlimitCore, Value: 0},
 	}
 	if os.Geteuid() == 0 && sb.User != "root" && sb.User != "0" {
 		u, err := lookupUser(sb.User)
@@ -162,9 +161,6 @@ var (
 	strictCheck = confine.Check
 	limitsCheck = confine.CheckLimits
 )
-
-// rlimitNproc is RLIMIT_NPROC, which package syscall does not name.
-const rlimitNproc = 6
 
 // lookupUser resolves a manifest's user: "" is nobody.
 func lookupUser(spec string) (*confine.User, error) {

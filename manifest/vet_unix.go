@@ -7,21 +7,24 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // fileID identifies one version of a file: replacing the file changes dev
 // or inode, and writing to it changes ctime, which no user can set back.
 type fileID struct {
 	dev, ino, size uint64
-	mtime, ctime   syscall.Timespec
+	mtime, ctime   unix.Timespec
 }
 
 func identify(f *os.File) (fileID, error) {
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+	// x/sys/unix names the times alike on every Unix (syscall does not).
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return fileID{}, fmt.Errorf("stat %s: %w", f.Name(), err)
 	}
-	return fileID{dev: uint64(st.Dev), ino: st.Ino, size: uint64(st.Size), mtime: st.Mtim, ctime: st.Ctim}, nil
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino), size: uint64(st.Size), mtime: st.Mtim, ctime: st.Ctim}, nil
 }
 
 func isExecutable(fi fs.FileInfo) bool { return fi.Mode().Perm()&0o111 != 0 }

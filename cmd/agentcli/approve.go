@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/mattn/go-isatty"
-	"golang.org/x/sys/unix"
 
 	"github.com/toolhost/toolhost/host"
 )
@@ -23,7 +22,10 @@ func withTerminal(ctx context.Context, stdin io.Reader, stderr io.Writer) contex
 	if !ok || !isatty.IsTerminal(f.Fd()) {
 		return ctx
 	}
-	flush := func() { unix.IoctlSetInt(int(f.Fd()), unix.TCFLSH, unix.TCIFLUSH) }
+	flush, ok := flushInput(f)
+	if !ok {
+		return ctx // no way to drop typed-ahead answers: nobody is asked
+	}
 	return host.WithApprover(ctx, askOn(stdin, stderr, flush))
 }
 

@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !(linux || openbsd || darwin || freebsd || netbsd || dragonfly)
 
 package mcpserve
 
