@@ -87,7 +87,7 @@ func (h *Host) confineTool(t *manifest.Tool, p *prepared, own []string) confinem
 			if f := policy.Contains(abs); f != nil {
 				return fail(protocol.CodeDenied, "%s: granted path %s contains a folder protected by the floor (%s: %s)", t.Name, g, f.ID, f.Reason)
 			}
-			if within(h.workspace, abs) {
+			if policy.Within(h.workspace, abs) {
 				// It would grant the workspace whole, .env and .git
 				// included; "workspace" grants it minus those.
 				return fail(protocol.CodeDenied, "%s: granted path %s holds the workspace: set \"workspace\" to read or write instead", t.Name, g)
@@ -233,7 +233,7 @@ func (h *Host) grantDir(ll *confine.Landlock, dir string, write bool, own []stri
 		}
 		if e.Type()&os.ModeSymlink != 0 {
 			r, err := filepath.EvalSymlinks(p)
-			if err != nil || !within(r, h.workspace) || r == h.workspace {
+			if err != nil || !policy.Within(r, h.workspace) || r == h.workspace {
 				continue // dangling, or leading out: not granted
 			}
 			p = r
@@ -261,15 +261,11 @@ func (h *Host) grantDir(ll *confine.Landlock, dir string, write bool, own []stri
 // holdsOwn reports whether one of the host's own paths is beneath dir.
 func holdsOwn(dir string, own []string) bool {
 	for _, o := range own {
-		if within(o, dir) && o != dir {
+		if policy.Within(o, dir) && o != dir {
 			return true
 		}
 	}
 	return false
-}
-
-func within(p, base string) bool {
-	return p == base || strings.HasPrefix(p, base+string(filepath.Separator))
 }
 
 // ownPaths are the host's own files and folders, protected by the floor:
@@ -279,32 +275,37 @@ func within(p, base string) bool {
 func (h *Host) ownPaths(m *manifest.Manifest) []string {
 	var own []string
 	if m != nil && m.Path != "" {
-		own = append(own, m.Path, filepath.Join(filepath.Dir(m.Path), "tools", "bin"))
+		own = append(own, realPath(m.Path), realPath(filepath.Join(filepath.Dir(m.Path), "tools", "bin")))
 	}
-	defer func() {
-		// Paths are compared once their links are resolved.
-		for i, o := range own {
-			if r, err := filepath.EvalSymlinks(o); err == nil {
-				own[i] = r
-			} else if r, err := filepath.EvalSymlinks(filepath.Dir(o)); err == nil {
-				own[i] = filepath.Join(r, filepath.Base(o))
-			}
-		}
-	}()
 	if h.opts.PolicyFile != "" {
-		if abs, err := filepath.Abs(h.opts.PolicyFile); err == nil {
-			own = append(own, abs)
-		}
+		own = append(own, realPath(h.opts.PolicyFile))
 	}
 	if p := h.opts.Audit.Path(); p != "" {
-		if dir := filepath.Dir(p); policy.FloorPath(h.workspace, []string{dir}) == nil {
-			own = append(own, dir)
+		log := realPath(p)
+		if dir := filepath.Dir(log); policy.Within(h.workspace, dir) {
+			own = append(own, log)
 		} else {
-			own = append(own, p)
+			own = append(own, dir)
 		}
 	}
 	if d, err := os.UserConfigDir(); err == nil {
-		own = append(own, filepath.Join(d, "toolhost"))
+		own = append(own, realPath(filepath.Join(d, "toolhost")))
 	}
 	return own
+}
+
+// realPath is p made absolute with its symbolic links resolved (those of
+// its folder, for a path that does not exist yet): paths are compared once
+// their links are resolved.
+func realPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	if r, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
+		return filepath.Join(r, filepath.Base(p))
+	}
+	return p
 }

@@ -95,14 +95,16 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, o HTTPOptions) erro
 // CheckListen refuses to serve addr without auth unless it is a loopback
 // address: a check a caller can make before it opens anything.
 func CheckListen(addr string, o HTTPOptions) error {
-	if !isLoopbackAddr(addr) && len(o.Tokens) == 0 && o.JWT == nil {
+	if !IsLoopbackAddr(addr) && len(o.Tokens) == 0 && o.JWT == nil {
 		return fmt.Errorf("refusing to listen on %s without auth: only a loopback address (127.0.0.1, [::1], localhost) may be served without a token or JWT", addr)
 	}
 	return nil
 }
 
-// isLoopbackAddr reports whether a listen address is on loopback only.
-func isLoopbackAddr(addr string) bool {
+// IsLoopbackAddr reports whether a listen address is on loopback only:
+// its host is 127.0.0.0/8, ::1 or localhost. An address without a port
+// is not.
+func IsLoopbackAddr(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false

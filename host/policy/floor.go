@@ -104,12 +104,12 @@ func (n *protectedName) finding() *Finding {
 func FloorPath(p string, own []string) *Finding {
 	p = filepath.Clean(p)
 	for _, r := range protectedRoots {
-		if within(p, r.path) {
+		if Within(p, r.path) {
 			return &Finding{ID: "path-" + r.id, Category: CategoryProtectedPath, Reason: r.reason + " (" + r.path + ")"}
 		}
 	}
 	for _, o := range own {
-		if o != "" && within(p, o) {
+		if o != "" && Within(p, o) {
 			return &Finding{ID: "path-host", Category: CategoryProtectedPath, Reason: "the host's own configuration, policy, audit log or tools (" + o + ")"}
 		}
 	}
@@ -137,15 +137,15 @@ func FloorPath(p string, own []string) *Finding {
 func Contains(p string) *Finding {
 	p = filepath.Clean(p)
 	for _, r := range protectedRoots {
-		if p != r.path && within(r.path, p) {
+		if p != r.path && Within(r.path, p) {
 			return &Finding{ID: "path-" + r.id, Category: CategoryProtectedPath, Reason: r.reason + " (" + r.path + ")"}
 		}
 	}
 	return nil
 }
 
-// within reports whether p is base or beneath it.
-func within(p, base string) bool {
+// Within reports whether the clean, absolute path p is base or beneath it.
+func Within(p, base string) bool {
 	if base == "/" {
 		return true
 	}

@@ -222,7 +222,7 @@ func (ps *Paths) Check(p string, write bool) (string, *Finding) {
 	if f := FloorPath(abs, ps.Own); f != nil {
 		return abs, f
 	}
-	inWorkspace := within(abs, ps.Workspace)
+	inWorkspace := Within(abs, ps.Workspace)
 	switch {
 	case inWorkspace && ps.Access == "write":
 		return abs, nil
@@ -230,13 +230,13 @@ func (ps *Paths) Check(p string, write bool) (string, *Finding) {
 		return abs, nil
 	}
 	for _, g := range ps.Write {
-		if within(abs, g) {
+		if Within(abs, g) {
 			return abs, nil
 		}
 	}
 	if !write {
 		for _, g := range ps.Read {
-			if within(abs, g) {
+			if Within(abs, g) {
 				return abs, nil
 			}
 		}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/toolhost/toolhost/host"
 	"github.com/toolhost/toolhost/host/audit"
+	"github.com/toolhost/toolhost/host/mcpserve"
 	"github.com/toolhost/toolhost/host/policy"
 	"github.com/toolhost/toolhost/host/sandbox/confine"
 	"github.com/toolhost/toolhost/manifest"
@@ -388,7 +387,7 @@ func (a *auditor) checkTool(t *tool) {
 	}
 	bin := filepath.Join(a.dir, "tools", "bin")
 	realBin := resolve(bin)
-	if !within(t.program, bin) || !(within(t.real, realBin) || within(t.real, bin)) {
+	if !policy.Within(t.program, bin) || !(policy.Within(t.real, realBin) || policy.Within(t.real, bin)) {
 		a.add(BinaryOutsideToolbin, Info, t.name+": "+t.real,
 			"the program is outside "+bin+string(filepath.Separator)+", where a manifest's own programs live",
 			`keep the tool's own programs in `+bin+` (run as "./tools/bin/NAME"); pin any other with "sha256"`)
@@ -497,7 +496,7 @@ func (a *auditor) checkAudit() {
 // (mcp-http-no-auth).
 func (a *auditor) checkHTTP() {
 	addr := a.opts.HTTP
-	if addr == "" || loopback(addr) || a.authConfigured() {
+	if addr == "" || mcpserve.IsLoopbackAddr(addr) || a.authConfigured() {
 		return
 	}
 	a.add(MCPHTTPNoAuth, Critical, "-http "+addr,
@@ -512,24 +511,10 @@ func (a *auditor) authConfigured() bool {
 		strings.TrimSpace(o.Getenv("AGENTCLI_MCP_JWT_SECRET")) != ""
 }
 
-// loopback reports whether a listen address's host is 127.0.0.0/8, ::1 or
-// localhost. An address without a port is not.
-func loopback(addr string) bool {
-	h, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(h)
-	return err == nil && ip.IsLoopback()
-}
-
 // chain returns dir and its parents up to and including root when dir is
 // beneath root, or dir alone.
 func chain(dir, root string) []string {
-	if !within(dir, root) {
+	if !policy.Within(dir, root) {
 		return []string{dir}
 	}
 	var out []string
@@ -540,12 +525,6 @@ func chain(dir, root string) []string {
 		}
 		dir = filepath.Dir(dir)
 	}
-}
-
-// within reports whether p is root or beneath it.
-func within(p, root string) bool {
-	rel, err := filepath.Rel(root, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // resolve follows p's symbolic links, or returns p when it cannot.
