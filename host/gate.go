@@ -186,6 +186,7 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 	if slices.Contains(h.opts.Approve, t.Name) {
 		return "approved", v.By + " (-approve)", nil
 	}
+	why := ""
 	if a, ok := ctx.Value(approverKey{}).(Approver); ok && a != nil {
 		yes, err := a(ctx, ApprovalRequest{Tool: t.Name, Args: stdin, Reason: v.Reason})
 		switch {
@@ -195,9 +196,10 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 			return "declined", v.By, protocol.Errorf(protocol.CodeDenied, "%s: the call was declined (%s)", t.Name, v.Reason)
 		}
 		h.log.Debug().Err(err).Str("tool", t.Name).Msg("approval could not be asked")
+		why = fmt.Sprintf(" (%v)", err)
 	}
 	return "needs-approval", v.By, protocol.Errorf(protocol.CodeNeedsApproval,
-		"%s needs approval (%s), and nobody can approve it here: pre-approve it with -approve %s, or add a policy rule that allows it", t.Name, v.Reason, t.Name)
+		"%s needs approval (%s), and nobody can approve it here%s: pre-approve it with -approve %s, or add a policy rule that allows it", t.Name, v.Reason, why, t.Name)
 }
 
 // pathStrings are the strings of a path argument: the string, or the

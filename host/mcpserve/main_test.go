@@ -141,6 +141,12 @@ type fixture struct {
 // workspace in a temporary folder; the server is not started.
 func newHost(t *testing.T, opts Options) *fixture {
 	t.Helper()
+	return newHostMode(t, opts, policy.ModeBypass)
+}
+
+// newHostMode is newHost with the gate in the given mode.
+func newHostMode(t *testing.T, opts Options, mode policy.Mode) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	mpath := filepath.Join(dir, "tools.json")
 	if err := os.WriteFile(mpath, []byte(testTools(t)), 0o644); err != nil {
@@ -159,7 +165,7 @@ func newHost(t *testing.T, opts Options) *fixture {
 	}
 	// A helper built with -race would otherwise sleep a second as it exits.
 	env := []string{"GORACE=atexit_sleep_ms=0"}
-	f.host, err = host.New(m, host.Options{Audit: f.audit, Workspace: f.workspace, Environ: env, Mode: policy.ModeBypass})
+	f.host, err = host.New(m, host.Options{Audit: f.audit, Workspace: f.workspace, Environ: env, Mode: mode})
 	if err != nil {
 		t.Fatal(err)
 	}

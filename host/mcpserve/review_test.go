@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/toolhost/toolhost/host/policy"
 )
 
 // stdioPeer is a client of ServeStdio over pipes.
@@ -26,7 +28,12 @@ type stdioPeer struct {
 // newStdioPeer serves a new host over stdio and initializes the session.
 func newStdioPeer(t *testing.T) *stdioPeer {
 	t.Helper()
-	f := newHost(t, Options{})
+	return newStdioPeerOn(t, newHost(t, Options{}), `{}`)
+}
+
+// newStdioPeerOn serves f over stdio to a client declaring caps.
+func newStdioPeerOn(t *testing.T, f *fixture, caps string) *stdioPeer {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -46,7 +53,7 @@ func newStdioPeer(t *testing.T) *stdioPeer {
 			t.Error("ServeStdio did not return")
 		}
 	})
-	p.send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"review","version":"0"}}}`)
+	p.send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":` + caps + `,"clientInfo":{"name":"review","version":"0"}}}`)
 	p.recv()
 	p.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 	return p
@@ -302,5 +309,54 @@ func TestReviewCallResponseShape(t *testing.T) {
 	b, _ := json.Marshal(got[1])
 	if !bytes.Equal(a, b) {
 		t.Errorf("served here:\n%s\nby the library:\n%s", a, b)
+	}
+}
+
+// A call the gate asks about becomes an elicitation; an answer approves
+// it, and a client that never answers gets NEEDS_APPROVAL once the wait is
+// over rather than a call that hangs.
+func TestElicitationApprovesAndTimesOut(t *testing.T) {
+	f := newHostMode(t, Options{ApprovalTimeout: 300 * time.Millisecond}, policy.ModeDefault)
+	p := newStdioPeerOn(t, f, `{"elicitation":{}}`)
+	// raw reads the next line, request or response.
+	raw := func() stdioReply {
+		l, err := p.out.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r stdioReply
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		r.line = l
+		return r
+	}
+	next := func(method string) stdioReply {
+		for {
+			if r := raw(); r.Method == method {
+				return r
+			}
+		}
+	}
+
+	p.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"touch","arguments":{}}}`)
+	ask := next("elicitation/create")
+	if !strings.Contains(ask.line, "touch") || !strings.Contains(ask.line, "mode default asks") {
+		t.Errorf("elicitation %s", ask.line)
+	}
+	// Not answered: the call ends NEEDS_APPROVAL, saying why.
+	r := p.recv()
+	if !strings.Contains(r.line, `NEEDS_APPROVAL`) || !strings.Contains(r.line, "no answer to the approval request within 300ms") {
+		t.Errorf("unanswered: %s", r.line)
+	}
+	// The late answer is dropped, not taken for another question.
+	p.send(`{"jsonrpc":"2.0","id":` + string(ask.ID) + `,"result":{"action":"accept","content":{"approve":true}}}`)
+
+	p.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"touch","arguments":{}}}`)
+	ask = next("elicitation/create")
+	p.send(`{"jsonrpc":"2.0","id":` + string(ask.ID) + `,"result":{"action":"accept","content":{"approve":true}}}`)
+	r = p.recv()
+	if string(r.ID) != "2" || strings.Contains(r.line, `"isError":true`) {
+		t.Errorf("approved call: %s", r.line)
 	}
 }

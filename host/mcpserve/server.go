@@ -36,7 +36,16 @@ type Options struct {
 	// PageSize is the number of tools per tools/list page; 0 means
 	// DefaultPageSize.
 	PageSize int
+	// ApprovalTimeout bounds the wait for a client's answer to an
+	// approval request; past it the call fails NEEDS_APPROVAL. 0 means
+	// DefaultApprovalTimeout.
+	ApprovalTimeout time.Duration
 }
+
+// DefaultApprovalTimeout is how long a client's user has to answer an
+// approval request: a client that never answers must not hold a call
+// forever.
+const DefaultApprovalTimeout = 5 * time.Minute
 
 // Server is an MCP server for a Host. It is safe for concurrent use.
 type Server struct {
@@ -225,6 +234,12 @@ func (s *Server) call(ctx context.Context, name string, args json.RawMessage, to
 // capability (or a transport that cannot carry the request) gets an
 // error, and the call fails NEEDS_APPROVAL.
 func (s *Server) approve(ctx context.Context, req host.ApprovalRequest) (bool, error) {
+	wait := s.opts.ApprovalTimeout
+	if wait <= 0 {
+		wait = DefaultApprovalTimeout
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, wait, fmt.Errorf("no answer to the approval request within %v", wait))
+	defer cancel()
 	res, err := s.mcp.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
 		Message: fmt.Sprintf("agentcli: approve a call of the tool %s with %s? (%s)", req.Tool, req.Summary(), req.Reason),
 		RequestedSchema: map[string]any{

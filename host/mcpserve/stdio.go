@@ -486,7 +486,7 @@ func (s *stdioSession) RequestElicitation(ctx context.Context, req mcp.Elicitati
 		}
 		return &res, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, context.Cause(ctx)
 	}
 }
 
