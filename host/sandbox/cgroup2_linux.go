@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/toolhost/toolhost/host/sandbox/confine"
 )
 
 // v2 is the cgroup v2 backend: each call's process is placed in its slot's
@@ -72,6 +74,7 @@ type v2slot struct {
 	fd      *os.File // the cgroup folder, for CLONE_INTO_CGROUP
 	current counter  // pids.current; nil file in noPids mode
 	noPids  bool
+	limited
 }
 
 func (b *v2) newJail() (jail, error) {
@@ -112,6 +115,12 @@ func (s *v2slot) start(cmd *exec.Cmd, started func(int)) error {
 	return nil
 }
 
+func (s *v2slot) startLimited(cmd *exec.Cmd, c *confine.Config, started func(int)) error {
+	cmd.SysProcAttr.UseCgroupFD = true
+	cmd.SysProcAttr.CgroupFD = int(s.fd.Fd())
+	return s.limited.startLimited(cmd, c, started, nil, nil)
+}
+
 func (s *v2slot) adopt(pid int) error {
 	return writeFile(filepath.Join(s.dir, "cgroup.procs"), strconv.Itoa(pid))
 }
@@ -140,13 +149,14 @@ func (s *v2slot) kill() error {
 }
 
 func (s *v2slot) close() error {
+	lerr := s.closeLimiter()
 	if s.fd != nil {
 		s.fd.Close()
 	}
 	if s.current.f != nil {
 		s.current.f.Close()
 	}
-	return removeCgroup(s.dir, time.Second)
+	return errors.Join(lerr, removeCgroup(s.dir, time.Second))
 }
 
 // clearListed is clearCgroup for a cgroup without pids.current. A process

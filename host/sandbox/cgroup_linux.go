@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/toolhost/toolhost/host/sandbox/confine"
 )
 
 // selfCgroups is this process's /proc/self/cgroup as it was when the first
@@ -288,11 +290,13 @@ type startReq struct {
 }
 
 type v1slot struct {
-	dir     string
-	home    string
-	current counter
-	reqs    chan startReq
-	stopped chan error
+	dir      string
+	home     string
+	maxProcs int
+	current  counter
+	reqs     chan startReq
+	stopped  chan error
+	limited  // a second resident thread, for the limits level
 }
 
 func (b *v1) newJail() (jail, error) {
@@ -310,7 +314,7 @@ func (b *v1) newJail() (jail, error) {
 		os.Remove(dir)
 		return nil, err
 	}
-	s := &v1slot{dir: dir, home: b.home, current: cur, reqs: make(chan startReq), stopped: make(chan error, 1)}
+	s := &v1slot{dir: dir, home: b.home, maxProcs: b.l.opts.MaxProcs, current: cur, reqs: make(chan startReq), stopped: make(chan error, 1)}
 	ready := make(chan error)
 	go s.serve(ready)
 	if err := <-ready; err != nil {
@@ -355,6 +359,25 @@ func (s *v1slot) start(cmd *exec.Cmd, started func(int)) error {
 	return <-req.done
 }
 
+// startLimited starts cmd from the slot's limiter, a second thread that
+// lives in the slot's cgroup like the first; pids.max makes room for it
+// while it is there.
+func (s *v1slot) startLimited(cmd *exec.Cmd, c *confine.Config, started func(int)) error {
+	join := func(tid int) error {
+		if err := writeFile(filepath.Join(s.dir, "pids.max"), strconv.Itoa(s.maxProcs+2)); err != nil {
+			return err
+		}
+		return writeFile(filepath.Join(s.dir, "tasks"), strconv.Itoa(tid))
+	}
+	leave := func(tid int) error {
+		if err := writeFile(s.home, strconv.Itoa(tid)); err != nil {
+			return err
+		}
+		return writeFile(filepath.Join(s.dir, "pids.max"), strconv.Itoa(s.maxProcs+1))
+	}
+	return s.limited.startLimited(cmd, c, started, join, leave)
+}
+
 func (s *v1slot) adopt(pid int) error {
 	return writeFile(filepath.Join(s.dir, "cgroup.procs"), strconv.Itoa(pid))
 }
@@ -368,17 +391,25 @@ func (s *v1slot) signal(sig syscall.Signal) {
 }
 
 func (s *v1slot) clear(pgid int, grace time.Duration, reap func() []int) (int, error) {
-	// The slot's own thread is always there.
-	return clearCgroup(s.dir, s.current, 1, pgid, grace, reap, nil)
+	// The slot's own threads are always there.
+	base := 1
+	if s.lim != nil {
+		base++
+	}
+	return clearCgroup(s.dir, s.current, base, pgid, grace, reap, nil)
 }
 
 func (s *v1slot) close() error {
+	lerr := s.closeLimiter()
+	if lerr != nil {
+		lerr = fmt.Errorf("move the slot's limiter out of %s: %w", s.dir, lerr)
+	}
 	close(s.reqs)
 	s.current.f.Close()
 	if err := <-s.stopped; err != nil {
-		return fmt.Errorf("move the slot's thread out of %s: %w", s.dir, err)
+		return errors.Join(lerr, fmt.Errorf("move the slot's thread out of %s: %w", s.dir, err))
 	}
-	return removeCgroup(s.dir, time.Second)
+	return errors.Join(lerr, removeCgroup(s.dir, time.Second))
 }
 
 // clearCgroup kills whatever is left in dir until its pids.current drops

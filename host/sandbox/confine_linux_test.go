@@ -96,6 +96,57 @@ func TestConfineLimits(t *testing.T) {
 	})
 }
 
+// The limits level starts tools from a resident thread per slot, which
+// keeps no_new_privs and a working folder of its own across calls: each
+// call still gets its own folder, a level-none call in the same slot gets
+// neither no_new_privs nor that folder, and on cgroup v1, where the thread
+// lives in the slot, the call's process limit is unchanged.
+func TestConfineLimiterReused(t *testing.T) {
+	rootOnly(t)
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) {
+			// One slot, so every call uses the same threads.
+			f := newFixtureWith(t, Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, MaxConcurrent: 1, backendOverride: b})
+			limits := &confine.Config{NoNewPrivs: true, User: &confine.User{UID: 65534, GID: 65534}}
+			for i, c := range []*confine.Config{limits, nil, limits, nil, limits} {
+				s := f.confined(c, "whoami")
+				out := f.launch(context.Background(), s)
+				var who struct {
+					UID      int
+					NNP, Cwd string
+				}
+				if err := json.Unmarshal(out.Stdout, &who); err != nil {
+					t.Fatalf("call %d: %v: stdout %q stderr %q", i, err, out.Stdout, out.Stderr)
+				}
+				wantUID, wantNNP := 65534, "1"
+				if c == nil {
+					wantUID, wantNNP = 0, "0"
+				}
+				if out.Leftovers != 0 {
+					t.Errorf("call %d: %d leftovers", i, out.Leftovers)
+				}
+				if who.UID != wantUID || who.NNP != wantNNP || who.Cwd != s.Dir {
+					t.Errorf("call %d (limits %v): runs as %d with NoNewPrivs %s in %s, want %d, %s, %s", i, c != nil, who.UID, who.NNP, who.Cwd, wantUID, wantNNP, s.Dir)
+				}
+			}
+			if b != "v1" {
+				return
+			}
+			// Both threads live in the slot, pids.max counts the second,
+			// and the limiter leaves when the slot closes.
+			j := <-f.l.slots
+			f.l.slots <- j
+			slot := j.(*v1slot)
+			if tasks, _ := os.ReadFile(filepath.Join(slot.dir, "tasks")); len(strings.Fields(string(tasks))) != 2 {
+				t.Errorf("threads in the slot: %q, want 2", tasks)
+			}
+			if max, _ := os.ReadFile(filepath.Join(slot.dir, "pids.max")); strings.TrimSpace(string(max)) != "66" {
+				t.Errorf("pids.max %q, want 66 (64, the slot's thread and its limiter)", max)
+			}
+		})
+	}
+}
+
 // A fork bomb as another user is still stopped by the call's cgroup, and
 // nothing of it survives.
 func TestConfineForkBomb(t *testing.T) {

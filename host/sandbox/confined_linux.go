@@ -124,7 +124,7 @@ func setLimits(pid int, c *confine.Config) (err error) {
 			if e1 != 0 || e2 != 0 {
 				// This thread cannot be trusted with anything now; the
 				// call fails (and the thread ends with it).
-				err = errors.Join(err, fmt.Errorf("become root again after setting limits: %v %v", e1, e2))
+				err = errors.Join(err, &rootError{uid: e1, gid: e2})
 			}
 		}()
 	}
@@ -141,6 +141,14 @@ func setLimits(pid int, c *confine.Config) (err error) {
 	return nil
 }
 
+// rootError is a thread's failure to become root again after setting a
+// tool's limits as the tool's user.
+type rootError struct{ uid, gid syscall.Errno }
+
+func (e *rootError) Error() string {
+	return fmt.Sprintf("become root again after setting limits: %v %v", e.uid, e.gid)
+}
+
 // unavailable turns a restriction the machine lacks into *UnavailableError.
 func unavailable(err error) error {
 	var ue *confine.UnavailableError
@@ -148,4 +156,141 @@ func unavailable(err error) error {
 		return &UnavailableError{Reason: ue.Reason}
 	}
 	return err
+}
+
+// limiter is a resident OS thread that starts tools whose confinement is
+// the same on every call: no_new_privs, a user and resource limits (the
+// limits level), with no Landlock domain or seccomp filter, which are built
+// per call. The thread sets no_new_privs on itself once, keeps a working
+// folder of its own, and, on cgroup v1, lives in its slot's cgroup, so
+// that its forks land there. Compared with a throwaway thread per call
+// (startConfined), that saves a thread's creation, three hand-offs between
+// threads and, on cgroup v1, moving the tool into the slot: about 2% of a
+// trivial call here. It stays the parent of the tools it starts, for their
+// parent-death signal, and ends when its slot is closed.
+type limiter struct {
+	reqs  chan limitReq
+	ended chan error
+}
+
+type limitReq struct {
+	cmd     *exec.Cmd
+	c       *confine.Config
+	started func(int)
+	reply   chan limitReply
+}
+
+type limitReply struct {
+	err error
+	// fatal means the thread could not go back to root and has ended.
+	fatal bool
+}
+
+// canLimit reports whether a limiter can start a tool confined by c.
+func canLimit(c *confine.Config) bool {
+	return c.NoNewPrivs && c.Landlock == nil && c.Seccomp == nil
+}
+
+// newLimiter starts a limiter's thread. join, when set, runs first on the
+// thread with its id (to join a cgroup); leave, when set, runs with it
+// before the thread ends.
+func newLimiter(join, leave func(tid int) error) (*limiter, error) {
+	l := &limiter{reqs: make(chan limitReq), ended: make(chan error, 1)}
+	ready := make(chan error, 1)
+	go func() {
+		// Never unlocked: with a working folder of its own and
+		// no_new_privs, this thread must not run other goroutines; it ends
+		// with this one.
+		runtime.LockOSThread()
+		tid := unix.Gettid()
+		err := unix.Unshare(unix.CLONE_FS)
+		if err != nil {
+			err = fmt.Errorf("unshare the working folder: %w", err)
+		} else {
+			err = (&confine.Config{NoNewPrivs: true}).RestrictThread()
+		}
+		if err == nil && join != nil {
+			err = join(tid)
+		}
+		ready <- err
+		if err != nil {
+			return
+		}
+		for req := range l.reqs {
+			r := l.start(req)
+			if r.fatal {
+				if leave != nil {
+					leave(tid)
+				}
+				req.reply <- r
+				return
+			}
+			req.reply <- r
+		}
+		if leave != nil {
+			err = leave(tid)
+		}
+		l.ended <- err
+	}()
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// run starts cmd under c on the limiter's thread. fatal reports that the
+// thread has ended and the limiter cannot be used again.
+func (l *limiter) run(cmd *exec.Cmd, c *confine.Config, started func(int)) (err error, fatal bool) {
+	req := limitReq{cmd: cmd, c: c, started: started, reply: make(chan limitReply, 1)}
+	l.reqs <- req
+	r := <-req.reply
+	return r.err, r.fatal
+}
+
+// start runs on the limiter's thread.
+func (l *limiter) start(req limitReq) limitReply {
+	cmd, c := req.cmd, req.c
+	if dir := cmd.Dir; dir != "" {
+		// Entered by root on this thread: the tool's user may not be
+		// able to walk the path to its folder.
+		if err := unix.Chdir(dir); err != nil {
+			return limitReply{err: err}
+		}
+		cmd.Dir = ""
+	}
+	cmd.SysProcAttr.Ptrace = true
+	if u := c.User; u != nil {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: []uint32{}}
+	}
+	if err := cmd.Start(); err != nil {
+		return limitReply{err: err}
+	}
+	pid := cmd.Process.Pid
+	var ws unix.WaitStatus
+	_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
+	for err == unix.EINTR {
+		_, err = unix.Wait4(pid, &ws, unix.WALL, nil)
+	}
+	if err != nil || !ws.Stopped() {
+		// Killed before its first instruction, and reaped here.
+		return limitReply{err: fmt.Errorf("the tool ended before it began (wait status %#x, %v)", ws, err)}
+	}
+	req.started(pid)
+	err = setLimits(pid, c)
+	if err == nil {
+		if err = unix.PtraceDetach(pid); err == nil {
+			return limitReply{}
+		}
+	}
+	unix.Kill(pid, unix.SIGKILL)
+	unix.PtraceDetach(pid)
+	cmd.Wait()
+	var rerr *rootError
+	return limitReply{err: err, fatal: errors.As(err, &rerr)}
+}
+
+// close ends the limiter's thread once no call uses it.
+func (l *limiter) close() error {
+	close(l.reqs)
+	return <-l.ended
 }

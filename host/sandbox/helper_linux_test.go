@@ -155,7 +155,8 @@ func helper(marker, name string, args []string) int {
 			syscall.Getrlimit(res, &r)
 			limits[name] = r.Max
 		}
-		json.NewEncoder(os.Stdout).Encode(map[string]any{"uid": os.Getuid(), "euid": os.Geteuid(), "gid": os.Getgid(), "groups": groups, "nnp": nnp, "limits": limits})
+		cwd, _ := os.Getwd()
+		json.NewEncoder(os.Stdout).Encode(map[string]any{"uid": os.Getuid(), "euid": os.Geteuid(), "gid": os.Getgid(), "groups": groups, "nnp": nnp, "limits": limits, "cwd": cwd})
 	case "try":
 		// Attempts each operation named in args and reports each error
 		// ("" when it worked).

@@ -318,7 +318,9 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 	// Starts share the lock; reaping takes it alone, so a child is never
 	// reaped between its fork and its registration.
 	l.startMu.RLock()
-	if conf != nil {
+	if conf != nil && canLimit(conf) {
+		err = j.startLimited(cmd, conf, l.addChild)
+	} else if conf != nil {
 		var release func()
 		if release, err = startConfined(j, cmd, conf, l.addChild); err == nil {
 			defer release()
@@ -586,6 +588,9 @@ type jail interface {
 	// start starts cmd inside the jail and calls started with its pid
 	// before anything can reap it.
 	start(cmd *exec.Cmd, started func(pid int)) error
+	// startLimited starts cmd inside the jail under c, which canLimit
+	// accepts, and calls started with its pid before anything can reap it.
+	startLimited(cmd *exec.Cmd, c *confine.Config, started func(pid int)) error
 	// adopt moves the process pid, started elsewhere and not yet running,
 	// into the jail.
 	adopt(pid int) error
@@ -604,23 +609,57 @@ type jail interface {
 // Options.AllowUncontained is set.
 type uncontained struct{}
 
-func (uncontained) newJail() (jail, error) { return groupJail{}, nil }
+func (uncontained) newJail() (jail, error) { return &groupJail{}, nil }
 func (uncontained) describe() string       { return "none (process group only)" }
 func (uncontained) close() error           { return nil }
 
-// groupJail contains by process group only.
-type groupJail struct{}
+// limited is a jail's limiter, started at the jail's first call that can
+// use it.
+type limited struct{ lim *limiter }
 
-func (groupJail) start(cmd *exec.Cmd, started func(int)) error {
+// startLimited starts cmd on the limiter, starting it first if need be
+// with join and leave (see newLimiter).
+func (j *limited) startLimited(cmd *exec.Cmd, c *confine.Config, started func(int), join, leave func(tid int) error) error {
+	if j.lim == nil {
+		lim, err := newLimiter(join, leave)
+		if err != nil {
+			return err
+		}
+		j.lim = lim
+	}
+	err, fatal := j.lim.run(cmd, c, started)
+	if fatal {
+		j.lim = nil
+	}
+	return err
+}
+
+// closeLimiter ends the limiter, if there is one.
+func (j *limited) closeLimiter() error {
+	if j.lim == nil {
+		return nil
+	}
+	err := j.lim.close()
+	j.lim = nil
+	return err
+}
+
+// groupJail contains by process group only.
+type groupJail struct{ limited }
+
+func (*groupJail) start(cmd *exec.Cmd, started func(int)) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	started(cmd.Process.Pid)
 	return nil
 }
-func (groupJail) adopt(int) error       { return nil }
-func (groupJail) signal(syscall.Signal) {}
-func (groupJail) close() error          { return nil }
-func (groupJail) clear(pgid int, grace time.Duration, reap func() []int) (int, error) {
+func (j *groupJail) startLimited(cmd *exec.Cmd, c *confine.Config, started func(int)) error {
+	return j.limited.startLimited(cmd, c, started, nil, nil)
+}
+func (*groupJail) adopt(int) error       { return nil }
+func (*groupJail) signal(syscall.Signal) {}
+func (j *groupJail) close() error        { return j.closeLimiter() }
+func (*groupJail) clear(pgid int, grace time.Duration, reap func() []int) (int, error) {
 	return clearGroup(pgid, grace, reap)
 }

@@ -41,7 +41,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, backend string) *fixture {
 	t.Helper()
-	opts := Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, backendOverride: backend}
+	return newFixtureWith(t, Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, backendOverride: backend})
+}
+
+func newFixtureWith(t *testing.T, opts Options) *fixture {
+	t.Helper()
+	backend := opts.backendOverride
 	if backend == "none" {
 		opts.AllowUncontained = true
 	}
