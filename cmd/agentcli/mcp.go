@@ -161,6 +161,11 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if f.httpAddr != "" {
 		err = srv.ServeHTTP(ctx, f.httpAddr, httpOpts)
 	} else {
+		if f, ok := stdin.(*os.File); ok {
+			var restore func()
+			stdin, restore = pollable(f)
+			defer restore()
+		}
 		err = srv.ServeStdio(ctx, stdin, stdout)
 	}
 	if err != nil {

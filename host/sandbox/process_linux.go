@@ -138,3 +138,29 @@ func closeInheritedOnExec() {
 		}
 	}
 }
+
+// AwaitExit returns once the child pid has exited, leaving it to be
+// reaped: it waits in Go's network poller on a pidfd, where a plain wait
+// would block an OS thread in a system call. A thread blocked in a system
+// call keeps Go's sysmon thread waking every 20 µs or so while it lasts,
+// which here made a trivial tool's fork/exec/wait 6–10% slower (the tool
+// gets less of the CPU). Without pidfds (Linux < 5.3) it returns at once,
+// and the caller's wait blocks as before. Elsewhere it returns at once.
+func AwaitExit(pid int) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Read(func(fd uintptr) bool {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		// Signo is SIGCHLD once the child is waitable, 0 before.
+		return err != nil || info.Signo != 0
+	})
+}

@@ -39,3 +39,5 @@ func clearGroup(pgid int, _ time.Duration, _ func() []int) (int, error) {
 }
 
 func closeInheritedOnExec() {}
+
+func AwaitExit(int) {}

@@ -382,6 +382,7 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 	exited := make(chan struct{})
 	var waitErr error
 	go func() {
+		AwaitExit(pid)
 		waitErr = cmd.Wait()
 		l.removeChild(pid)
 		close(exited)

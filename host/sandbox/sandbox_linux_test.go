@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -484,4 +485,20 @@ func markedRunning(marker string) bool {
 		}
 	}
 	return false
+}
+
+// AwaitExit returns once the child has exited and leaves it to be reaped.
+func TestAwaitExit(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "sleep 0.3; exit 7")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	AwaitExit(cmd.Process.Pid)
+	if state, _, ok := procStat(cmd.Process.Pid); !ok || state != 'Z' {
+		t.Errorf("after AwaitExit the child is in state %q, want a zombie (Z)", state)
+	}
+	var ee *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Errorf("Wait after AwaitExit: %v, want exit status 7", err)
+	}
 }
