@@ -15,16 +15,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/internal/gobuild"
 )
 
 // BenchmarkMCPVsRaw measures tools/call round trips to "agentcli mcp"
 // over stdio (the server a real process, the client a lean one in this
 // process) on a trivial one-shot Go tool, against raw fork/exec+wait of
-// the same binary from this process, in the same run. Sequentially the
-// two alternate call by call; at concurrency 8 they alternate in rounds
-// of 8×20 calls. The ratio metric is raw/MCP throughput (higher is
-// better; 1 means MCP costs nothing over running the tool by hand).
+// the same binary from this process, in the same run, and against the
+// same waiting for the exit in the network poller as the host does.
+// Sequentially the three take turns call by call; at concurrency 8 in
+// rounds of 8×20 calls. rate-ratio is raw/MCP throughput (higher is
+// better; 1 means MCP costs nothing over running the tool by hand),
+// poll-rate-ratio the same against the poller baseline.
 func BenchmarkMCPVsRaw(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "noop")
 	if err := gobuild.Build("../..", bin, "./testdata/tools/noop"); err != nil {
@@ -34,18 +37,29 @@ func BenchmarkMCPVsRaw(b *testing.B) {
 		"schema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]},
 		"outputSchema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}}`, bin))
 	c := startLeanClient(b, dir)
-	raw := func(n int) {
+	// rawWait runs the tool by hand; with poll it waits for the exit as
+	// the host does, in the network poller (the tighter baseline).
+	rawWait := func(n int, poll bool) {
 		cmd := exec.Command(bin)
 		cmd.Stdin = bytes.NewReader(fmt.Appendf(nil, `{"n":%d}`, n))
 		var out bytes.Buffer
 		cmd.Stdout = &out
-		if err := cmd.Run(); err != nil {
+		err := cmd.Start()
+		if err == nil {
+			if poll {
+				sandbox.AwaitExit(cmd.Process.Pid)
+			}
+			err = cmd.Wait()
+		}
+		if err != nil {
 			b.Fatal(err)
 		}
 		if got := out.String(); got != fmt.Sprintf("{\"n\":%d}\n", n) {
 			b.Fatalf("raw got %q", got)
 		}
 	}
+	raw := func(n int) { rawWait(n, false) }
+	rawPoll := func(n int) { rawWait(n, true) }
 	viaMCP := func(n int) {
 		res := c.call(b, fmt.Sprintf(`"name":"noop","arguments":{"n":%d}`, n))
 		var r struct {
@@ -59,22 +73,18 @@ func BenchmarkMCPVsRaw(b *testing.B) {
 		}
 	}
 	b.Run("seq", func(b *testing.B) {
-		var rawT, mcpT time.Duration
+		// The three take turns call by call, in rotating order.
+		var took [3]time.Duration
+		variants := []func(int){raw, viaMCP, rawPoll}
 		for i := 0; b.Loop(); i++ {
-			t0 := time.Now()
-			if i%2 == 0 {
-				raw(i)
-				t1 := time.Now()
-				viaMCP(i)
-				rawT, mcpT = rawT+t1.Sub(t0), mcpT+time.Since(t1)
-			} else {
-				viaMCP(i)
-				t1 := time.Now()
-				raw(i)
-				mcpT, rawT = mcpT+t1.Sub(t0), rawT+time.Since(t1)
+			for k := range variants {
+				j := (i + k) % len(variants)
+				t0 := time.Now()
+				variants[j](i)
+				took[j] += time.Since(t0)
 			}
 		}
-		reportRates(b, b.N, rawT, mcpT)
+		reportRates(b, b.N, took[0], took[1], took[2])
 	})
 	b.Run("par8", func(b *testing.B) {
 		const workers, each = 8, 20
@@ -92,17 +102,15 @@ func BenchmarkMCPVsRaw(b *testing.B) {
 			wg.Wait()
 			return time.Since(t0)
 		}
-		var rawT, mcpT time.Duration
+		var took [3]time.Duration
+		variants := []func(int){raw, viaMCP, rawPoll}
 		for i := 0; b.Loop(); i++ {
-			if i%2 == 0 {
-				rawT += round(raw)
-				mcpT += round(viaMCP)
-			} else {
-				mcpT += round(viaMCP)
-				rawT += round(raw)
+			for k := range variants {
+				j := (i + k) % len(variants)
+				took[j] += round(variants[j])
 			}
 		}
-		reportRates(b, b.N*workers*each, rawT, mcpT)
+		reportRates(b, b.N*workers*each, took[0], took[1], took[2])
 	})
 	c.close(b)
 	if data, err := os.ReadFile(filepath.Join(dir, "state", "toolhost", "audit.jsonl")); err != nil || len(data) == 0 {
@@ -110,11 +118,12 @@ func BenchmarkMCPVsRaw(b *testing.B) {
 	}
 }
 
-func reportRates(b *testing.B, calls int, raw, viaMCP time.Duration) {
+func reportRates(b *testing.B, calls int, raw, viaMCP, rawPoll time.Duration) {
 	n := float64(calls)
 	b.ReportMetric(n/raw.Seconds(), "raw-calls/s")
 	b.ReportMetric(n/viaMCP.Seconds(), "mcp-calls/s")
 	b.ReportMetric(raw.Seconds()/viaMCP.Seconds(), "rate-ratio")
+	b.ReportMetric(rawPoll.Seconds()/viaMCP.Seconds(), "poll-rate-ratio")
 	b.ReportMetric(0, "ns/op")
 }
 
