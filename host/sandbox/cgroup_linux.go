@@ -364,10 +364,15 @@ func (s *v1slot) start(cmd *exec.Cmd, started func(int)) error {
 // while it is there.
 func (s *v1slot) startLimited(cmd *exec.Cmd, c *confine.Config, started func(int)) error {
 	join := func(tid int) error {
-		if err := writeFile(filepath.Join(s.dir, "pids.max"), strconv.Itoa(s.maxProcs+2)); err != nil {
+		max := filepath.Join(s.dir, "pids.max")
+		if err := writeFile(max, strconv.Itoa(s.maxProcs+2)); err != nil {
 			return err
 		}
-		return writeFile(filepath.Join(s.dir, "tasks"), strconv.Itoa(tid))
+		if err := writeFile(filepath.Join(s.dir, "tasks"), strconv.Itoa(tid)); err != nil {
+			writeFile(max, strconv.Itoa(s.maxProcs+1))
+			return err
+		}
+		return nil
 	}
 	leave := func(tid int) error {
 		if err := writeFile(s.home, strconv.Itoa(tid)); err != nil {

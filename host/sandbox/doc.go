@@ -4,7 +4,8 @@
 // exactly the environment and working folder given, in a process group of
 // its own, and with the call's arguments written to standard input. It
 // reads standard output up to a cap and keeps a prefix and a suffix of
-// standard error, both concurrently, and only then reaps the process. On a
+// standard error, both concurrently, waiting for the exit in the network
+// poller rather than in a blocked thread, and only then reaps the process. On a
 // timeout or a cancelled context it sends SIGTERM to everything the call
 // started and SIGKILL after a grace period, and it returns within the
 // timeout plus twice the grace period even when a grandchild holds the
