@@ -1,11 +1,9 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"sync"
@@ -17,6 +15,7 @@ import (
 	"github.com/toolhost/toolhost/host/audit"
 	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/internal/gobuild"
+	"github.com/toolhost/toolhost/internal/rawexec"
 	"github.com/toolhost/toolhost/manifest"
 )
 
@@ -62,21 +61,11 @@ func rawCall(b *testing.B, bin string, n int) { rawCallWait(b, bin, n, false) }
 func rawPollCall(b *testing.B, bin string, n int) { rawCallWait(b, bin, n, true) }
 
 func rawCallWait(b *testing.B, bin string, n int, poll bool) {
-	cmd := exec.Command(bin)
-	cmd.Stdin = bytes.NewReader(fmt.Appendf(nil, `{"n":%d}`, n))
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	err := cmd.Start()
-	if err == nil {
-		if poll {
-			sandbox.AwaitExit(cmd.Process.Pid)
-		}
-		err = cmd.Wait()
-	}
+	out, err := rawexec.Run(bin, fmt.Appendf(nil, `{"n":%d}`, n), poll)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if got := out.String(); got != fmt.Sprintf("{\"n\":%d}\n", n) {
+	if got := string(out); got != fmt.Sprintf("{\"n\":%d}\n", n) {
 		b.Fatalf("raw got %q", got)
 	}
 }

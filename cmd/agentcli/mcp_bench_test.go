@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/internal/gobuild"
+	"github.com/toolhost/toolhost/internal/rawexec"
 )
 
 // BenchmarkMCPVsRaw measures tools/call round trips to "agentcli mcp"
@@ -40,21 +40,11 @@ func BenchmarkMCPVsRaw(b *testing.B) {
 	// rawWait runs the tool by hand; with poll it waits for the exit as
 	// the host does, in the network poller (the tighter baseline).
 	rawWait := func(n int, poll bool) {
-		cmd := exec.Command(bin)
-		cmd.Stdin = bytes.NewReader(fmt.Appendf(nil, `{"n":%d}`, n))
-		var out bytes.Buffer
-		cmd.Stdout = &out
-		err := cmd.Start()
-		if err == nil {
-			if poll {
-				sandbox.AwaitExit(cmd.Process.Pid)
-			}
-			err = cmd.Wait()
-		}
+		out, err := rawexec.Run(bin, fmt.Appendf(nil, `{"n":%d}`, n), poll)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if got := out.String(); got != fmt.Sprintf("{\"n\":%d}\n", n) {
+		if got := string(out); got != fmt.Sprintf("{\"n\":%d}\n", n) {
 			b.Fatalf("raw got %q", got)
 		}
 	}

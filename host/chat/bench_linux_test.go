@@ -1,12 +1,10 @@
 package chat
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -16,8 +14,8 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/toolhost/toolhost/host"
-	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/internal/fakeoai"
+	"github.com/toolhost/toolhost/internal/rawexec"
 )
 
 // BenchmarkRun100 measures the agent loop end to end: a run of 10 steps of
@@ -59,18 +57,8 @@ func BenchmarkRun100(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					n := round*1000 + s*width + i
-					cmd := exec.Command(noopBin)
-					cmd.Stdin = bytes.NewReader(fmt.Appendf(nil, `{"n":%d}`, n))
-					var out bytes.Buffer
-					cmd.Stdout = &out
-					err := cmd.Start()
-					if err == nil {
-						if poll {
-							sandbox.AwaitExit(cmd.Process.Pid)
-						}
-						err = cmd.Wait()
-					}
-					if err != nil || out.String() != fmt.Sprintf("{\"n\":%d}\n", n) {
+					out, err := rawexec.Run(noopBin, fmt.Appendf(nil, `{"n":%d}`, n), poll)
+					if err != nil || string(out) != fmt.Sprintf("{\"n\":%d}\n", n) {
 						mu.Lock()
 						lost++
 						mu.Unlock()

@@ -54,18 +54,12 @@ func startConfined(j jail, cmd *exec.Cmd, c *confine.Config, started func(int)) 
 			return
 		}
 		pid := cmd.Process.Pid
-		var ws unix.WaitStatus
-		_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
-		for err == unix.EINTR {
-			_, err = unix.Wait4(pid, &ws, unix.WALL, nil)
-		}
-		if err != nil || !ws.Stopped() {
-			// Killed before its first instruction, and reaped here.
-			result <- fmt.Errorf("the tool ended before it began (wait status %#x, %v)", ws, err)
+		if err := waitStop(pid); err != nil {
+			result <- err
 			return
 		}
 		stopped <- pid
-		err = <-resume
+		err := <-resume
 		if err == nil {
 			err = setLimits(pid, c)
 		}
@@ -95,6 +89,20 @@ func startConfined(j jail, cmd *exec.Cmd, c *confine.Config, started func(int)) 
 		}
 		return func() { close(done) }, nil
 	}
+}
+
+// waitStop waits for the traced child pid to stop at its exec. An error
+// means it ended before its first instruction, and was reaped here.
+func waitStop(pid int) error {
+	var ws unix.WaitStatus
+	_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
+	for err == unix.EINTR {
+		_, err = unix.Wait4(pid, &ws, unix.WALL, nil)
+	}
+	if err != nil || !ws.Stopped() {
+		return fmt.Errorf("the tool ended before it began (wait status %#x, %v)", ws, err)
+	}
+	return nil
 }
 
 // setLimits sets the resource limits of the stopped tool pid from the
@@ -266,17 +274,11 @@ func (l *limiter) start(req limitReq) limitReply {
 		return limitReply{err: err}
 	}
 	pid := cmd.Process.Pid
-	var ws unix.WaitStatus
-	_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
-	for err == unix.EINTR {
-		_, err = unix.Wait4(pid, &ws, unix.WALL, nil)
-	}
-	if err != nil || !ws.Stopped() {
-		// Killed before its first instruction, and reaped here.
-		return limitReply{err: fmt.Errorf("the tool ended before it began (wait status %#x, %v)", ws, err)}
+	if err := waitStop(pid); err != nil {
+		return limitReply{err: err}
 	}
 	req.started(pid)
-	err = setLimits(pid, c)
+	err := setLimits(pid, c)
 	if err == nil {
 		if err = unix.PtraceDetach(pid); err == nil {
 			return limitReply{}
