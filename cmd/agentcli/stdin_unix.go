@@ -31,7 +31,9 @@ func pollable(f *os.File) (r *os.File, restore func()) {
 	}
 	r = os.NewFile(uintptr(fd), f.Name())
 	return r, func() {
-		syscall.SetNonblock(fd, false)
+		// Closed first: a read still parked on r ends now, rather than
+		// block in the kernel once the pipe is in blocking mode again.
 		r.Close()
+		syscall.SetNonblock(int(f.Fd()), false)
 	}
 }

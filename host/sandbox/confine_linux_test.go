@@ -129,6 +129,26 @@ func TestConfineLimiterReused(t *testing.T) {
 					t.Errorf("call %d (limits %v): runs as %d with NoNewPrivs %s in %s, want %d, %s, %s", i, c != nil, who.UID, who.NNP, who.Cwd, wantUID, wantNNP, s.Dir)
 				}
 			}
+			// Without a folder of its own the tool starts where the host
+			// is, not in the previous call's folder.
+			s := f.confined(&confine.Config{NoNewPrivs: true}, "whoami")
+			s.Dir = ""
+			var who struct{ Cwd string }
+			json.Unmarshal(f.launch(context.Background(), s).Stdout, &who)
+			if wd, _ := os.Getwd(); who.Cwd != wd {
+				t.Errorf("without a folder the tool ran in %q, want the host's %q", who.Cwd, wd)
+			}
+			// A start that fails after the fork leaves nothing registered.
+			s = f.confined(&confine.Config{NoNewPrivs: true, Rlimits: []confine.Rlimit{{Resource: 999, Value: 1}}}, "whoami")
+			if _, err := f.l.Launch(context.Background(), s); err == nil {
+				t.Error("a start with an unknown resource limit did not fail")
+			}
+			f.l.mu.Lock()
+			left := len(f.l.children)
+			f.l.mu.Unlock()
+			if left != 0 {
+				t.Errorf("%d children still registered after the failed start", left)
+			}
 			if b != "v1" {
 				return
 			}

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"syscall"
@@ -179,6 +180,7 @@ func unavailable(err error) error {
 type limiter struct {
 	reqs  chan limitReq
 	ended chan error
+	home  string // the process's working folder when the thread began
 }
 
 type limitReq struct {
@@ -203,7 +205,11 @@ func canLimit(c *confine.Config) bool {
 // thread with its id (to join a cgroup); leave, when set, runs with it
 // before the thread ends.
 func newLimiter(join, leave func(tid int) error) (*limiter, error) {
-	l := &limiter{reqs: make(chan limitReq), ended: make(chan error, 1)}
+	home, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("the working folder: %w", err)
+	}
+	l := &limiter{reqs: make(chan limitReq), ended: make(chan error, 1), home: home}
 	ready := make(chan error, 1)
 	go func() {
 		// Never unlocked: with a working folder of its own and
@@ -258,14 +264,18 @@ func (l *limiter) run(cmd *exec.Cmd, c *confine.Config, started func(int)) (err 
 // start runs on the limiter's thread.
 func (l *limiter) start(req limitReq) limitReply {
 	cmd, c := req.cmd, req.c
-	if dir := cmd.Dir; dir != "" {
-		// Entered by root on this thread: the tool's user may not be
-		// able to walk the path to its folder.
-		if err := unix.Chdir(dir); err != nil {
-			return limitReply{err: err}
-		}
-		cmd.Dir = ""
+	// Entered by root on this thread: the tool's user may not be able to
+	// walk the path to its folder. Without one, the tool starts where the
+	// host's process is, as it would without this thread, not in the
+	// previous call's folder.
+	dir := cmd.Dir
+	if dir == "" {
+		dir = l.home
 	}
+	if err := unix.Chdir(dir); err != nil {
+		return limitReply{err: err}
+	}
+	cmd.Dir = ""
 	cmd.SysProcAttr.Ptrace = true
 	if u := c.User; u != nil {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: []uint32{}}

@@ -144,8 +144,9 @@ func closeInheritedOnExec() {
 // would block an OS thread in a system call. A thread blocked in a system
 // call keeps Go's sysmon thread waking every 20 µs or so while it lasts,
 // which here made a trivial tool's fork/exec/wait 6–10% slower (the tool
-// gets less of the CPU). Without pidfds (Linux < 5.3) it returns at once,
-// and the caller's wait blocks as before. Elsewhere it returns at once.
+// gets less of the CPU). Without pollable pidfds (PIDFD_NONBLOCK: Linux
+// 5.10) it returns at once, and the caller's wait blocks as before.
+// Elsewhere it returns at once.
 func AwaitExit(pid int) {
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {

@@ -324,11 +324,14 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 		var release func()
 		if release, err = startConfined(j, cmd, conf, l.addChild); err == nil {
 			defer release()
-		} else if cmd.Process != nil {
-			l.removeChild(cmd.Process.Pid) // killed and reaped already
 		}
 	} else {
 		err = j.start(cmd, l.addChild)
+	}
+	if err != nil && cmd.Process != nil {
+		// A confined start that failed after the fork killed and reaped
+		// the child already.
+		l.removeChild(cmd.Process.Pid)
 	}
 	l.startMu.RUnlock()
 	// The child has its own copies; keeping ours would hold the pipes open.
