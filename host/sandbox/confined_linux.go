@@ -46,32 +46,17 @@ func startConfined(j jail, cmd *exec.Cmd, c *confine.Config, started func(int)) 
 			result <- err
 			return
 		}
-		cmd.SysProcAttr.Ptrace = true
-		if u := c.User; u != nil {
-			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: []uint32{}}
-		}
-		if err := cmd.Start(); err != nil {
-			result <- err
-			return
-		}
-		pid := cmd.Process.Pid
-		if err := waitStop(pid); err != nil {
+		pid, err := startTraced(cmd, c)
+		if err != nil {
 			result <- err
 			return
 		}
 		stopped <- pid
-		err := <-resume
+		err = letGo(pid, c, <-resume)
+		result <- err
 		if err == nil {
-			err = setLimits(pid, c)
+			<-done
 		}
-		if err != nil {
-			unix.Kill(pid, unix.SIGKILL)
-			unix.PtraceDetach(pid)
-			result <- err
-			return
-		}
-		result <- unix.PtraceDetach(pid)
-		<-done
 	}()
 	select {
 	case err := <-result:
@@ -92,18 +77,45 @@ func startConfined(j jail, cmd *exec.Cmd, c *confine.Config, started func(int)) 
 	}
 }
 
-// waitStop waits for the traced child pid to stop at its exec. An error
-// means it ended before its first instruction, and was reaped here.
-func waitStop(pid int) error {
+// startTraced starts cmd from this thread as a traced child running as
+// c's user, and waits for it to stop at its exec, before its first
+// instruction. An error after the fork means the child ended before then,
+// and was reaped here.
+func startTraced(cmd *exec.Cmd, c *confine.Config) (pid int, err error) {
+	cmd.SysProcAttr.Ptrace = true
+	if u := c.User; u != nil {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: []uint32{}}
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	pid = cmd.Process.Pid
 	var ws unix.WaitStatus
-	_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
+	_, err = unix.Wait4(pid, &ws, unix.WALL, nil)
 	for err == unix.EINTR {
 		_, err = unix.Wait4(pid, &ws, unix.WALL, nil)
 	}
 	if err != nil || !ws.Stopped() {
-		return fmt.Errorf("the tool ended before it began (wait status %#x, %v)", ws, err)
+		return pid, fmt.Errorf("the tool ended before it began (wait status %#x, %v)", ws, err)
 	}
-	return nil
+	return pid, nil
+}
+
+// letGo sets c's resource limits on the stopped tool pid, from the thread
+// that started it, and lets it run. When err is set, or either step
+// fails, it kills the tool instead, which is then still to be reaped.
+func letGo(pid int, c *confine.Config, err error) error {
+	if err == nil {
+		err = setLimits(pid, c)
+	}
+	if err == nil {
+		if err = unix.PtraceDetach(pid); err == nil {
+			return nil
+		}
+	}
+	unix.Kill(pid, unix.SIGKILL)
+	unix.PtraceDetach(pid)
+	return err
 }
 
 // setLimits sets the resource limits of the stopped tool pid from the
@@ -232,14 +244,13 @@ func newLimiter(join, leave func(tid int) error) (*limiter, error) {
 		}
 		for req := range l.reqs {
 			r := l.start(req)
-			if r.fatal {
-				if leave != nil {
-					leave(tid)
-				}
-				req.reply <- r
-				return
+			if r.fatal && leave != nil {
+				leave(tid)
 			}
 			req.reply <- r
+			if r.fatal {
+				return
+			}
 		}
 		if leave != nil {
 			err = leave(tid)
@@ -276,29 +287,17 @@ func (l *limiter) start(req limitReq) limitReply {
 		return limitReply{err: err}
 	}
 	cmd.Dir = ""
-	cmd.SysProcAttr.Ptrace = true
-	if u := c.User; u != nil {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: []uint32{}}
-	}
-	if err := cmd.Start(); err != nil {
-		return limitReply{err: err}
-	}
-	pid := cmd.Process.Pid
-	if err := waitStop(pid); err != nil {
+	pid, err := startTraced(cmd, c)
+	if err != nil {
 		return limitReply{err: err}
 	}
 	req.started(pid)
-	err := setLimits(pid, c)
-	if err == nil {
-		if err = unix.PtraceDetach(pid); err == nil {
-			return limitReply{}
-		}
+	if err := letGo(pid, c, nil); err != nil {
+		cmd.Wait() // killed at its first instruction: reap it
+		var rerr *rootError
+		return limitReply{err: err, fatal: errors.As(err, &rerr)}
 	}
-	unix.Kill(pid, unix.SIGKILL)
-	unix.PtraceDetach(pid)
-	cmd.Wait()
-	var rerr *rootError
-	return limitReply{err: err, fatal: errors.As(err, &rerr)}
+	return limitReply{}
 }
 
 // close ends the limiter's thread once no call uses it.
