@@ -30,9 +30,10 @@ import (
 // read would place a second Launcher's folder inside the first's slot.
 var selfCgroups = sync.OnceValues(func() ([]byte, error) { return os.ReadFile("/proc/self/cgroup") })
 
-// newBackend makes this process a child subreaper and finds a pids cgroup
-// it may create calls' cgroups under: cgroup v2 when the pids controller
-// is available there, else a cgroup v1 pids hierarchy.
+// newBackend makes this process a child subreaper and finds the strongest
+// containment it may use: a pids cgroup it may create calls' cgroups under
+// (cgroup v2 when the pids controller is available there, else a cgroup v1
+// pids hierarchy), else a pid namespace per call.
 func newBackend(l *Launcher) (backend, error) {
 	// Orphans of tools come to us instead of to init (which on some
 	// machines never reaps them), so clear can reap them.
@@ -69,7 +70,47 @@ func newBackend(l *Launcher) (backend, error) {
 		}
 		reasons = append(reasons, "cgroup v1: "+err.Error())
 	}
+	if mode == "" || mode == "pidns" {
+		b, err := newPidns(l)
+		if err == nil {
+			return b, nil
+		}
+		reasons = append(reasons, "pid namespace: "+err.Error())
+	}
 	return nil, &UncontainedError{Reason: strings.Join(reasons, "; ")}
+}
+
+// cgroupUsable reports why this process may not manage a pids cgroup for
+// its calls, or nil when it may: its own cgroup v2 folder, with the pids
+// controller, or its cgroup v1 pids folder, is writable by it (as root, or
+// as a user whose cgroup was delegated to it). It changes nothing.
+func cgroupUsable() error {
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	groups, err := selfCgroups()
+	if err != nil {
+		return err
+	}
+	writable := func(dir string, files ...string) bool {
+		for _, f := range append([]string{""}, files...) {
+			if unix.Access(filepath.Join(dir, f), unix.W_OK) != nil {
+				return false
+			}
+		}
+		return true
+	}
+	if dir, err := cgroupDir(mounts, groups, "cgroup2", ""); err == nil {
+		ctrl, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+		if hasWord(strings.TrimSpace(string(ctrl)), "pids", " ") && writable(dir, "cgroup.subtree_control", "cgroup.procs") {
+			return nil
+		}
+	}
+	if dir, err := cgroupDir(mounts, groups, "cgroup", "pids"); err == nil && writable(dir, "tasks") {
+		return nil
+	}
+	return errors.New("no pids cgroup is writable by this user")
 }
 
 // cgroupDir returns the folder of this process's cgroup in the hierarchy

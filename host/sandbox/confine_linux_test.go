@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -204,11 +203,10 @@ func strictConfig(read, write []string, network bool) *confine.Config {
 }
 
 func TestConfineStrictFiles(t *testing.T) {
-	rootOnly(t)
 	if err := confine.Check(); err != nil {
 		t.Skip(err)
 	}
-	f := newFixture(t, "v1")
+	f := newFixture(t, anyBackend(t))
 	home := publicDir(t)
 	secret := filepath.Join(home, "secret")
 	os.WriteFile(secret, []byte("s"), 0o644)
@@ -276,11 +274,10 @@ func TestConfineStrictSyscallsAndNetwork(t *testing.T) {
 // A restriction the machine cannot apply fails the launch; a missing
 // grant is a launch error naming it.
 func TestConfineMissingGrant(t *testing.T) {
-	rootOnly(t)
 	if err := confine.Check(); err != nil {
 		t.Skip(err)
 	}
-	f := newFixture(t, "v1")
+	f := newFixture(t, anyBackend(t))
 	_, err := f.l.Launch(context.Background(), f.confined(strictConfig([]string{"/nonexistent/grant"}, nil, false), "echo"))
 	var le *LaunchError
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), "/nonexistent/grant") {
@@ -358,7 +355,7 @@ func TestInheritedDescriptorsStayHome(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Close(fd)
-	f := newFixture(t, "v1") // New marks it close-on-exec
+	f := newFixture(t, anyBackend(t)) // New marks it close-on-exec
 	for _, c := range []*confine.Config{nil, {NoNewPrivs: true}} {
 		s := f.spec("fds")
 		s.Confine = c
@@ -368,7 +365,9 @@ func TestInheritedDescriptorsStayHome(t *testing.T) {
 			t.Fatalf("%v: %s", err, out.Stdout)
 		}
 		for _, got := range fds {
-			if got == strconv.Itoa(fd) {
+			// Compared by what they open: the tool's runtime opens
+			// files of its own, whose numbers may be the same.
+			if strings.HasSuffix(got, "=/etc/hostname") {
 				t.Errorf("confine %v: the tool got the host's fd %d (fds %v)", c, fd, fds)
 			}
 		}

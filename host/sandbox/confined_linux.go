@@ -28,6 +28,10 @@ func startConfined(j jail, cmd *exec.Cmd, c *confine.Config, started func(int)) 
 	go func() {
 		// Never unlocked: the restricted thread ends with this goroutine.
 		runtime.LockOSThread()
+		if err := dropInheritedCaps(); err != nil {
+			result <- err
+			return
+		}
 		// The tool starts in its folder even when its user may not walk
 		// the path there (a workspace under /root): this thread enters it
 		// with a working folder of its own, which the child inherits.
@@ -229,7 +233,10 @@ func newLimiter(join, leave func(tid int) error) (*limiter, error) {
 		// with this one.
 		runtime.LockOSThread()
 		tid := unix.Gettid()
-		err := unix.Unshare(unix.CLONE_FS)
+		err := dropInheritedCaps()
+		if err == nil {
+			err = unix.Unshare(unix.CLONE_FS)
+		}
 		if err != nil {
 			err = fmt.Errorf("unshare the working folder: %w", err)
 		} else {

@@ -24,6 +24,11 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 3 && os.Args[1] == "sandbox-helper" {
 		os.Exit(helper(os.Args[2], os.Args[3], os.Args[4:]))
 	}
+	// As agentcli does: an ordinary user's tests run in a user namespace
+	// of their own, where the pid namespace backend works.
+	if code, ran := EnterUserNamespace(); ran {
+		os.Exit(code)
+	}
 	os.Exit(m.Run())
 }
 
@@ -136,7 +141,8 @@ func helper(marker, name string, args []string) int {
 		entries, _ := os.ReadDir("/proc/self/fd")
 		var fds []string
 		for _, e := range entries {
-			fds = append(fds, e.Name())
+			l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+			fds = append(fds, e.Name()+"="+l)
 		}
 		json.NewEncoder(os.Stdout).Encode(fds)
 	case "whoami":
@@ -275,6 +281,19 @@ func try(op string) error {
 		}
 		syscall.Close(int(fd))
 		return nil
+	case "signal":
+		// Signal 0 to a process by pid: whether it can be reached.
+		pid, _ := strconv.Atoi(arg)
+		return syscall.Kill(pid, 0)
+	case "ptrace-pid":
+		pid, _ := strconv.Atoi(arg)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := syscall.PtraceAttach(pid)
+		if err == nil {
+			syscall.PtraceDetach(pid)
+		}
+		return err
 	case "unshare":
 		runtime.LockOSThread() // the thread may be in a new namespace
 		return syscall.Unshare(syscall.CLONE_NEWNS)

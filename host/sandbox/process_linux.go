@@ -24,6 +24,8 @@ func sysProcAttr() *syscall.SysProcAttr {
 
 func signalGroup(pgid int, sig syscall.Signal) { unix.Kill(-pgid, sig) }
 
+func addCloneFlags(attr *syscall.SysProcAttr, flags uintptr) { attr.Cloneflags |= flags }
+
 // execByDescriptor makes cmd execute the open file f rather than a path, so
 // the file that was verified is the file that runs.
 func execByDescriptor(cmd *exec.Cmd, f *os.File, asFD3 bool) {

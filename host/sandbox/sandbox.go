@@ -305,7 +305,8 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 	if exe != nil {
 		execByDescriptor(cmd, exe, spec.Confine != nil)
 	}
-	conf := spec.Confine
+	addCloneFlags(cmd.SysProcAttr, j.cloneFlags())
+	conf := withRlimits(spec.Confine, j.rlimits())
 	if conf != nil && conf.Landlock != nil {
 		// The tool may read and execute its own program.
 		c, ll := *conf, *conf.Landlock
@@ -484,6 +485,30 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 	return out, broken, nil
 }
 
+// withRlimits returns c with the limits rl added, each the lower of the
+// two where both set it; c itself is not changed. With no rl it is c.
+func withRlimits(c *confine.Config, rl []confine.Rlimit) *confine.Config {
+	if len(rl) == 0 {
+		return c
+	}
+	var cp confine.Config
+	if c != nil {
+		cp = *c
+	}
+	cp.Rlimits = append([]confine.Rlimit(nil), cp.Rlimits...)
+next:
+	for _, r := range rl {
+		for i := range cp.Rlimits {
+			if cp.Rlimits[i].Resource == r.Resource {
+				cp.Rlimits[i].Value = min(cp.Rlimits[i].Value, r.Value)
+				continue next
+			}
+		}
+		cp.Rlimits = append(cp.Rlimits, r)
+	}
+	return &cp
+}
+
 // pipeMinCapacity is what any pipe holds without a reader: one page, the
 // capacity Linux gives new pipes once a user exceeds pipe-user-pages-soft.
 const pipeMinCapacity = 4096
@@ -600,6 +625,11 @@ type jail interface {
 	adopt(pid int) error
 	// signal sends sig to every process in the jail.
 	signal(sig syscall.Signal)
+	// cloneFlags are added to the tool's clone flags.
+	cloneFlags() uintptr
+	// rlimits are resource limits every tool of the jail gets, whatever
+	// its level: the jail's own bound on its processes.
+	rlimits() []confine.Rlimit
 	// clear kills whatever is left after the tool, whose pid and process
 	// group id is pgid, has exited, calling reap to reap zombies, within
 	// grace. It returns how many processes it found; an error means the
@@ -618,8 +648,11 @@ func (uncontained) describe() string       { return "none (process group only)" 
 func (uncontained) close() error           { return nil }
 
 // limited is a jail's limiter, started at the jail's first call that can
-// use it.
+// use it. It also gives a jail no clone flags and no limits of its own.
 type limited struct{ lim *limiter }
+
+func (*limited) cloneFlags() uintptr       { return 0 }
+func (*limited) rlimits() []confine.Rlimit { return nil }
 
 // startLimited starts cmd on the limiter, starting it first if need be
 // with join and leave (see newLimiter).

@@ -19,7 +19,7 @@ import (
 // backends are the containments this machine offers the tests.
 func backends(t *testing.T) []string {
 	var out []string
-	for _, b := range []string{"v1", "v2-nopids"} {
+	for _, b := range []string{"v1", "v2-nopids", "pidns"} {
 		l, err := New(Options{backendOverride: b})
 		if err == nil {
 			if _, err := l.Containment(); err == nil {
@@ -29,7 +29,7 @@ func backends(t *testing.T) []string {
 		}
 	}
 	if len(out) == 0 {
-		t.Fatal("no cgroup backend works on this machine; the tests need one (run as root)")
+		t.Fatal("no backend works on this machine: the tests need a cgroup (as root) or a pid namespace")
 	}
 	return append(out, "none")
 }
@@ -67,6 +67,8 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 	return f
 }
 
+func (f *fixture) backend() string { return f.l.opts.backendOverride }
+
 func (f *fixture) spec(name string, args ...string) *Spec {
 	exe, err := os.Executable()
 	if err != nil {
@@ -91,6 +93,10 @@ func (f *fixture) launch(ctx context.Context, s *Spec) *Outcome {
 	return out
 }
 
+// anyBackend is the first backend the machine offers: a cgroup as root,
+// a pid namespace otherwise.
+func anyBackend(t *testing.T) string { return backends(t)[0] }
+
 func forEachBackend(t *testing.T, test func(t *testing.T, f *fixture)) {
 	for _, b := range backends(t) {
 		t.Run(b, func(t *testing.T) { test(t, newFixture(t, b)) })
@@ -110,7 +116,7 @@ func TestEcho(t *testing.T) {
 
 // The child sees exactly the environment, argv and folder given.
 func TestEnvironmentArgvDir(t *testing.T) {
-	f := newFixture(t, "v1")
+	f := newFixture(t, anyBackend(t))
 	t.Setenv("TOOLHOST_SECRET_IN_HOST", "must-not-leak")
 	out := f.launch(context.Background(), f.spec("env"))
 	var env []string
@@ -135,7 +141,7 @@ func TestEnvironmentArgvDir(t *testing.T) {
 }
 
 func TestFailureKeepsStderr(t *testing.T) {
-	f := newFixture(t, "v1")
+	f := newFixture(t, anyBackend(t))
 	out := f.launch(context.Background(), f.spec("fail"))
 	if out.ExitCode != 3 || !bytes.Contains(out.Stderr, []byte(`{"error":"it broke","code":"BROKEN"}`)) {
 		t.Errorf("outcome %+v stderr %q", out, out.Stderr)
@@ -148,7 +154,13 @@ func TestTimeout(t *testing.T) {
 			s := f.spec("sleep")
 			s.Timeout = 100 * time.Millisecond
 			out := f.launch(context.Background(), s)
-			if !out.TimedOut || out.Signal != syscall.SIGTERM {
+			// As the first process of a pid namespace a tool does not die
+			// of a signal it has no handler for: it is sent SIGKILL
+			// instead. A Go program's runtime handles SIGTERM, cannot die
+			// of it there, and exits with status 2.
+			termed := out.Signal == syscall.SIGTERM ||
+				f.backend() == "pidns" && (out.ExitCode == 2 || out.Signal == syscall.SIGKILL)
+			if !out.TimedOut || !termed {
 				t.Errorf("outcome %+v, want timed out by SIGTERM", out)
 			}
 		})
@@ -193,8 +205,12 @@ func TestLeftovers(t *testing.T) {
 		if strings.TrimSpace(string(out.Stdout)) != "{}" || out.ExitCode != 0 || out.TimedOut {
 			t.Errorf("outcome %+v", out)
 		}
-		if out.Leftovers < 1 {
+		// A pid namespace's processes die with its first one, uncounted.
+		if out.Leftovers < 1 && f.backend() != "pidns" {
 			t.Errorf("leftovers = %d, want the grandchild counted", out.Leftovers)
+		}
+		if s := survivors(f.marker); len(s) > 0 {
+			t.Errorf("the grandchild outlived the call: %v", s)
 		}
 		out = f.launch(context.Background(), f.spec("orphan-zombie"))
 		if out.ExitCode != 0 {
@@ -221,8 +237,11 @@ func TestEscapedSession(t *testing.T) {
 		t.Run(b, func(t *testing.T) {
 			f := newFixture(t, b)
 			out := f.launch(context.Background(), f.spec("escape"))
-			if strings.TrimSpace(string(out.Stdout)) != "{}" || out.Leftovers < 1 {
+			if strings.TrimSpace(string(out.Stdout)) != "{}" || out.Leftovers < 1 && b != "pidns" {
 				t.Errorf("outcome %+v", out)
+			}
+			if s := survivors(f.marker); len(s) > 0 {
+				t.Errorf("the escaped process outlived the call: %v", s)
 			}
 		})
 	}
@@ -266,7 +285,7 @@ func TestOutputCap(t *testing.T) {
 }
 
 func TestStderrFlood(t *testing.T) {
-	f := newFixture(t, "v1")
+	f := newFixture(t, anyBackend(t))
 	s := f.spec("flood-stderr")
 	s.Timeout = 300 * time.Millisecond
 	s.MaxStderr = 1000
@@ -281,6 +300,17 @@ func TestStderrFlood(t *testing.T) {
 
 // A fork bomb stops at the cgroup's limit and is gone after the call.
 func TestForkBomb(t *testing.T) {
+	if os.Geteuid() != 0 {
+		// Without root the bomb runs as the host's user, bounded by
+		// RLIMIT_NPROC in the host's user namespace.
+		f := newFixtureWith(t, Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, MaxConcurrent: 2, backendOverride: "pidns"})
+		s := f.spec("forkbomb")
+		s.Timeout = 2 * time.Second
+		if out := f.launch(context.Background(), s); !out.TimedOut {
+			t.Errorf("outcome %+v", out)
+		}
+		return
+	}
 	f := newFixture(t, "v1")
 	s := f.spec("forkbomb")
 	s.Timeout = time.Second
@@ -303,10 +333,16 @@ func TestForkBomb(t *testing.T) {
 	}
 }
 
-// The process limit is a hard limit per call.
+// The process limit is a hard limit per call: the cgroup's as root; in a
+// pid namespace without root, RLIMIT_NPROC, which counts the host's
+// threads and every call's processes, one call's share when one may run.
 func TestProcessLimit(t *testing.T) {
-	f := newFixture(t, "v1")
-	s := f.spec("spawn", "100") // MaxProcs is 64
+	b := "v1"
+	if os.Geteuid() != 0 {
+		b = "pidns"
+	}
+	f := newFixtureWith(t, Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, MaxConcurrent: 1, backendOverride: b})
+	s := f.spec("spawn", "100")
 	s.Timeout = 5 * time.Second
 	out := f.launch(context.Background(), s)
 	if out.ExitCode != 9 || !bytes.Contains(out.Stderr, []byte("resource temporarily unavailable")) {
@@ -315,7 +351,7 @@ func TestProcessLimit(t *testing.T) {
 }
 
 func TestConcurrentCallsGetTheirOwnOutput(t *testing.T) {
-	f := newFixture(t, "v1")
+	f := newFixture(t, anyBackend(t))
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Add(1)
@@ -338,7 +374,7 @@ func TestConcurrentCallsGetTheirOwnOutput(t *testing.T) {
 }
 
 func TestExecByDescriptor(t *testing.T) {
-	f := newFixture(t, "v1")
+	f := newFixture(t, anyBackend(t))
 	s := f.spec("argv")
 	exe, err := os.Open(s.Path)
 	if err != nil {
@@ -369,7 +405,7 @@ func TestExecByDescriptor(t *testing.T) {
 }
 
 func TestLaunchErrors(t *testing.T) {
-	f := newFixture(t, "v1")
+	f := newFixture(t, anyBackend(t))
 	s := f.spec("echo")
 	s.Path = "/nonexistent/tool"
 	_, err := f.l.Launch(context.Background(), s)
@@ -404,6 +440,7 @@ func TestUncontainedRefused(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
+	rootOnly(t)
 	f := newFixture(t, "v1")
 	if err := f.l.Close(); err != nil {
 		t.Fatal(err)
@@ -418,6 +455,7 @@ func TestClosed(t *testing.T) {
 
 // A cgroup folder left by a host that died is swept at the next start.
 func TestStaleCgroupSwept(t *testing.T) {
+	rootOnly(t)
 	f := newFixture(t, "v1")
 	parent := filepath.Dir(f.l.backend.(*v1).dir)
 	stale := filepath.Join(parent, "toolhost-999999999")
@@ -440,6 +478,7 @@ func TestStaleCgroupSwept(t *testing.T) {
 // put their folders beside each other, never inside another's slot (where
 // a resident slot thread lives on cgroup v1).
 func TestLaunchersAreSiblings(t *testing.T) {
+	rootOnly(t)
 	var parents []string
 	for range 8 {
 		f := newFixture(t, "v1")
@@ -458,7 +497,7 @@ func TestLaunchersAreSiblings(t *testing.T) {
 // Shutdown kills running calls at once, even a tool that ignores SIGTERM,
 // without waiting for the grace period.
 func TestShutdown(t *testing.T) {
-	f := newFixture(t, "v1")
+	f := newFixture(t, anyBackend(t))
 	f.l.opts.KillGrace = time.Hour // Shutdown must not wait for it
 	done := make(chan *Outcome)
 	go func() {

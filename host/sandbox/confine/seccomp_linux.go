@@ -38,8 +38,14 @@ var Denied = []string{
 	"pidfd_open", "pidfd_getfd", "pidfd_send_signal",
 }
 
-// namespaceFlags are the clone flags that make a namespace.
-var namespaceFlags = []uint64{unix.CLONE_NEWNS, unix.CLONE_NEWUSER, unix.CLONE_NEWNET, unix.CLONE_NEWPID,
+// namespaceFlags are the clone flags that make a namespace, but for
+// CLONE_NEWPID: the restricted thread starts the tool in a pid namespace of
+// its own where the host has no cgroup (the sandbox's pid namespace
+// backend). The kernel grants CLONE_NEWPID only with CAP_SYS_ADMIN over the
+// caller's user namespace, which a tool never has (it runs as an ordinary
+// user with no capabilities, and a new user namespace, the way to gain
+// them, stays denied).
+var namespaceFlags = []uint64{unix.CLONE_NEWNS, unix.CLONE_NEWUSER, unix.CLONE_NEWNET,
 	unix.CLONE_NEWUTS, unix.CLONE_NEWIPC, unix.CLONE_NEWCGROUP, unix.CLONE_NEWTIME}
 
 // argLow is the offset in struct seccomp_data of the low 32 bits of
