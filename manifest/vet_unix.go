@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/toolhost/toolhost/internal/realowner"
 )
 
 // fileID identifies one version of a file: replacing the file changes dev
@@ -29,17 +31,24 @@ func identify(f *os.File) (fileID, error) {
 
 func isExecutable(fi fs.FileInfo) bool { return fi.Mode().Perm()&0o111 != 0 }
 
-// trustedOwner reports whether uid is root or the user running the host.
-func trustedOwner(fi fs.FileInfo) (uint32, bool) {
+// trustedOwner reports whether path, whose information is fi, is owned by
+// root or the user running the host. In the user namespace agentcli makes
+// for an ordinary user, where root's files show another user, the owner is
+// asked of the process outside (see package realowner).
+func trustedOwner(path string, fi fs.FileInfo) (uint32, bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return 0, false
 	}
-	return st.Uid, st.Uid == 0 || int(st.Uid) == os.Geteuid()
+	uid, err := realowner.UID(path, st.Uid)
+	if err != nil {
+		return st.Uid, false
+	}
+	return uid, uid == 0 || int(uid) == os.Geteuid()
 }
 
 func checkOwnerAndMode(path string, fi fs.FileInfo) error {
-	if uid, ok := trustedOwner(fi); !ok {
+	if uid, ok := trustedOwner(path, fi); !ok {
 		return &UnsafeFileError{Path: path, Reason: fmt.Sprintf("owned by uid %d, neither root nor the current user", uid), Fix: "chown it to yourself or root"}
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
@@ -52,7 +61,7 @@ func checkOwnerAndMode(path string, fi fs.FileInfo) error {
 // writable by everyone when the sticky bit keeps others from renaming or
 // deleting entries they do not own (as /tmp is).
 func checkDirOwnerAndMode(path string, fi fs.FileInfo) error {
-	if uid, ok := trustedOwner(fi); !ok {
+	if uid, ok := trustedOwner(path, fi); !ok {
 		return &UnsafeFileError{Path: path, Reason: fmt.Sprintf("a folder owned by uid %d, neither root nor the current user", uid), Fix: "chown it to yourself or root"}
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {

@@ -20,9 +20,31 @@ import (
 	"syscall"
 
 	"github.com/toolhost/toolhost/host"
+	"github.com/toolhost/toolhost/host/sandbox"
 )
 
+// needsContainment reports whether the command runs tools or says how they
+// are contained: every command but help and audit verify.
+func needsContainment(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	switch args[0] {
+	case "audit", "help", "-h", "-help", "--help":
+		return false
+	}
+	return true
+}
+
 func main() {
+	// An ordinary user without a cgroup of their own gets each tool
+	// contained in a pid namespace: agentcli runs itself again in a user
+	// namespace where it may start them (see sandbox.EnterUserNamespace).
+	if needsContainment(os.Args[1:]) {
+		if code, ran := sandbox.EnterUserNamespace(); ran {
+			os.Exit(code)
+		}
+	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(host.GCPercent)
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/toolhost/toolhost/internal/realowner"
 )
 
 // userNamespaceEnv marks the copy of a program that EnterUserNamespace
@@ -44,13 +46,21 @@ func EnterUserNamespace() (code int, ran bool) {
 		return 0, false
 	}
 	uid, gid := os.Getuid(), os.Getgid()
+	// Root's files show another user inside: this process tells the copy
+	// who really owns a file, for its trust checks.
+	serve, child, err := realowner.Pair()
+	if err != nil {
+		return 0, false
+	}
+	defer serve.Close()
 	cmd := &exec.Cmd{
-		Path:   "/proc/self/exe",
-		Args:   os.Args,
-		Env:    append(os.Environ(), userNamespaceEnv+"=1"),
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
+		Path:       "/proc/self/exe",
+		Args:       os.Args,
+		Env:        append(os.Environ(), userNamespaceEnv+"=1", realowner.Env+"=3"),
+		ExtraFiles: []*os.File{child},
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags:  syscall.CLONE_NEWUSER,
 			UidMappings: []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}},
@@ -67,9 +77,12 @@ func EnterUserNamespace() (code int, ran bool) {
 	// Pdeathsig is sent when the thread that started the copy ends.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	child.Close()
+	if err != nil {
 		return 0, false
 	}
+	go realowner.Serve(serve)
 	done := make(chan struct{})
 	go func() {
 		for {
@@ -81,7 +94,7 @@ func EnterUserNamespace() (code int, ran bool) {
 			}
 		}
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	close(done)
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
