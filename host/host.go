@@ -339,7 +339,7 @@ func (h *Host) call(ctx context.Context, name string, args json.RawMessage, refu
 		rec.Code, rec.Message = res.Err.Code, cut(res.Err.Message, 1024)
 	}
 	if out != nil {
-		rec.PID, rec.BytesOut, rec.Leftovers = out.PID, out.StdoutBytes, out.Leftovers
+		rec.PID, rec.BytesOut, rec.Leftovers, rec.Containment = out.PID, out.StdoutBytes, out.Leftovers, out.Containment
 		if out.Signal != 0 {
 			rec.Signal = out.Signal.String()
 		} else {

@@ -152,6 +152,28 @@ func (f *hostFlags) openWith(m *manifest.Manifest, log zerolog.Logger) (*host.Ho
 	return h, alog, nil
 }
 
+// containment says how a host would contain tool processes on this
+// machine for this user: a Containment id and its description, or why
+// calls cannot be contained.
+func containment() (id, how string, err error) {
+	l, err := sandbox.New(sandbox.Options{MaxConcurrent: 1})
+	if err != nil {
+		return sandbox.ContainmentNone, "", err
+	}
+	defer l.Close()
+	how, err = l.Containment()
+	return l.ContainmentID(), how, err
+}
+
+// containmentLine is containment in one line for people.
+func containmentLine() string {
+	_, how, err := containment()
+	if err != nil {
+		return "tool calls cannot be contained here and will be refused: " + err.Error()
+	}
+	return "tool processes are contained by: " + how
+}
+
 func (f *hostFlags) check() error {
 	switch {
 	case f.toolTimeout <= 0:

@@ -228,6 +228,6 @@ func cmdMCPConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	d, _ := json.MarshalIndent(desktop, "", "  ")
 	v, _ := json.MarshalIndent(vscode, "", "  ")
-	fmt.Fprintf(stdout, "Desktop clients (Claude Desktop, Cursor, ...): merge into their mcpServers configuration:\n%s\n\nVS Code: .vscode/mcp.json:\n%s\n", d, v)
+	fmt.Fprintf(stdout, "Desktop clients (Claude Desktop, Cursor, ...): merge into their mcpServers configuration:\n%s\n\nVS Code: .vscode/mcp.json:\n%s\n\nFor the user running it here, %s\n", d, v, containmentLine())
 	return exitOK
 }

@@ -62,6 +62,7 @@ func cmdSecurity(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	o.Getenv = os.Getenv
+	o.ContainmentID, o.Containment, o.ContainmentErr = containment()
 
 	var r *secaudit.Report
 	if *fix {
@@ -111,6 +112,9 @@ func printSecurityReport(w io.Writer, r *secaudit.Report, fixed bool) {
 	tw.Flush()
 	s := r.Summary
 	fmt.Fprintf(w, "%s: %d critical, %d warn, %d info", r.Manifest, s.Critical, s.Warn, s.Info)
+	if r.Containment != "" {
+		fmt.Fprintf(w, " (containment: %s)", r.Containment)
+	}
 	if fixed {
 		fmt.Fprintf(w, "; %d fixed by -fix", len(r.Fixed))
 	} else if fixable > 0 {

@@ -73,6 +73,6 @@ func cmdTools(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, t.Sandbox.Level, desc)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\n%d tools vetted from %s\n", len(m.Tools), m.Path)
+	fmt.Fprintf(stdout, "\n%d tools vetted from %s\n%s\n", len(m.Tools), m.Path, containmentLine())
 	return exitOK
 }

@@ -41,6 +41,10 @@ func appendRecord(b []byte, rec *Record) []byte {
 		b = append(b, `,"pid":`...)
 		b = strconv.AppendInt(b, int64(rec.PID), 10)
 	}
+	if rec.Containment != "" {
+		b = append(b, `,"containment":`...)
+		b = appendString(b, rec.Containment)
+	}
 	if rec.Exit != nil {
 		b = append(b, `,"exit":`...)
 		b = strconv.AppendInt(b, int64(*rec.Exit), 10)

@@ -25,6 +25,9 @@ type Record struct {
 	// Env are the names of the variables passed, never their values.
 	Env []string `json:"env,omitempty"`
 	PID int      `json:"pid,omitempty"`
+	// Containment is how the tool was contained: "cgroup-v2",
+	// "cgroup-v1", "pid-namespace" or "none"; empty when nothing ran.
+	Containment string `json:"containment,omitempty"`
 	// Exit is the exit status; nil when the tool did not run or a signal
 	// ended it.
 	Exit   *int   `json:"exit,omitempty"`

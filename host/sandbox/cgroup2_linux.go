@@ -67,6 +67,7 @@ func enablePids(cg string) error {
 }
 
 func (b *v2) describe() string { return "cgroup v2 pids (" + b.dir + ")" }
+func (b *v2) id() string       { return ContainmentCgroupV2 }
 func (b *v2) close() error     { return removeCgroup(b.dir, time.Second) }
 
 type v2slot struct {

@@ -322,6 +322,7 @@ func newV1(l *Launcher, parent string) (backend, error) {
 }
 
 func (b *v1) describe() string { return "cgroup v1 pids (" + b.dir + ")" }
+func (b *v1) id() string       { return ContainmentCgroupV1 }
 func (b *v1) close() error     { return removeCgroup(b.dir, time.Second) }
 
 type startReq struct {

@@ -25,7 +25,8 @@ type UncontainedError struct {
 
 func (e *UncontainedError) Error() string {
 	return "process containment unavailable: " + e.Reason +
-		" (run as root, or in a delegated cgroup such as systemd-run --user --scope -p Delegate=yes; or allow uncontained calls explicitly)"
+		" (fix: run agentcli as root, in a delegated cgroup v2 (systemd-run --user --scope -p Delegate=yes agentcli ...)," +
+		" or where user namespaces are allowed; -allow-uncontained runs tools anyway, at a risk: what a tool starts may outlive the call, unbounded in number)"
 }
 
 // UnavailableError reports a sandbox restriction this machine cannot

@@ -73,6 +73,7 @@ func (b *pidns) describe() string {
 }
 
 func (b *pidns) close() error { return nil }
+func (b *pidns) id() string   { return ContainmentPidNamespace }
 
 func (b *pidns) newJail() (jail, error) { return &pidJail{b: b}, nil }
 

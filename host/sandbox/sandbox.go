@@ -103,8 +103,12 @@ type Outcome struct {
 	// at most one is set.
 	TimedOut, Cancelled, OutputLimit bool
 	// Leftovers counts processes of the call that were still there when
-	// the tool exited, killed and reaped by the host.
+	// the tool exited, killed and reaped by the host. In a pid namespace
+	// the kernel ends them with the tool, uncounted: there it is 0.
 	Leftovers int
+	// Containment is how the call was contained, one of the Containment
+	// ids.
+	Containment string
 	// Duration is the time from start to the end of the call.
 	Duration time.Duration
 }
@@ -191,6 +195,10 @@ func New(opts Options) (*Launcher, error) {
 	l.backend = b
 	return l, nil
 }
+
+// ContainmentID is the short name of how calls are contained, one of the
+// Containment ids: ContainmentNone when they cannot be (see Containment).
+func (l *Launcher) ContainmentID() string { return l.backend.id() }
 
 // Containment describes how calls are contained, or returns why they
 // cannot be.
@@ -349,7 +357,7 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 		return nil, nil, &LaunchError{Path: spec.Path, Err: err}
 	}
 	pid := cmd.Process.Pid
-	out = &Outcome{PID: pid}
+	out = &Outcome{PID: pid, Containment: l.backend.id()}
 
 	writeStdin := func() {
 		stdinW.Write(spec.Stdin) // EPIPE when the tool does not read: fine
@@ -605,9 +613,20 @@ func exitStatus(ps *os.ProcessState, waitErr error) (int, syscall.Signal) {
 	return ps.ExitCode(), 0
 }
 
-// backend makes jails: cgroup v1, cgroup v2, or none.
+// Containment ids, the short names of the backends (Outcome.Containment,
+// Launcher.ContainmentID, the audit log's "containment").
+const (
+	ContainmentCgroupV2     = "cgroup-v2"
+	ContainmentCgroupV1     = "cgroup-v1"
+	ContainmentPidNamespace = "pid-namespace"
+	ContainmentNone         = "none"
+)
+
+// backend makes jails: cgroup v1, cgroup v2, a pid namespace, or none.
 type backend interface {
 	newJail() (jail, error)
+	// id is one of the Containment ids.
+	id() string
 	describe() string
 	close() error
 }
@@ -645,6 +664,7 @@ type uncontained struct{}
 
 func (uncontained) newJail() (jail, error) { return &groupJail{}, nil }
 func (uncontained) describe() string       { return "none (process group only)" }
+func (uncontained) id() string             { return ContainmentNone }
 func (uncontained) close() error           { return nil }
 
 // limited is a jail's limiter, started at the jail's first call that can

@@ -42,6 +42,13 @@ type Options struct {
 	// StrictCheck says why this machine cannot provide the strict
 	// sandbox level (nil when it can); nil means confine.Check.
 	StrictCheck func() error
+	// Containment is how a host would contain tool processes here, as
+	// sandbox.Launcher reports it: ContainmentID one of the sandbox's
+	// Containment ids, Containment its description, or ContainmentErr why
+	// calls cannot be contained. Empty ContainmentID skips the check.
+	ContainmentID  string
+	Containment    string
+	ContainmentErr error
 }
 
 // shells are the programs that run whatever command they are given:
@@ -116,8 +123,12 @@ func Run(opts Options) (*Report, error) {
 	}
 	a.checkAudit()
 	a.checkHTTP()
+	a.checkContainment()
 
-	r := &Report{Version: Version, Manifest: path, Findings: a.findings, Fixed: []Change{}}
+	r := &Report{Version: Version, Manifest: path, Findings: a.findings, Fixed: []Change{}, Containment: opts.Containment}
+	if opts.ContainmentErr != nil {
+		r.Containment = "unavailable: " + opts.ContainmentErr.Error()
+	}
 	if r.Findings == nil {
 		r.Findings = []*Finding{}
 	}
@@ -494,6 +505,24 @@ func (a *auditor) checkAudit() {
 
 // checkHTTP reports MCP over HTTP off loopback without auth
 // (mcp-http-no-auth).
+// checkContainment reports a machine where tool processes cannot be
+// contained (every call is refused, or runs uncontained with
+// -allow-uncontained), and the pid namespace backend's one process bound
+// for all calls together.
+func (a *auditor) checkContainment() {
+	switch {
+	case a.opts.ContainmentID == "":
+	case a.opts.ContainmentErr != nil:
+		a.add(Uncontained, Critical, "containment",
+			oneLine(a.opts.ContainmentErr.Error()),
+			"run agentcli as root, in a delegated cgroup v2 (systemd-run --user --scope -p Delegate=yes agentcli ...), or where user namespaces are allowed")
+	case a.opts.ContainmentID == "pid-namespace" && os.Geteuid() != 0:
+		a.add(ContainmentShared, Info, "containment",
+			"each call runs in a pid namespace of its own (nothing it starts outlives it), but one RLIMIT_NPROC bounds the processes of all calls together",
+			"for a bound per call, run agentcli in a delegated cgroup v2: systemd-run --user --scope -p Delegate=yes agentcli ...")
+	}
+}
+
 func (a *auditor) checkHTTP() {
 	addr := a.opts.HTTP
 	if addr == "" || mcpserve.IsLoopbackAddr(addr) || a.authConfigured() {

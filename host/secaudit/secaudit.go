@@ -70,6 +70,8 @@ const (
 	BinaryUnpinned       = "binary-unpinned"        // info: a program without sha256
 	StrictUnavailable    = "strict-unavailable"     // critical: a strict tool on a machine that cannot confine it
 	MCPHTTPNoAuth        = "mcp-http-no-auth"       // critical: MCP over HTTP off loopback without auth
+	Uncontained          = "uncontained"            // critical: tool processes cannot be contained here
+	ContainmentShared    = "containment-shared"     // info: one process bound for all calls (pid namespace backend)
 )
 
 // Finding is one problem found.
@@ -124,6 +126,9 @@ type Report struct {
 	Version int `json:"version"`
 	// Manifest is the absolute path of the manifest audited.
 	Manifest string `json:"manifest"`
+	// Containment says how tool processes are contained on this machine
+	// for this user, or why they cannot be; "" when not checked.
+	Containment string `json:"containment,omitempty"`
 	// Findings are the problems found, worst first: those that remain,
 	// then those Fix fixed.
 	Findings []*Finding `json:"findings"`

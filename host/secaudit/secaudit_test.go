@@ -358,6 +358,38 @@ func TestCleanSetup(t *testing.T) {
 	}
 }
 
+// A machine where tools cannot be contained is critical; an ordinary
+// user's pid namespace backend, with one process bound for all calls, is
+// worth knowing; a cgroup is nothing to report. The report names it.
+func TestContainment(t *testing.T) {
+	for _, c := range []struct {
+		id, how string
+		err     error
+		want    string
+	}{
+		{"cgroup-v1", "cgroup v1 pids (/sys/fs/cgroup/pids/x)", nil, ""},
+		{"none", "", errors.New("no cgroup, no user namespace"), "critical " + Uncontained},
+		{"pid-namespace", "pid namespace per call", nil, "info " + ContainmentShared},
+	} {
+		opts := cleanSetup(t, nil, defaultPolicy)
+		opts.ContainmentID, opts.Containment, opts.ContainmentErr = c.id, c.how, c.err
+		r, err := Run(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(ids(r), "\n")
+		if c.id == "pid-namespace" && os.Geteuid() == 0 {
+			c.want = "" // root's tools run as users of their own
+		}
+		if c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("%s: findings %q, want %q", c.id, got, c.want)
+		}
+		if c.err == nil && r.Containment != c.how || c.err != nil && !strings.Contains(r.Containment, c.err.Error()) {
+			t.Errorf("%s: report names the containment %q", c.id, r.Containment)
+		}
+	}
+}
+
 func ids(r *Report) []string {
 	var out []string
 	for _, f := range r.Findings {
@@ -541,7 +573,7 @@ func TestSchemaIDs(t *testing.T) {
 	}
 	all := []string{ManifestInvalid, PermToolBinary, PermToolsFolder, PermManifest, PermPolicy, PermAudit, ModeBypass,
 		NoPolicy, LevelNone, SecretsWithNetwork, CommandUnguarded, TimeoutMissing, TimeoutLong, BinaryOutsideToolbin,
-		BinaryUnpinned, StrictUnavailable, MCPHTTPNoAuth}
+		BinaryUnpinned, StrictUnavailable, MCPHTTPNoAuth, Uncontained, ContainmentShared}
 	if got := doc.Defs.Finding.Properties.ID.Enum; !slices.Equal(got, all) {
 		t.Errorf("schema ids %q, want %q", got, all)
 	}
