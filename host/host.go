@@ -27,6 +27,7 @@ import (
 	"github.com/toolhost/toolhost/host/audit"
 	"github.com/toolhost/toolhost/host/policy"
 	"github.com/toolhost/toolhost/host/sandbox"
+	"github.com/toolhost/toolhost/host/sandbox/confine"
 	"github.com/toolhost/toolhost/manifest"
 	"github.com/toolhost/toolhost/protocol"
 )
@@ -69,7 +70,9 @@ type Options struct {
 	// DefaultTimeout.
 	DefaultTimeout time.Duration
 	// Path and Home are the PATH and HOME every tool gets; "" means
-	// DefaultPath and the host user's home folder.
+	// DefaultPath and the home folder of the tool's user: the host user's,
+	// or, for a tool that runs as another user, that user's in the user
+	// database ("/" when it has none).
 	Path, Home string
 	// Environ is the host environment that envPassthrough names are taken
 	// from; nil means os.Environ() when New is called.
@@ -91,6 +94,7 @@ type Options struct {
 // Host runs calls against a vetted manifest. It is safe for concurrent use.
 type Host struct {
 	opts      Options
+	homeGiven bool // Options.Home was set
 	log       zerolog.Logger
 	launcher  *sandbox.Launcher
 	workspace string
@@ -152,6 +156,12 @@ type prepared struct {
 	timeout time.Duration
 	maxOut  int64
 	sandbox confinement
+	// unrunnable says why the tool's user cannot run its program; New
+	// refuses such a manifest.
+	unrunnable error
+	// byPath runs a script by its path (see sandbox.Spec.ByPath); a
+	// pinned one runs by descriptor, so the file checked is the file run.
+	byPath bool
 }
 
 // New returns a Host serving m. It fails when the workspace is not a
@@ -181,7 +191,8 @@ func New(m *manifest.Manifest, opts Options) (*Host, error) {
 	if opts.Path == "" {
 		opts.Path = DefaultPath
 	}
-	if opts.Home == "" {
+	homeGiven := opts.Home != ""
+	if !homeGiven {
 		opts.Home, _ = os.UserHomeDir()
 	}
 	if opts.Environ == nil {
@@ -190,13 +201,23 @@ func New(m *manifest.Manifest, opts Options) (*Host, error) {
 	opts.Sandbox.Logger = opts.Logger
 	var id [6]byte
 	rand.Read(id[:])
-	h := &Host{opts: opts, log: opts.Logger, workspace: ws, idPrefix: hex.EncodeToString(id[:]) + "-",
+	h := &Host{opts: opts, homeGiven: homeGiven, log: opts.Logger, workspace: ws, idPrefix: hex.EncodeToString(id[:]) + "-",
 		decoding: semaphore.NewWeighted(decodeBudget)}
 	h.launcher, err = sandbox.New(opts.Sandbox)
 	if err != nil {
 		return nil, err
 	}
 	h.Swap(m)
+	var errs []error
+	for _, t := range m.Tools {
+		if err := h.tools.Load().byKey[t.Name].unrunnable; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		h.launcher.Close()
+		return nil, fmt.Errorf("host: %w", errors.Join(errs...))
+	}
 	return h, nil
 }
 
@@ -219,7 +240,23 @@ func (h *Host) Swap(m *manifest.Manifest) {
 		if p.maxOut <= 0 {
 			p.maxOut = DefaultMaxOutput
 		}
-		vars := map[string]string{"PATH": h.opts.Path, "HOME": h.opts.Home}
+		p.sandbox = h.confineTool(t, p, ts.own)
+		var runAs *confine.User
+		if p.sandbox.conf != nil {
+			runAs = p.sandbox.conf.User
+		}
+		p.byPath = isScript(t.Program.Path) && !t.Program.Pinned()
+		if p.sandbox.err == nil {
+			if err := checkRunnable(t.Name, t.Program.Path, p.byPath, runAs, h.opts.Path); err != nil {
+				p.sandbox.err = &errorCode{protocol.CodeLaunchFailed, err.Error()}
+				p.unrunnable = err
+			}
+		}
+		home := h.opts.Home
+		if !h.homeGiven {
+			home = toolHome(runAs, home)
+		}
+		vars := map[string]string{"PATH": h.opts.Path, "HOME": home}
 		var secrets []string
 		for _, name := range t.EnvPassthrough {
 			v, ok := env[name]
@@ -241,7 +278,6 @@ func (h *Host) Swap(m *manifest.Manifest) {
 			}
 		}
 		all = append(all, secrets...)
-		p.sandbox = h.confineTool(t, p, ts.own)
 		if e := p.sandbox.err; e != nil {
 			h.log.Warn().Str("tool", t.Name).Str("code", e.code).Msg(e.msg)
 		}
@@ -393,7 +429,7 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 	spec := &sandbox.Spec{
 		Path: t.Program.Path, Args: t.Command, Env: p.env, Dir: h.workspace,
 		Stdin: stdin, Timeout: p.timeout, MaxStdout: p.maxOut, StderrGuard: redact.guard(),
-		Confine: conf,
+		Confine: conf, ByPath: p.byPath,
 	}
 	if t.Program.Pinned() {
 		f, err := t.Program.Open()

@@ -132,7 +132,9 @@ func (v *vetter) vet(p *Program) []error {
 	}
 	var errs []error
 	if !isExecutable(fi) {
-		errs = append(errs, &UnsafeFileError{Path: real, Reason: fmt.Sprintf("not executable (mode %04o)", fi.Mode().Perm()), Fix: "chmod u+x " + real})
+		// a+x, not u+x: a tool may run as another user (nobody, as root's
+		// limits level does), who needs the bit for others.
+		errs = append(errs, &UnsafeFileError{Path: real, Reason: fmt.Sprintf("not executable (mode %04o)", fi.Mode().Perm()), Fix: "chmod a+x " + real})
 	}
 	if err := checkOwnerAndMode(real, fi); err != nil {
 		errs = append(errs, err)

@@ -57,6 +57,12 @@ type Spec struct {
 	// executed by descriptor, so the file checked is the file run. Launch
 	// does not close it.
 	Exec *os.File
+	// ByPath runs the program by Path even when it is confined (whose
+	// program is otherwise opened by the host and executed by descriptor,
+	// as its user may not be able to walk the path): for a script, whose
+	// interpreter then sees its real path ($0, __file__) and finds files
+	// beside it. Its user must be able to reach Path. Exec overrides it.
+	ByPath bool
 	// Args is argv; Args[0] is the name the program sees.
 	Args []string
 	// Env is the whole environment of the program; nil means an empty one
@@ -299,7 +305,7 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 		SysProcAttr: sysProcAttr(),
 	}
 	exe := spec.Exec
-	if exe == nil && spec.Confine != nil {
+	if exe == nil && spec.Confine != nil && !spec.ByPath {
 		// Executed by descriptor, opened here: a tool running as another
 		// user may not be able to walk the path to its program.
 		f, err := os.Open(spec.Path)

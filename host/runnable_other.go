@@ -1,0 +1,15 @@
+//go:build !unix
+
+package host
+
+import "github.com/toolhost/toolhost/host/sandbox/confine"
+
+// checkRunnable has nothing to check where tools run as the host's user
+// and permissions are not Unix's.
+func checkRunnable(tool, program string, byPath bool, u *confine.User, path string) error { return nil }
+
+// isScript is false: scripts run by their interpreter's own rules here.
+func isScript(string) bool { return false }
+
+// toolHome is the host's home: tools run as the host's user here.
+func toolHome(_ *confine.User, home string) string { return home }
