@@ -162,6 +162,26 @@ var (
 	limitsCheck = confine.CheckLimits
 )
 
+// CheckRunnable reports why the user t runs as on this host cannot start
+// its program (a *RunnableError), with path the tools' PATH ("" means
+// DefaultPath); nil when it can. Host.New refuses such a tool; it is
+// exported for "agentcli security audit".
+func CheckRunnable(t *manifest.Tool, path string) error {
+	if path == "" {
+		path = DefaultPath
+	}
+	var runAs *confine.User
+	sb := t.Sandbox
+	if os.Geteuid() == 0 && sb.Level != manifest.LevelNone && sb.User != "root" && sb.User != "0" {
+		u, err := lookupUser(sb.User)
+		if err != nil {
+			return fmt.Errorf("%s: user %q: %w", t.Name, sb.User, err)
+		}
+		runAs = u
+	}
+	return checkRunnable(t.Name, t.Program.Path, isScript(t.Program.Path) && !t.Program.Pinned(), runAs, path)
+}
+
 // lookupUser resolves a manifest's user: "" is nobody.
 func lookupUser(spec string) (*confine.User, error) {
 	if spec == "" {

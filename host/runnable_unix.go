@@ -19,28 +19,6 @@ import (
 	"github.com/toolhost/toolhost/internal/realowner"
 )
 
-// RunnableError reports a program the user a tool runs as cannot run: the
-// program itself, a script's interpreter, or a folder on the way to one
-// that the kernel opens by path.
-type RunnableError struct {
-	Tool string
-	// User names who the tool runs as ("nobody (uid 65534)").
-	User string
-	// Path is the file or folder in the way; Need what the user lacks
-	// ("execute", "read", "enter").
-	Path, Need string
-	// Mode and Owner describe Path.
-	Mode  fs.FileMode
-	Owner string
-	// Fix says what to do.
-	Fix string
-}
-
-func (e *RunnableError) Error() string {
-	return fmt.Sprintf("%s runs as %s, who cannot %s %s (mode %04o, owner %s); fix: %s",
-		e.Tool, e.User, e.Need, e.Path, e.Mode.Perm(), e.Owner, e.Fix)
-}
-
 // checkRunnable reports why u (nil: the host's own user) cannot start
 // program for tool, or nil. A binary is executed by descriptor, opened by
 // the host, so only the file's permission counts. A script's interpreter

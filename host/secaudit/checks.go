@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -76,6 +77,7 @@ type tool struct {
 	network bool
 	schema  json.RawMessage
 	marks   []policy.Mark
+	vetted  *manifest.Tool // from manifest.Load; nil from the lenient reading
 }
 
 // auditor collects the findings of one run.
@@ -160,6 +162,7 @@ func (a *auditor) load() ([]*tool, policy.Mode, bool) {
 				name: t.Name, command: t.Command, program: a.programPath(t.Command[0]), real: t.Program.Path,
 				timeout: t.Timeout, env: t.EnvPassthrough, sha256: t.Program.SHA256,
 				level: t.Sandbox.Level, network: t.Sandbox.Network, schema: t.InputSchema, marks: t.Marks,
+				vetted: t,
 			})
 		}
 		if m.Policy == nil {
@@ -351,6 +354,13 @@ func (a *auditor) checkPolicies(manifestMode policy.Mode, hasPolicy bool, file *
 
 // checkTool runs the checks of one tool's settings.
 func (a *auditor) checkTool(t *tool) {
+	if t.vetted != nil {
+		var re *host.RunnableError
+		if err := host.CheckRunnable(t.vetted, ""); errors.As(err, &re) {
+			a.add(ProgramUnrunnable, Critical, t.name+": "+re.Path,
+				re.Problem(), re.Fix+" (agentcli refuses this tool until then)")
+		}
+	}
 	if t.level == manifest.LevelNone {
 		a.add(LevelNone, Warn, t.name,
 			"sandbox level none: the tool runs without resource limits or no_new_privs, as the host's own user",

@@ -71,6 +71,7 @@ const (
 	StrictUnavailable    = "strict-unavailable"     // critical: a strict tool on a machine that cannot confine it
 	MCPHTTPNoAuth        = "mcp-http-no-auth"       // critical: MCP over HTTP off loopback without auth
 	Uncontained          = "uncontained"            // critical: tool processes cannot be contained here
+	ProgramUnrunnable    = "program-unrunnable"     // critical: the tool's user cannot run its program
 	ContainmentShared    = "containment-shared"     // info: one process bound for all calls (pid namespace backend)
 )
 

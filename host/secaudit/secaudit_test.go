@@ -67,6 +67,10 @@ func badSetup(t *testing.T) *bad {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Folders the tools' user (nobody, as root) may enter: a finding
+	// about them would hide the ones under test.
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o755)
 	b := &bad{dir: dir}
 	b.bin = filepath.Join(dir, "tools", "bin")
 	for _, name := range []string{"fs_read_file", "raw", "openai", "forever", "notimeout"} {
@@ -390,6 +394,27 @@ func TestContainment(t *testing.T) {
 	}
 }
 
+// A program the tool's user cannot run is critical, with the loader's fix.
+func TestProgramUnrunnable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the tool runs as nobody")
+	}
+	opts := cleanSetup(t, nil, defaultPolicy)
+	prog, err := filepath.EvalSymlinks(filepath.Join(filepath.Dir(opts.Manifest), "tools", "bin", "get_time"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	setMode(t, prog, 0o700)
+	r, err := Run(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := find(r, ProgramUnrunnable, "get_time: "+prog)
+	if len(fs) != 1 || fs[0].Severity != Critical || !strings.Contains(fs[0].Found, "nobody (uid 65534)") || !strings.Contains(fs[0].Fix, "chmod a+rx "+prog) {
+		t.Errorf("want one critical %s naming nobody and the fix:\n%s", ProgramUnrunnable, dump(r))
+	}
+}
+
 func ids(r *Report) []string {
 	var out []string
 	for _, f := range r.Findings {
@@ -573,7 +598,7 @@ func TestSchemaIDs(t *testing.T) {
 	}
 	all := []string{ManifestInvalid, PermToolBinary, PermToolsFolder, PermManifest, PermPolicy, PermAudit, ModeBypass,
 		NoPolicy, LevelNone, SecretsWithNetwork, CommandUnguarded, TimeoutMissing, TimeoutLong, BinaryOutsideToolbin,
-		BinaryUnpinned, StrictUnavailable, MCPHTTPNoAuth, Uncontained, ContainmentShared}
+		BinaryUnpinned, StrictUnavailable, MCPHTTPNoAuth, Uncontained, ContainmentShared, ProgramUnrunnable}
 	if got := doc.Defs.Finding.Properties.ID.Enum; !slices.Equal(got, all) {
 		t.Errorf("schema ids %q, want %q", got, all)
 	}
