@@ -38,6 +38,8 @@ test: lint
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "not gofmt-clean:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
 # Each benchmark runs 6 times; benchstat prints the median of every
@@ -47,6 +49,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'CallVsRaw/seq|LaunchVsRaw' -benchtime 400x -count 6 ./host/ ./host/sandbox/ | tee bench.txt
 	$(GO) test -run '^$$' -bench 'CallVsRaw/par8' -benchtime 10x -count 6 ./host/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'Levels' -benchtime 200x -count 6 ./host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'Containment' -benchtime 200x -count 6 ./host/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'Run100' -benchtime 10x -count 6 ./host/chat/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'MCPVsRaw/seq' -benchtime 300x -count 6 ./cmd/agentcli/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'MCPVsRaw/par8' -benchtime 10x -count 6 ./cmd/agentcli/ | tee -a bench.txt

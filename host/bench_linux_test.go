@@ -20,9 +20,19 @@ import (
 )
 
 // benchHost builds the trivial tool and a host serving it.
-func benchHost(b *testing.B) (*Host, string) {
+func benchHost(b *testing.B) (*Host, string) { return benchHostIn(b, "") }
+
+// benchHostIn is benchHost with the given containment ("" for the
+// strongest), in a folder every user may enter: an ordinary user's
+// benchmark (run by hand) reaches the program by path.
+func benchHostIn(b *testing.B, containment string) (*Host, string) {
 	b.Helper()
-	dir := b.TempDir()
+	dir, err := os.MkdirTemp("", "toolhost-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	b.Cleanup(func() { os.RemoveAll(dir) })
 	bin := filepath.Join(dir, "tools", "bin", "noop")
 	if err := gobuild.Build("..", bin, "./testdata/tools/noop"); err != nil {
 		b.Fatal(err)
@@ -43,12 +53,45 @@ func benchHost(b *testing.B) (*Host, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := New(m, Options{Audit: log, Workspace: dir})
+	h, err := New(m, Options{Audit: log, Workspace: dir, Sandbox: sandbox.Options{Containment: containment}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { h.Close(); log.Close() })
+	if _, err := h.Containment(); err != nil {
+		b.Skip(err)
+	}
 	return h, bin
+}
+
+// BenchmarkContainment measures Host.Call of the trivial tool at the
+// default level on each containment backend this machine offers, against
+// raw fork/exec+wait of the same binary (and the same waiting in the
+// poller), taking turns call by call. Run as an ordinary user (the test
+// binary runs itself in a user namespace, as agentcli does) it measures
+// the pid namespace backend as such a user gets it.
+func BenchmarkContainment(b *testing.B) {
+	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
+	for _, c := range []string{sandbox.ContainmentCgroupV2, sandbox.ContainmentCgroupV1, sandbox.ContainmentPidNamespace} {
+		b.Run(c, func(b *testing.B) {
+			h, bin := benchHostIn(b, c)
+			var raw, rawPoll, host time.Duration
+			variants := []func(i int) *time.Duration{
+				func(i int) *time.Duration { rawCall(b, bin, i); return &raw },
+				func(i int) *time.Duration { rawPollCall(b, bin, i); return &rawPoll },
+				func(i int) *time.Duration { hostCall(b, h, i); return &host },
+			}
+			for i := 0; b.Loop(); i++ {
+				for k := range variants {
+					t0 := time.Now()
+					d := variants[(i+k)%len(variants)](i)
+					*d += time.Since(t0)
+				}
+			}
+			b.ReportMetric(host.Seconds()/rawPoll.Seconds(), "poll-ratio")
+			report(b, raw, host)
+		})
+	}
 }
 
 // rawCall is the baseline: fork/exec the same binary with the same

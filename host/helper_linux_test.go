@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/internal/gobuild"
 )
 
@@ -24,6 +25,10 @@ var toolBin string
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "host-helper" {
 		os.Exit(helper(os.Args[2], os.Args[3:]))
+	}
+	// As agentcli does (for benchmarks run by hand as an ordinary user).
+	if code, ran := sandbox.EnterUserNamespace(); ran {
+		os.Exit(code)
 	}
 	dir, err := os.MkdirTemp("", "toolhost-host-test-")
 	if err != nil {

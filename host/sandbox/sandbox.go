@@ -43,6 +43,12 @@ type Options struct {
 	AllowUncontained bool
 	// Logger receives diagnostics. The zero value logs nothing.
 	Logger zerolog.Logger
+	// Containment, when set, asks for one backend by its Containment id
+	// (ContainmentCgroupV2, ContainmentCgroupV1 or
+	// ContainmentPidNamespace) instead of the strongest available; when it
+	// is unavailable, calls are refused as when none is. "" means the
+	// strongest: a cgroup, else a pid namespace per call.
+	Containment string
 
 	// backendOverride picks the backend in tests: "v1", "v2", "v2-nopids"
 	// (cgroup v2 without the pids controller) or "none".
@@ -155,6 +161,17 @@ func New(opts Options) (*Launcher, error) {
 	}
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = DefaultKillGrace
+	}
+	switch opts.Containment {
+	case "":
+	case ContainmentCgroupV2:
+		opts.backendOverride = "v2"
+	case ContainmentCgroupV1:
+		opts.backendOverride = "v1"
+	case ContainmentPidNamespace:
+		opts.backendOverride = "pidns"
+	default:
+		return nil, fmt.Errorf("sandbox: unknown containment %q", opts.Containment)
 	}
 	closeInheritedOnExec()
 	l := &Launcher{
