@@ -60,7 +60,7 @@ func newPidns(l *Launcher) (backend, error) {
 		return nil, fmt.Errorf("%s", reason)
 	}
 	if v := kernelVersion(); os.Geteuid() != 0 && (v[0] < 5 || v[0] == 5 && v[1] < 14) {
-		return nil, fmt.Errorf("Linux %d.%d counts a user's processes across every user namespace (5.14 counts them per namespace), so a fork bomb could not be bounded for this call alone", v[0], v[1])
+		return nil, fmt.Errorf("this kernel (Linux %d.%d) counts a user's processes across every user namespace (5.14 counts them per namespace), so a fork bomb could not be bounded for this call alone", v[0], v[1])
 	}
 	return &pidns{l: l, userNS: inOwnUserNamespace()}, nil
 }
