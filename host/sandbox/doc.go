@@ -16,10 +16,14 @@
 // many processes and threads the call may have, so a fork bomb stops at
 // the limit, and which lists every process of the call, so none outlives
 // it: when the tool exits, whatever it left behind is killed and reaped.
-// The Launcher makes its process a child subreaper, so that orphans of
-// tools are reaped by it rather than left as zombies. Where no cgroup can
-// be had, Launch refuses with an *UncontainedError unless
-// Options.AllowUncontained is set; then only the process group is killed.
+// Where no cgroup can be had, the tool starts as the first process of a
+// pid namespace of its own, whose other processes the kernel kills when it
+// exits, with RLIMIT_NPROC bounding them; an ordinary user's program gets
+// the right to start pid namespaces from EnterUserNamespace. The Launcher
+// makes its process a child subreaper, so that orphans of tools are reaped
+// by it rather than left as zombies. Where neither can be had, Launch
+// refuses with an *UncontainedError unless Options.AllowUncontained is
+// set; then only the process group is killed.
 //
 // A program that uses a Launcher should not wait separately for other
 // children while calls end: the Launcher reaps every zombie child that is

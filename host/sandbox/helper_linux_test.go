@@ -79,6 +79,16 @@ func helper(marker, name string, args []string) int {
 			return 9
 		}
 		fmt.Println("{}")
+	case "daemon":
+		// The classic daemon: a child that starts "escape" (a grandchild
+		// in a session of its own holding stdout) and exits, so the
+		// grandchild is an orphan out of the tool's group and session.
+		// The child's "{}" is the tool's output.
+		c := self("escape")
+		c.Stdout = os.Stdout
+		if err := c.Run(); err != nil {
+			return 9
+		}
 	case "orphan-zombie":
 		// A child that exits at once after its parent: an orphan zombie.
 		c := self("exit-soon")

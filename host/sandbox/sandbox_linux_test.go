@@ -236,12 +236,14 @@ func TestEscapedSession(t *testing.T) {
 		}
 		t.Run(b, func(t *testing.T) {
 			f := newFixture(t, b)
-			out := f.launch(context.Background(), f.spec("escape"))
-			if strings.TrimSpace(string(out.Stdout)) != "{}" || out.Leftovers < 1 && b != "pidns" {
-				t.Errorf("outcome %+v", out)
-			}
-			if s := survivors(f.marker); len(s) > 0 {
-				t.Errorf("the escaped process outlived the call: %v", s)
+			for _, name := range []string{"escape", "daemon"} {
+				out := f.launch(context.Background(), f.spec(name))
+				if strings.TrimSpace(string(out.Stdout)) != "{}" || out.Leftovers < 1 && b != "pidns" {
+					t.Errorf("%s: outcome %+v", name, out)
+				}
+				if s := survivors(f.marker); len(s) > 0 {
+					t.Errorf("%s: the escaped process outlived the call: %v", name, s)
+				}
 			}
 		})
 	}

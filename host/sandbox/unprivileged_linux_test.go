@@ -101,12 +101,16 @@ func TestConfineUnprivileged(t *testing.T) {
 	escapes := []string{"read:" + secret, "write:" + outside,
 		"dial:127.0.0.1:9", "udp:127.0.0.1:9", "userns", "ptrace"}
 	unseen := []string{"signal:" + host, "ptrace-pid:" + host}
+	// Without capabilities these fail unconfined too; confined they must
+	// fail all the same.
+	denied := []string{"unshare", "mount:" + publicDir(t)}
 	// The host gained a capability at exec, so the kernel made it
 	// undumpable: its memory and environment are closed to a process of
 	// the same user without capabilities.
 	environ := "read:/proc/" + host + "/environ"
-	res := f.tryOps(strictConfig(nil, nil, false), append(escapes, append(unseen, environ)...)...)
-	for _, op := range append(escapes, append(unseen, environ)...) {
+	all := append(append(append(escapes, unseen...), denied...), environ)
+	res := f.tryOps(strictConfig(nil, nil, false), all...)
+	for _, op := range all {
 		if res[op] == "" {
 			t.Errorf("strict: %s worked", op)
 		}
