@@ -1,8 +1,10 @@
 package host
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -131,4 +133,40 @@ func cut(s string, max int) string {
 		i--
 	}
 	return s[:i] + "… [cut]"
+}
+
+// ForTerminal makes s safe to print on a terminal in one line: every
+// character that is not printable (controls, C1 controls such as the 8-bit
+// CSI U+009B, bidirectional overrides such as U+202E, line breaks) and
+// every byte of invalid UTF-8 is shown escaped (\x1b, \u202e), so that
+// text from a model or a tool can neither move the cursor, redraw what is
+// on the screen, nor read differently than it is. Use it on everything
+// model- or tool-controlled that is printed to a terminal.
+func ForTerminal(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsPrint(r):
+			b.WriteString(s[i : i+size])
+		case r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+		i += size
+	}
+	return b.String()
 }

@@ -57,7 +57,10 @@ func askOn(in io.Reader, out io.Writer, flush func()) host.Approver {
 		mu.Lock()
 		defer mu.Unlock()
 		flush()
-		fmt.Fprintf(out, "\nagentcli: %s wants to run with %s\n  (%s)\nAllow this call? [y/N] ", req.Tool, req.Summary(), req.Reason)
+		// What is shown comes from the model: escaped, it cannot redraw
+		// the question.
+		fmt.Fprintf(out, "\nagentcli: %s wants to run with %s\n  (%s)\nAllow this call? [y/N] ",
+			host.ForTerminal(req.Tool), host.ForTerminal(req.Summary()), host.ForTerminal(req.Reason))
 		stale := inflight
 		if !inflight {
 			reqs <- struct{}{}

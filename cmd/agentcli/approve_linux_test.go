@@ -51,9 +51,16 @@ func TestTerminalApproval(t *testing.T) {
 		{"yes\n", "yes2.txt", 0, `"bytesWritten":3`},
 		{"n\n", "no.txt", 1, `"code":"DENIED"`},
 		{"\n", "empty.txt", 1, `was declined`},
+		// Model-written arguments with an 8-bit CSI and a right-to-left
+		// override, raw in the JSON: shown escaped, they redraw nothing.
+		{"n\n", "hostile.txt", 1, `"code":"DENIED"`},
 	} {
 		master, slave := openPTY(t)
-		cmd := exec.Command(filepath.Join(built, "agentcli"), "call", "fs_write_file", `{"path":"`+c.file+`","content":"abc"}`)
+		content := "abc"
+		if c.file == "hostile.txt" {
+			content = "\u009b2J\u009b1AAllow this call? [y/N] \u202eevil"
+		}
+		cmd := exec.Command(filepath.Join(built, "agentcli"), "call", "fs_write_file", `{"path":"`+c.file+`","content":"`+content+`"}`)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
 		var stdout, stderr bytes.Buffer
@@ -105,6 +112,9 @@ func TestTerminalApproval(t *testing.T) {
 		}
 		if !strings.Contains(stderr.String(), "fs_write_file wants to run with") || !strings.Contains(stderr.String(), "rule writes asks") {
 			t.Errorf("answer %q: no question on stderr: %s", c.answer, stderr.String())
+		}
+		if strings.ContainsAny(stderr.String(), "\u009b\u202e") || c.file == "hostile.txt" && !strings.Contains(stderr.String(), `\u009b2J`) {
+			t.Errorf("answer %q: the question shows the arguments unescaped: %q", c.answer, stderr.String())
 		}
 		_, statErr := os.Stat(filepath.Join(dir, c.file))
 		if written := statErr == nil; written != (c.code == 0) {

@@ -143,10 +143,10 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintln(stderr, "error: interrupted; running tools were stopped")
 		return exitInterrupted
 	case errors.As(runErr, &stepErr):
-		fmt.Fprintf(stderr, "info: %v\n", runErr)
+		fmt.Fprintf(stderr, "info: %s\n", host.ForTerminal(runErr.Error()))
 		return exitFailed
 	}
-	fmt.Fprintf(stderr, "error: %v\n", runErr)
+	fmt.Fprintf(stderr, "error: %s\n", host.ForTerminal(runErr.Error()))
 	return exitFailed
 }
 

@@ -139,9 +139,11 @@ func (r *runner) progress(format string, args ...any) {
 	if r.opts.Progress == nil {
 		return
 	}
+	// Ids, names, messages and answers come from the model or a tool.
+	line := host.ForTerminal(fmt.Sprintf(format, args...))
 	r.progressMu.Lock()
 	defer r.progressMu.Unlock()
-	fmt.Fprintf(r.opts.Progress, format+"\n", args...)
+	fmt.Fprintln(r.opts.Progress, line)
 }
 
 // functions offers the vetted tools as function definitions.

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -180,6 +181,30 @@ func TestBadToolCalls(t *testing.T) {
 		if json.Unmarshal([]byte(c), &env) != nil || env.Code != want.code || !strings.Contains(c, want.text) {
 			t.Errorf("tool message %d: %s, want %s mentioning %s", i, c, want.code, want.text)
 		}
+	}
+}
+
+// Progress lines carry the model's ids, names and words escaped: nothing
+// the model sends can move the cursor, redraw the screen or reverse text.
+func TestProgressEscapesModelText(t *testing.T) {
+	e := newEnv(t)
+	hostile := "x\x1b[2J\x1b[H\u202eevil\u009b31m\r\nagentcli: approved"
+	srv := fakeoai.New(t,
+		fakeoai.ToolCalls(fakeoai.Call{ID: "id" + hostile, Name: "no" + hostile, Args: `{}`}),
+		fakeoai.Answer("done"+hostile),
+	)
+	var progress bytes.Buffer
+	if _, _, err := e.run(t, srv, Options{Progress: &progress, Verbose: true}, prompt("try")); err != nil {
+		t.Fatal(err)
+	}
+	out := progress.String()
+	for _, bad := range []string{"\x1b", "\u202e", "\u009b", "\r", "\nagentcli: approved"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("progress holds %q raw:\n%s", bad, out)
+		}
+	}
+	if !strings.Contains(out, `\x1b[2J`) || !strings.Contains(out, `\u202eevil`) {
+		t.Errorf("progress does not show the hostile text escaped:\n%s", out)
 	}
 }
 

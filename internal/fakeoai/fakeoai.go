@@ -224,7 +224,9 @@ func ToolCalls(calls ...Call) Reply {
 	var parts []string
 	for _, c := range calls {
 		args, _ := json.Marshal(c.Args)
-		parts = append(parts, fmt.Sprintf(`{"id":%q,"type":"function","function":{"name":%q,"arguments":%s}}`, c.ID, c.Name, args))
+		id, _ := json.Marshal(c.ID)
+		name, _ := json.Marshal(c.Name)
+		parts = append(parts, fmt.Sprintf(`{"id":%s,"type":"function","function":{"name":%s,"arguments":%s}}`, id, name, args))
 	}
 	return Reply{Body: fmt.Sprintf(`{"id":"chatcmpl-AnS8","object":"chat.completion","created":%d,"model":"gpt-4o-2024-08-06",`+
 		`"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[%s],"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"tool_calls"}],`+
