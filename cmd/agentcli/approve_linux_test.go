@@ -127,3 +127,50 @@ func TestTerminalApproval(t *testing.T) {
 		t.Errorf("without a terminal: exit %d %s", code, errs)
 	}
 }
+
+// A tool, even one at level none running as root, cannot reach the
+// terminal agentcli runs on: it leads a session of its own with no
+// controlling terminal, so /dev/tty does not open, nothing it writes there
+// reaches the screen, and it cannot push keystrokes (TIOCSTI) for the
+// user's shell to run after agentcli exits.
+func TestToolsCannotReachTheTerminal(t *testing.T) {
+	script := `if printf TOOLWROTE >/dev/tty 2>/dev/null; then echo '{"tty":"opened"}'; else echo '{"tty":"closed"}'; fi`
+	for _, level := range []string{"none", "limits"} {
+		t.Run(level, func(t *testing.T) {
+			dir := project(t, `{"name":"tty","command":["/bin/sh","-c",`+fmt.Sprintf("%q", script)+`],"sandbox":{"level":"`+level+`"}}`)
+			master, slave := openPTY(t)
+			cmd := exec.Command(filepath.Join(built, "agentcli"), "call", "tty")
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
+			var stdout bytes.Buffer
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &stdout, slave
+			// agentcli's controlling terminal is the pseudo-terminal, as
+			// a shell's child's would be.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%v: %s", err, stdout.String())
+			}
+			slave.Close()
+			screen := make(chan string)
+			go func() {
+				var b bytes.Buffer
+				buf := make([]byte, 4096)
+				for {
+					master.SetReadDeadline(time.Now().Add(2 * time.Second))
+					n, err := master.Read(buf)
+					b.Write(buf[:n])
+					if err != nil {
+						screen <- b.String()
+						return
+					}
+				}
+			}()
+			if got := strings.TrimSpace(stdout.String()); got != `{"tty":"closed"}` {
+				t.Errorf("the tool's view of /dev/tty: %s", got)
+			}
+			if s := <-screen; strings.Contains(s, "TOOLWROTE") {
+				t.Errorf("the tool wrote to the terminal: %q", s)
+			}
+		})
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The test binary doubles as every hostile tool: run as
@@ -155,6 +157,11 @@ func helper(marker, name string, args []string) int {
 			fds = append(fds, e.Name()+"="+l)
 		}
 		json.NewEncoder(os.Stdout).Encode(fds)
+	case "session":
+		// Its session and whether it can reach a controlling terminal.
+		sid, _ := unix.Getsid(0)
+		_, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		json.NewEncoder(os.Stdout).Encode(map[string]any{"sid": sid, "pid": os.Getpid(), "tty": errText(err)})
 	case "whoami":
 		// Who the tool runs as and what bounds it.
 		status, _ := os.ReadFile("/proc/self/status")

@@ -15,11 +15,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sysProcAttr puts the child in a process group of its own, so one signal
-// reaches everything it starts, and kills it if the thread that started
-// it (and so the host) dies.
+// sysProcAttr puts the child in a session of its own, and so in a process
+// group of its own, so one signal reaches everything it starts, and kills
+// it if the thread that started it (and so the host) dies. A new session
+// has no controlling terminal: the tool cannot open /dev/tty, and so
+// cannot write to the user's terminal or push keystrokes into it
+// (TIOCSTI) for the shell to run after agentcli exits.
 func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 }
 
 func signalGroup(pgid int, sig syscall.Signal) { unix.Kill(-pgid, sig) }

@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+// sysProcAttr puts the child in a session (and process group) of its own,
+// with no controlling terminal.
+func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
 
 func signalGroup(pgid int, sig syscall.Signal) { syscall.Kill(-pgid, sig) }
 

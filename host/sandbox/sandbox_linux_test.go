@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/toolhost/toolhost/host/sandbox/confine"
 )
 
 // backends are the containments this machine offers the tests.
@@ -542,4 +544,26 @@ func TestAwaitExit(t *testing.T) {
 	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 7 {
 		t.Errorf("Wait after AwaitExit: %v, want exit status 7", err)
 	}
+}
+
+// Every tool leads a session of its own, with no controlling terminal,
+// at every level.
+func TestOwnSession(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		for _, c := range []*confine.Config{nil, {NoNewPrivs: true}} {
+			s := f.spec("session")
+			s.Confine = c
+			out := f.launch(context.Background(), s)
+			var got struct {
+				SID, PID int
+				TTY      string
+			}
+			if err := json.Unmarshal(out.Stdout, &got); err != nil {
+				t.Fatalf("%v: %q %q", err, out.Stdout, out.Stderr)
+			}
+			if got.SID != got.PID || got.TTY == "" {
+				t.Errorf("confine %v: session %d of pid %d, /dev/tty %q: want a session of its own, no terminal", c, got.SID, got.PID, got.TTY)
+			}
+		}
+	})
 }
