@@ -13,11 +13,13 @@ const CategoryProtectedPath = "protected-path"
 // is protected when one of its components (or a run of them, for entries
 // with a slash) matches.
 type protectedName struct {
-	id      string
-	names   []string // exact names, or a run of components joined by "/"
-	prefix  string   // names starting with prefix match too
-	reason  string
-	example string
+	id       string
+	names    []string // exact names, or a run of components joined by "/"
+	prefix   string   // names starting with prefix match too
+	prefixes []string // and names starting with any of these
+	suffixes []string // and names ending with any of these
+	reason   string
+	example  string
 }
 
 var protectedNames = []protectedName{
@@ -30,8 +32,15 @@ var protectedNames = []protectedName{
 	{id: "docker", names: []string{".docker"}, reason: "Docker registry credentials", example: ".docker/config.json"},
 	{id: "netrc", names: []string{".netrc", "_netrc"}, reason: "machine passwords", example: ".netrc"},
 	{id: "credentials", names: []string{".git-credentials", ".npmrc", ".pypirc", ".pgpass", ".config/gh", ".config/gcloud", ".azure"}, reason: "stored credentials of common tools", example: ".git-credentials"},
-	{id: "shell-startup", names: []string{".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zshenv", ".zprofile", ".zlogin", ".zlogout", ".cshrc", ".tcshrc", ".login", ".kshrc", ".config/fish"},
+	{id: "shell-startup", names: []string{".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bash_aliases", ".profile", ".zshrc", ".zshenv", ".zprofile", ".zlogin", ".zlogout", ".cshrc", ".tcshrc", ".login", ".kshrc", ".config/fish"},
 		reason: "shell start-up files run code in every new shell", example: ".bashrc"},
+	{id: "git-config", names: []string{".gitconfig", ".config/git"}, reason: "git configuration runs code (aliases, core.fsmonitor, core.hooksPath) and holds credential helpers", example: ".config/git/config"},
+	{id: "git-hooks", names: []string{".husky", ".githooks"}, reason: "git hooks are code that runs on commits and pushes", example: ".husky/pre-commit"},
+	{id: "editor-tasks", names: []string{".vscode/tasks.json"}, reason: "tasks the editor runs", example: ".vscode/tasks.json"},
+	{id: "private-keys", prefixes: []string{"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519"}, suffixes: []string{".key", ".pem"},
+		reason: "private keys and certificates", example: "server.key"},
+	{id: "secrets-folder", names: []string{"secrets", "credentials"}, reason: "folders and files named for secrets", example: "secrets/db.txt"},
+	{id: "mcp-config", names: []string{".mcp.json", ".claude.json"}, reason: "MCP client configuration: which servers run, with which tokens", example: ".mcp.json"},
 }
 
 // protectedRoot is a folder protected with everything beneath it.
@@ -59,10 +68,18 @@ type FloorEntry struct {
 func FloorPaths() []FloorEntry {
 	var out []FloorEntry
 	for _, n := range protectedNames {
-		p := strings.Join(n.names, ", ")
+		var parts []string
+		parts = append(parts, n.names...)
 		if n.prefix != "" {
-			p += ", " + n.prefix + "*"
+			parts = append(parts, n.prefix+"*")
 		}
+		for _, x := range n.prefixes {
+			parts = append(parts, x+"*")
+		}
+		for _, x := range n.suffixes {
+			parts = append(parts, "*"+x)
+		}
+		p := strings.Join(parts, ", ")
 		out = append(out, FloorEntry{ID: "path-" + n.id, Path: p, Reason: n.reason})
 	}
 	for _, r := range protectedRoots {
@@ -90,7 +107,20 @@ func (n *protectedName) matchName(name string) bool {
 			return true
 		}
 	}
-	return n.prefix != "" && strings.HasPrefix(name, n.prefix)
+	if n.prefix != "" && strings.HasPrefix(name, n.prefix) {
+		return true
+	}
+	for _, x := range n.prefixes {
+		if strings.HasPrefix(name, x) {
+			return true
+		}
+	}
+	for _, x := range n.suffixes {
+		if strings.HasSuffix(name, x) && len(name) > len(x) {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *protectedName) finding() *Finding {

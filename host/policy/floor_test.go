@@ -22,6 +22,13 @@ func TestFloorPaths(t *testing.T) {
 		"/etc/shadow":                      "path-etc", "/etc": "path-etc", "/proc/1/environ": "path-proc", "/sys/kernel": "path-sys",
 		"/dev/sda": "path-dev", "/boot/vmlinuz": "path-boot", "/run/docker.sock": "path-docker-socket", "/var/run/docker.sock": "path-docker-socket-var",
 		"/srv/toolhost/audit/audit.jsonl": "path-host", "/srv/project/tools.json": "path-host",
+		"/home/u/.gitconfig": "path-git-config", "/w/.config/git/config": "path-git-config",
+		"/w/.husky/pre-commit": "path-git-hooks", "/w/sub/.githooks/pre-push": "path-git-hooks",
+		"/w/.vscode/tasks.json": "path-editor-tasks", "/home/u/.bash_aliases": "path-shell-startup",
+		"/w/certs/server.key": "path-private-keys", "/w/tls/CERT.PEM": "path-private-keys", "/w/backup/id_rsa.old": "path-private-keys",
+		"/w/id_ed25519": "path-private-keys", "/w/secrets/db.txt": "path-secrets-folder", "/w/deploy/credentials": "path-secrets-folder",
+		"/w/.mcp.json": "path-mcp-config", "/home/u/.claude.json": "path-mcp-config",
+		"/w/.vscode/settings.json": "", "/w/keyboard.go": "", "/w/.key": "", "/w/secretsanta.txt": "", "/w/pem.go": "",
 		// Not protected: look-alikes.
 		"/w/env": "", "/w/.environment-notes": "", "/w/my.env": "", "/w/.github/workflows/ci.yml": "", "/w/gitignore": "",
 		"/w/.gitignore": "", "/etcetera/x": "", "/w/dev/notes": "", "/home/u/.config/fishing": "", "/srv/project/tools.json.bak": "",
