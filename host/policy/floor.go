@@ -143,6 +143,16 @@ func FloorPath(p string, own []string) *Finding {
 			return &Finding{ID: "path-host", Category: CategoryProtectedPath, Reason: "the host's own configuration, policy, audit log or tools (" + o + ")"}
 		}
 	}
+	return ProtectedNames(p)
+}
+
+// ProtectedNames reports the floor entry protecting a name in path p, a
+// path of either kind (absolute or relative, with slashes): one of its
+// components, or a run of them (.config/gh), wherever they appear. It
+// ignores the floor's fixed folders (/etc), so that it may judge paths
+// relative to a workspace. Tools that walk a workspace skip what it
+// reports, at any depth.
+func ProtectedNames(p string) *Finding {
 	parts := strings.Split(strings.ToLower(filepath.ToSlash(p)), "/")
 	for i := range protectedNames {
 		n := &protectedNames[i]

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -259,7 +260,8 @@ func TestWalk(t *testing.T) {
 		}, ""},
 		{"folder", "sub", WalkOptions{}, []visit{{"sub", dir}, {"sub/b.txt", 0}}, ""},
 		{"start through a link inside", "link_dir_in", WalkOptions{}, []visit{{"link_dir_in", dir}, {"link_dir_in/b.txt", 0}}, ""},
-		{"explicit .git start", ".git", WalkOptions{}, []visit{{".git", dir}, {".git/config", 0}}, ""},
+		// The host refuses such a start; the walk still shows nothing in it.
+		{"explicit .git start", ".git", WalkOptions{}, []visit{{".git", dir}}, ""},
 		{"a file", "a.txt", WalkOptions{}, []visit{{"a.txt", 0}}, ""},
 		{"start through a link out", "link_dir_out", WalkOptions{}, nil, CodeBadPath},
 		{"start outside", "..", WalkOptions{}, nil, CodeBadPath},
@@ -275,6 +277,31 @@ func TestWalk(t *testing.T) {
 				t.Errorf("Walk(%q) mismatch (-want +got):\n%s", tt.start, diff)
 			}
 		})
+	}
+}
+
+// What the floor protects is skipped at any depth, hidden or not:
+// sub/.env, sub/.ssh/id_rsa, sub/_netrc, sub/.aws/credentials, keys.
+func TestWalkSkipsProtected(t *testing.T) {
+	ws := t.TempDir()
+	for _, p := range []string{"sub/.env", "sub/.ssh/id_rsa", "sub/_netrc", "sub/.aws/credentials", "deep/er/server.key",
+		"deep/secrets/token", "deep/.config/gh/hosts.yml", "sub/notes.txt", "deep/er/main.go"} {
+		os.MkdirAll(filepath.Join(ws, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(ws, p), []byte("x"), 0o644)
+	}
+	r := open(t, ws)
+	var got []string
+	err := r.Walk(context.Background(), ".", WalkOptions{IncludeHidden: true}, func(p string, d fs.DirEntry) error {
+		if !d.IsDir() {
+			got = append(got, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"deep/er/main.go", "sub/notes.txt"}; !slices.Equal(got, want) {
+		t.Errorf("walked %q, want only %q", got, want)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io/fs"
 	"strings"
+
+	"github.com/toolhost/toolhost/host/policy"
 )
 
 // WalkOptions tunes Walk. The zero value skips hidden names.
@@ -19,8 +21,9 @@ type WalkOptions struct {
 //
 // Walk follows start when it is a symbolic link that stays inside, and
 // never follows symbolic links below it: fn sees them as links. It skips
-// every entry named .git, and names starting with "." unless
-// opts.IncludeHidden. Folders that cannot be read are skipped. fn may
+// every entry named .git, every entry the host's floor protects wherever
+// it is (policy.ProtectedNames: sub/.env, sub/.ssh, keys, ...), and names
+// starting with "." unless opts.IncludeHidden. Folders that cannot be read are skipped. fn may
 // return fs.SkipDir (for a folder) or fs.SkipAll to stop early; any other
 // error stops the walk and is returned.
 //
@@ -44,7 +47,9 @@ func (r *Root) Walk(ctx context.Context, start string, opts WalkOptions, fn func
 			}
 			return fn(p, d)
 		}
-		if d.Name() == ".git" || (!opts.IncludeHidden && strings.HasPrefix(d.Name(), ".")) {
+		// What the host's floor protects (.env, .ssh, *.pem, ... at any
+		// depth) is never listed or read, hidden or not.
+		if d.Name() == ".git" || (!opts.IncludeHidden && strings.HasPrefix(d.Name(), ".")) || policy.ProtectedNames(p) != nil {
 			if d.IsDir() {
 				return fs.SkipDir
 			}
