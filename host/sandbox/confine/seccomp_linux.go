@@ -109,6 +109,11 @@ func assemble(network bool) ([]bpf.RawInstruction, error) {
 	for _, f := range namespaceFlags {
 		cond("clone", 0, seccomp.BitsSet, f)
 	}
+	// Device nodes: a tool running as root could make one for a disk or
+	// /dev/mem in a folder it may write, and open it. S_IFCHR's bit is set
+	// in both S_IFCHR and S_IFBLK (and in no other file type mknod makes).
+	cond("mknod", 1, seccomp.BitsSet, unix.S_IFCHR)
+	cond("mknodat", 2, seccomp.BitsSet, unix.S_IFCHR)
 	policy := seccomp.Policy{
 		DefaultAction: seccomp.ActionAllow,
 		Syscalls:      []seccomp.SyscallGroup{{Names: names, NamesWithCondtions: conds, Action: seccomp.ActionErrno}},
