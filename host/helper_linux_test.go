@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/internal/gobuild"
@@ -113,8 +114,13 @@ func helper(name string, args []string) int {
 		fmt.Fprintln(os.Stderr, "panic: runtime error: index out of range")
 		return 2
 	case "crash":
-		// Dies by a signal: the shell replaces this process.
-		syscall.Exec("/bin/sh", []string{"sh", "-c", "kill -SEGV $$"}, nil)
+		// A real fault, with SIGSEGV's default action: the kernel kills
+		// the process by the signal (forced, so even as its namespace's
+		// first process; a "kill -SEGV $$" would not be).
+		var dfl [4]uintptr // struct sigaction with the handler SIG_DFL
+		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGSEGV), uintptr(unsafe.Pointer(&dfl[0])), 0, 8, 0, 0)
+		var p *int
+		*p = 1
 	case "grandchild":
 		c := self("sleep")
 		c.Stdout = os.Stdout

@@ -24,10 +24,11 @@ import (
 type v2 struct {
 	l      *Launcher
 	dir    string
-	noPids bool // tests only: run without the pids controller
+	noPids bool    // tests only: run without the pids controller
+	clone  uintptr // the tools' clone flags
 }
 
-func newV2(l *Launcher, cg string, noPids bool) (backend, error) {
+func newV2(l *Launcher, cg string, noPids bool, clone uintptr) (backend, error) {
 	if !noPids {
 		ctrl, err := os.ReadFile(filepath.Join(cg, "cgroup.controllers"))
 		if err != nil {
@@ -52,7 +53,7 @@ func newV2(l *Launcher, cg string, noPids bool) (backend, error) {
 			return nil, err
 		}
 	}
-	return &v2{l: l, dir: dir, noPids: noPids}, nil
+	return &v2{l: l, dir: dir, noPids: noPids, clone: clone}, nil
 }
 
 func enablePids(cg string) error {
@@ -66,7 +67,7 @@ func enablePids(cg string) error {
 	return writeFile(filepath.Join(cg, "cgroup.subtree_control"), "+pids")
 }
 
-func (b *v2) describe() string { return "cgroup v2 pids (" + b.dir + ")" }
+func (b *v2) describe() string { return "cgroup v2 pids (" + b.dir + ")" + withPidNamespace(b.clone) }
 func (b *v2) id() string       { return ContainmentCgroupV2 }
 func (b *v2) close() error     { return removeCgroup(b.dir, time.Second) }
 
@@ -83,7 +84,7 @@ func (b *v2) newJail() (jail, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
-	s := &v2slot{dir: dir, noPids: b.noPids}
+	s := &v2slot{dir: dir, noPids: b.noPids, limited: limited{clone: b.clone}}
 	fail := func(err error) (jail, error) {
 		s.close()
 		return nil, err

@@ -50,11 +50,18 @@ func newBackend(l *Launcher) (backend, error) {
 	}
 	var reasons []string
 	mode := l.opts.backendOverride
+	// Where the host may start pid namespaces (as root), each call's tool
+	// also gets one inside its cgroup: it cannot see the host, or another
+	// call's tool, by pid, so it cannot signal or trace them.
+	clone := uintptr(0)
+	if !l.opts.noPidNamespace && canStartPidNamespaces() == nil {
+		clone = cloneNewPID
+	}
 	if mode == "" || mode == "v2" || mode == "v2-nopids" {
 		dir, err := cgroupDir(mounts, groups, "cgroup2", "")
 		if err == nil {
 			var b backend
-			if b, err = newV2(l, dir, mode == "v2-nopids"); err == nil {
+			if b, err = newV2(l, dir, mode == "v2-nopids", clone); err == nil {
 				return b, nil
 			}
 		}
@@ -64,7 +71,7 @@ func newBackend(l *Launcher) (backend, error) {
 		dir, err := cgroupDir(mounts, groups, "cgroup", "pids")
 		if err == nil {
 			var b backend
-			if b, err = newV1(l, dir); err == nil {
+			if b, err = newV1(l, dir, clone); err == nil {
 				return b, nil
 			}
 		}
@@ -78,6 +85,15 @@ func newBackend(l *Launcher) (backend, error) {
 		reasons = append(reasons, "pid namespace: "+err.Error())
 	}
 	return nil, &UncontainedError{Reason: strings.Join(reasons, "; ")}
+}
+
+// withPidNamespace is what a cgroup backend's description adds when its
+// tools also get a pid namespace each.
+func withPidNamespace(clone uintptr) string {
+	if clone&cloneNewPID != 0 {
+		return ", with a pid namespace per call"
+	}
+	return ""
 }
 
 // cgroupUsable reports why this process may not manage a pids cgroup for
@@ -308,20 +324,21 @@ var slotCount atomic.Uint64
 // cgroup and does the slot's forks. (Moving a thread in and out per call
 // costs about 80 µs here; handing the start to a resident thread, a few.)
 type v1 struct {
-	l    *Launcher
-	dir  string
-	home string // the tasks file of the host's own cgroup
+	l     *Launcher
+	dir   string
+	home  string  // the tasks file of the host's own cgroup
+	clone uintptr // the tools' clone flags
 }
 
-func newV1(l *Launcher, parent string) (backend, error) {
+func newV1(l *Launcher, parent string, clone uintptr) (backend, error) {
 	dir, err := ownDir(parent)
 	if err != nil {
 		return nil, err
 	}
-	return &v1{l: l, dir: dir, home: filepath.Join(parent, "tasks")}, nil
+	return &v1{l: l, dir: dir, home: filepath.Join(parent, "tasks"), clone: clone}, nil
 }
 
-func (b *v1) describe() string { return "cgroup v1 pids (" + b.dir + ")" }
+func (b *v1) describe() string { return "cgroup v1 pids (" + b.dir + ")" + withPidNamespace(b.clone) }
 func (b *v1) id() string       { return ContainmentCgroupV1 }
 func (b *v1) close() error     { return removeCgroup(b.dir, time.Second) }
 
@@ -356,7 +373,8 @@ func (b *v1) newJail() (jail, error) {
 		os.Remove(dir)
 		return nil, err
 	}
-	s := &v1slot{dir: dir, home: b.home, maxProcs: b.l.opts.MaxProcs, current: cur, reqs: make(chan startReq), stopped: make(chan error, 1)}
+	s := &v1slot{dir: dir, home: b.home, maxProcs: b.l.opts.MaxProcs, current: cur, reqs: make(chan startReq), stopped: make(chan error, 1),
+		limited: limited{clone: b.clone}}
 	ready := make(chan error)
 	go s.serve(ready)
 	if err := <-ready; err != nil {

@@ -246,7 +246,9 @@ func TestConfineStrictSyscallsAndNetwork(t *testing.T) {
 			c.Close()
 		}
 	}()
-	f := newFixture(t, "v1")
+	// In the host's pid namespace, where the tool can name its parent
+	// (the pidfd case).
+	f := newFixtureWith(t, Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, backendOverride: "v1", noPidNamespace: true})
 	mnt := publicDir(t)
 	ops := []string{"dial:" + ln.Addr().String(), "udp:127.0.0.1:9", "unix", "raw", "ptrace", "mount:" + mnt, "unshare", "userns",
 		"packet-high", "raw-high", "inet-high", "pidfd"}

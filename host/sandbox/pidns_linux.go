@@ -42,14 +42,7 @@ type pidns struct {
 // newPidns checks that this process may start pid namespaces: a throwaway
 // thread asks for one for its children, and ends.
 func newPidns(l *Launcher) (backend, error) {
-	errc := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread's children would be in the new
-		// namespace, so the thread ends with this goroutine.
-		runtime.LockOSThread()
-		errc <- unix.Unshare(unix.CLONE_NEWPID)
-	}()
-	if err := <-errc; err != nil {
+	if err := canStartPidNamespaces(); err != nil {
 		reason := fmt.Sprintf("starting a pid namespace: %v", err)
 		if os.Geteuid() != 0 && !inOwnUserNamespace() {
 			reason = "agentcli runs itself in a user namespace of its own to start each tool in a pid namespace, and this machine refused it"
@@ -75,7 +68,9 @@ func (b *pidns) describe() string {
 func (b *pidns) close() error { return nil }
 func (b *pidns) id() string   { return ContainmentPidNamespace }
 
-func (b *pidns) newJail() (jail, error) { return &pidJail{b: b}, nil }
+func (b *pidns) newJail() (jail, error) {
+	return &pidJail{b: b, limited: limited{clone: cloneNewPID}}, nil
+}
 
 // pidJail starts its tool in a new pid namespace; pid is the tool's, in
 // the host's namespace, while it runs.
@@ -110,7 +105,6 @@ func (j *pidJail) adopt(pid int) error {
 	return nil
 }
 
-func (j *pidJail) cloneFlags() uintptr { return unix.CLONE_NEWPID }
 
 // rlimits bounds the processes of the call. Without root, the count is
 // that of the host's user namespace: the host's own threads and every
@@ -125,26 +119,9 @@ func (j *pidJail) rlimits() []confine.Rlimit {
 	return []confine.Rlimit{{Resource: unix.RLIMIT_NPROC, Value: uint64(n)}}
 }
 
-// signal sends sig to the tool. The first process of a pid namespace gets
-// only the signals it has a handler for (SIGKILL always): SIGTERM to a
-// tool that would die of it by default is sent as SIGKILL, its effect, and
-// to one that ignores it, not at all.
-func (j *pidJail) signal(sig syscall.Signal) {
-	if j.pid == 0 {
-		return
-	}
-	if sig == syscall.SIGKILL {
-		unix.Kill(j.pid, unix.SIGKILL)
-		return
-	}
-	caught, ignored := signalDisposition(j.pid, sig)
-	switch {
-	case caught:
-		unix.Kill(j.pid, sig)
-	case !ignored:
-		unix.Kill(j.pid, unix.SIGKILL)
-	}
-}
+// signal has nothing to add: run signals the tool's group and the tool
+// as its namespace's first process, and SIGKILL to that ends the rest.
+func (*pidJail) signal(syscall.Signal) {}
 
 // clear has nothing to do: the kernel ended every process of the
 // namespace before the tool's exit could be waited for.
@@ -154,6 +131,36 @@ func (j *pidJail) clear(int, time.Duration, func() []int) (int, error) {
 }
 
 func (j *pidJail) close() error { return j.closeLimiter() }
+
+// signalNamespaceInit signals pid, the first process of a pid namespace,
+// besides its process group: such a process gets only the signals it has
+// a handler for, so sig, when the tool would die of it by default, is sent
+// as SIGKILL, its effect (one it catches reached it with its group; one it
+// ignores stays ignored). SIGKILL to it ends every process of the
+// namespace.
+func signalNamespaceInit(pid int, sig syscall.Signal) {
+	if sig == syscall.SIGKILL {
+		unix.Kill(pid, unix.SIGKILL)
+		return
+	}
+	if caught, ignored := signalDisposition(pid, sig); !caught && !ignored {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+}
+
+// canStartPidNamespaces reports why this process may not start pid
+// namespaces, or nil: a throwaway thread asks for one for its children,
+// and ends.
+func canStartPidNamespaces() error {
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread's children would be in the new
+		// namespace, so the thread ends with this goroutine.
+		runtime.LockOSThread()
+		errc <- unix.Unshare(unix.CLONE_NEWPID)
+	}()
+	return <-errc
+}
 
 // signalDisposition reads whether pid catches or ignores sig from
 // /proc/pid/status.

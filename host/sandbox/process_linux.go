@@ -29,6 +29,9 @@ func signalGroup(pgid int, sig syscall.Signal) { unix.Kill(-pgid, sig) }
 
 func addCloneFlags(attr *syscall.SysProcAttr, flags uintptr) { attr.Cloneflags |= flags }
 
+// cloneNewPID starts a tool in a pid namespace of its own.
+const cloneNewPID = unix.CLONE_NEWPID
+
 // execByDescriptor makes cmd execute the open file f rather than a path, so
 // the file that was verified is the file that runs.
 func execByDescriptor(cmd *exec.Cmd, f *os.File, asFD3 bool) {

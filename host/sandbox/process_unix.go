@@ -18,6 +18,10 @@ func signalGroup(pgid int, sig syscall.Signal) { syscall.Kill(-pgid, sig) }
 // Namespaces are Linux's: no jail here asks for one.
 func addCloneFlags(*syscall.SysProcAttr, uintptr) {}
 
+const cloneNewPID = 0
+
+func signalNamespaceInit(int, syscall.Signal) {}
+
 // Executing by descriptor needs /proc; here the verified path runs.
 func execByDescriptor(*exec.Cmd, *os.File, bool) {}
 

@@ -44,3 +44,7 @@ func AwaitExit(int) {}
 
 // Namespaces are Linux's: no jail here asks for one.
 func addCloneFlags(*syscall.SysProcAttr, uintptr) {}
+
+const cloneNewPID = 0
+
+func signalNamespaceInit(int, syscall.Signal) {}

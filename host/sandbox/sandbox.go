@@ -53,6 +53,9 @@ type Options struct {
 	// backendOverride picks the backend in tests: "v1", "v2", "v2-nopids"
 	// (cgroup v2 without the pids controller) or "none".
 	backendOverride string
+	// noPidNamespace, in tests, keeps cgroup backends' tools in the host's
+	// pid namespace, where leftovers are found and counted by the cgroup.
+	noPidNamespace bool
 }
 
 // Spec describes one launch.
@@ -427,8 +430,12 @@ func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, b
 	timer := time.NewTimer(spec.Timeout)
 	defer timer.Stop()
 	killed := false
+	nsInit := j.cloneFlags()&cloneNewPID != 0
 	kill := func(sig syscall.Signal) {
 		signalGroup(pid, sig)
+		if nsInit {
+			signalNamespaceInit(pid, sig)
+		}
 		j.signal(sig)
 	}
 	select {
@@ -691,10 +698,14 @@ func (uncontained) id() string             { return ContainmentNone }
 func (uncontained) close() error           { return nil }
 
 // limited is a jail's limiter, started at the jail's first call that can
-// use it. It also gives a jail no clone flags and no limits of its own.
-type limited struct{ lim *limiter }
+// use it, and the clone flags of the jail's tools (cloneNewPID where the
+// host may start pid namespaces). It gives a jail no limits of its own.
+type limited struct {
+	lim   *limiter
+	clone uintptr
+}
 
-func (*limited) cloneFlags() uintptr       { return 0 }
+func (j *limited) cloneFlags() uintptr     { return j.clone }
 func (*limited) rlimits() []confine.Rlimit { return nil }
 
 // startLimited starts cmd on the limiter, starting it first if need be
