@@ -105,7 +105,6 @@ func (j *pidJail) adopt(pid int) error {
 	return nil
 }
 
-
 // rlimits bounds the processes of the call. Without root, the count is
 // that of the host's user namespace: the host's own threads and every
 // call's processes, so the limit leaves room for the host and for each
