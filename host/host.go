@@ -36,6 +36,9 @@ import (
 const (
 	DefaultTimeout   = 30 * time.Second
 	DefaultMaxOutput = 1 << 20
+	// DefaultMaxArgs caps a call's arguments for tools without
+	// maxArgsBytes.
+	DefaultMaxArgs = 1 << 20
 	DefaultPath      = "/usr/local/bin:/usr/bin:/bin"
 )
 
@@ -50,6 +53,12 @@ const GCPercent = 400
 // calls: a JSON value in memory takes up to ~30 times its size (an array
 // of small numbers), so 16 concurrent 16 MiB outputs could take gigabytes.
 const decodeBudget = 16 << 20
+
+// argsBudget bounds the argument bytes being parsed and held at once,
+// across all calls: parsed, JSON takes up to ~30 times its size in memory
+// (an array of small numbers), and a call holds its parsed arguments until
+// its tool has them.
+const argsBudget = 32 << 20
 
 // maxMessage bounds error messages passed on to callers.
 const maxMessage = 4 << 10
@@ -102,6 +111,7 @@ type Host struct {
 	idPrefix  string
 	seq       atomic.Uint64
 	decoding  *semaphore.Weighted // see decodeBudget
+	parsing   *semaphore.Weighted // see argsBudget
 	// redact removes every secret any tool could be given: a secret one
 	// tool receives can come back from another (a file it wrote, say).
 	redact atomic.Pointer[redactor]
@@ -202,7 +212,7 @@ func New(m *manifest.Manifest, opts Options) (*Host, error) {
 	var id [6]byte
 	rand.Read(id[:])
 	h := &Host{opts: opts, homeGiven: homeGiven, log: opts.Logger, workspace: ws, idPrefix: hex.EncodeToString(id[:]) + "-",
-		decoding: semaphore.NewWeighted(decodeBudget)}
+		decoding: semaphore.NewWeighted(decodeBudget), parsing: semaphore.NewWeighted(argsBudget)}
 	h.launcher, err = sandbox.New(opts.Sandbox)
 	if err != nil {
 		return nil, err
@@ -411,6 +421,18 @@ func (h *Host) unknownTool(name string) *protocol.Error {
 // run checks the arguments, launches the tool and reads its result.
 func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redactor, args json.RawMessage, rec *audit.Record) (*sandbox.Outcome, json.RawMessage, *protocol.Error) {
 	t := p.tool
+	max := t.MaxArgsBytes
+	if max <= 0 {
+		max = DefaultMaxArgs
+	}
+	if int64(len(args)) > max {
+		return nil, nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments are %d bytes, over %s's limit of %d (maxArgsBytes in the manifest)", len(args), t.Name, max)
+	}
+	weight := min(int64(len(args)), argsBudget)
+	if err := h.parsing.Acquire(ctx, weight); err != nil {
+		return nil, nil, protocol.Errorf(protocol.CodeCancelled, "call cancelled while waiting to parse its arguments")
+	}
+	defer h.parsing.Release(weight)
 	stdin, value, perr := checkArgs(t.Input, args)
 	if perr != nil {
 		return nil, nil, perr

@@ -233,6 +233,9 @@ func TestHostileTools(t *testing.T) {
 		{"unexpected argument", "echo", `{"x":1}`, func(t *testing.T, r *Result) {
 			wantCode(t, r, protocol.CodeInvalidArgs, "additionalProperties 'x' not allowed")
 		}},
+		{"arguments over the default size limit", "echo", `{"s":"` + strings.Repeat("a", DefaultMaxArgs) + `"}`, func(t *testing.T, r *Result) {
+			wantCode(t, r, protocol.CodeInvalidArgs, fmt.Sprintf("arguments are %d bytes, over echo's limit of %d (maxArgsBytes", DefaultMaxArgs+8, DefaultMaxArgs))
+		}},
 		{"arguments not JSON", "echo", `{n:1}`, func(t *testing.T, r *Result) {
 			wantCode(t, r, protocol.CodeInvalidArgs, "arguments are not JSON")
 		}},

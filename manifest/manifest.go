@@ -71,6 +71,9 @@ type Tool struct {
 	Annotations *Annotations
 	// MaxOutputBytes caps standard output; 0 means the host's default.
 	MaxOutputBytes int64
+	// MaxArgsBytes caps the arguments of one call, checked before they
+	// are parsed; 0 means the host's default.
+	MaxArgsBytes int64
 	// Sandbox is how the tool is contained, defaults filled in.
 	Sandbox Sandbox
 	// Marks are the arguments the input schema marks as paths or
@@ -143,6 +146,7 @@ type rawTool struct {
 	EnvPassthrough []string     `json:"envPassthrough"`
 	Annotations    *Annotations `json:"annotations"`
 	MaxOutputBytes float64      `json:"maxOutputBytes"` // an integer, maybe written 1e6
+	MaxArgsBytes   float64      `json:"maxArgsBytes"`
 	SHA256         string       `json:"sha256"`
 	Sandbox        *Sandbox     `json:"sandbox"`
 }
@@ -222,6 +226,7 @@ func Parse(data []byte, file string) (*Manifest, error) {
 			Timeout:        time.Duration(rt.TimeoutSec) * time.Second,
 			Annotations:    rt.Annotations,
 			MaxOutputBytes: int64(rt.MaxOutputBytes),
+			MaxArgsBytes:   int64(rt.MaxArgsBytes),
 			InputSchema:    rt.Schema,
 			OutputSchema:   rt.OutputSchema,
 		}

@@ -117,6 +117,7 @@ func TestLoadExtensions(t *testing.T) {
     "outputSchema": {"type": "object", "required": ["ok"]},
     "annotations": {"title": "Echo", "readOnlyHint": true},
     "maxOutputBytes": 4.096e3,
+    "maxArgsBytes": 512,
     "timeoutSec": 7.0,
     "sha256": "`+strings.ToUpper(hex.EncodeToString(sum[:]))+`",
     "x-owner": "team"
@@ -127,7 +128,7 @@ func TestLoadExtensions(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := m.Lookup("echo")
-	if e.Output == nil || e.MaxOutputBytes != 4096 || e.Timeout != 7*time.Second || e.Annotations.Title != "Echo" || !*e.Annotations.ReadOnlyHint {
+	if e.Output == nil || e.MaxOutputBytes != 4096 || e.MaxArgsBytes != 512 || e.Timeout != 7*time.Second || e.Annotations.Title != "Echo" || !*e.Annotations.ReadOnlyHint {
 		t.Errorf("extensions not loaded: %+v", e)
 	}
 	if e.Program.SHA256 != hex.EncodeToString(sum[:]) {

@@ -98,7 +98,7 @@ func splitPointer(p string) []string {
 // knownFields are the field names of the manifest, for suggestions.
 var knownFields = []string{
 	"tools", "name", "description", "schema", "outputSchema", "command",
-	"timeoutSec", "envPassthrough", "annotations", "maxOutputBytes", "sha256",
+	"timeoutSec", "envPassthrough", "annotations", "maxOutputBytes", "maxArgsBytes", "sha256",
 	"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint",
 }
 
