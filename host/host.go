@@ -39,7 +39,7 @@ const (
 	// DefaultMaxArgs caps a call's arguments for tools without
 	// maxArgsBytes.
 	DefaultMaxArgs = 1 << 20
-	DefaultPath      = "/usr/local/bin:/usr/bin:/bin"
+	DefaultPath    = "/usr/local/bin:/usr/bin:/bin"
 )
 
 // GCPercent is the garbage collection target agentcli runs with
