@@ -69,8 +69,6 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 	return f
 }
 
-func (f *fixture) backend() string { return f.l.opts.backendOverride }
-
 // pidNamespace reports whether the fixture's tools each get a pid
 // namespace: there the kernel ends leftovers, uncounted, and the tool is
 // its namespace's first process.
