@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/toolhost/toolhost/host/policy"
+	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/host/sandbox/confine"
 	"github.com/toolhost/toolhost/manifest"
 	"github.com/toolhost/toolhost/protocol"
@@ -56,6 +57,9 @@ type confinement struct {
 	err *errorCode
 	// read and write are the resolved grants, for path arguments.
 	read, write []string
+	// ownUser runs the tool as a user of the call's own (see
+	// sandbox.Spec.OwnUser); conf.User then stands for those users.
+	ownUser bool
 }
 
 type errorCode struct{ code, msg string }
@@ -135,6 +139,7 @@ func (h *Host) confineTool(t *manifest.Tool, p *prepared, own []string) confinem
 			return fail(protocol.CodeSandboxUnavailable, "%s: user %q: %v", t.Name, sb.User, err)
 		}
 		conf.User = u
+		c.ownUser = sb.User == ""
 		// Counts every process of that user, so only for a user of the
 		// tools' own: the host's user has its whole session.
 		conf.Rlimits = append(conf.Rlimits, confine.Rlimit{Resource: rlimitNproc, Value: or(lim.Processes, DefaultProcesses)})
@@ -182,9 +187,14 @@ func CheckRunnable(t *manifest.Tool, path string) error {
 	return checkRunnable(t.Name, t.Program.Path, isScript(t.Program.Path) && !t.Program.Pinned(), runAs, path)
 }
 
-// lookupUser resolves a manifest's user: "" is nobody.
+// lookupUser resolves a manifest's user: "" is a user of the call's own
+// (the first of sandbox.OwnUserBase's ids stands for them), "nobody" the
+// system's.
 func lookupUser(spec string) (*confine.User, error) {
 	if spec == "" {
+		return &confine.User{UID: sandbox.OwnUserBase, GID: sandbox.OwnUserBase}, nil
+	}
+	if spec == "nobody" {
 		if u, err := user.Lookup("nobody"); err == nil {
 			return userIDs(u.Uid, u.Gid)
 		}

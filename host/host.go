@@ -451,7 +451,7 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 	spec := &sandbox.Spec{
 		Path: t.Program.Path, Args: t.Command, Env: p.env, Dir: h.workspace,
 		Stdin: stdin, Timeout: p.timeout, MaxStdout: p.maxOut, StderrGuard: redact.guard(),
-		Confine: conf, ByPath: p.byPath,
+		Confine: conf, ByPath: p.byPath, OwnUser: p.sandbox.ownUser,
 	}
 	if t.Program.Pinned() {
 		f, err := t.Program.Open()

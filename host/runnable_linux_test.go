@@ -56,7 +56,7 @@ func loadHost(t *testing.T, dir, entries string, opts Options) (*Host, error) {
 // enter, and "#!/usr/bin/env NAME" where NAME on PATH is such a program.
 func TestUnrunnableRefusedAtLoad(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: the tools run as nobody")
+		t.Skip("needs root: the tools run as users of their own")
 	}
 	dir := publicTemp(t)
 	bin := filepath.Join(dir, "tools", "bin")
@@ -76,9 +76,9 @@ func TestUnrunnableRefusedAtLoad(t *testing.T) {
 		tool, path string
 		want       []string
 	}{
-		{"private", "", []string{"private runs as nobody (uid 65534), who cannot read and execute " + filepath.Join(bin, "private"), "mode 0700, owner root (uid 0)", "fix: chmod a+rx " + filepath.Join(bin, "private")}},
-		{"hidden-interp", "", []string{"hidden-interp runs as nobody (uid 65534), who cannot enter " + closed, "fix: chmod a+x " + closed}},
-		{"env-interp", closed + ":/usr/bin", []string{"env-interp runs as nobody (uid 65534), who cannot enter " + closed}},
+		{"private", "", []string{"private runs as a user of its own (uid 2147352576 and up, no account), who cannot read and execute " + filepath.Join(bin, "private"), "mode 0700, owner root (uid 0)", "fix: chmod a+rx " + filepath.Join(bin, "private")}},
+		{"hidden-interp", "", []string{"hidden-interp runs as a user of its own (uid 2147352576 and up, no account), who cannot enter " + closed, "fix: chmod a+x " + closed}},
+		{"env-interp", closed + ":/usr/bin", []string{"env-interp runs as a user of its own (uid 2147352576 and up, no account), who cannot enter " + closed}},
 	} {
 		t.Run(c.tool, func(t *testing.T) {
 			_, err := loadHost(t, dir, `{"name":"`+c.tool+`","command":["./tools/bin/`+c.tool+`"]}`, Options{Path: c.path})
@@ -103,11 +103,12 @@ func TestUnrunnableRefusedAtLoad(t *testing.T) {
 }
 
 // A script tool runs by its path: $0 and __file__ are its real path, it
-// opens files beside it, and HOME is its user's (nobody's, here). Pinned,
+// opens files beside it, and HOME is "/" (its user, one of its own, has
+// no account and no home). Pinned,
 // it runs by descriptor instead, so the file checked is the file run.
 func TestScriptTools(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: the tools run as nobody")
+		t.Skip("needs root: the tools run as users of their own")
 	}
 	dir := publicTemp(t)
 	bin := filepath.Join(dir, "tools", "bin")
@@ -140,8 +141,8 @@ print(json.dumps({"zero": __file__, "beside": beside, "home": os.environ["HOME"]
 		var got struct{ Zero, Beside, Home, Greeting string }
 		json.Unmarshal(r.Output, &got)
 		want := filepath.Join(bin, c.file)
-		if got.Zero != want || got.Beside != "beside me" || got.Home != "/nonexistent" || got.Greeting != c.greeting {
-			t.Errorf("%s: %s, want $0 %s, the file beside it, HOME /nonexistent (nobody's)", c.tool, r.Output, want)
+		if got.Zero != want || got.Beside != "beside me" || got.Home != "/" || got.Greeting != c.greeting {
+			t.Errorf("%s: %s, want $0 %s, the file beside it, HOME /", c.tool, r.Output, want)
 		}
 	}
 }

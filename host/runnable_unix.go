@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/host/sandbox/confine"
 	"github.com/toolhost/toolhost/internal/realowner"
 )
@@ -170,6 +171,9 @@ func toolHome(u *confine.User, home string) string {
 func describeUser(u *confine.User) string {
 	if u == nil {
 		return userName(uint32(os.Geteuid())) + ", the user running agentcli,"
+	}
+	if u.UID == sandbox.OwnUserBase {
+		return fmt.Sprintf("a user of its own (uid %d and up, no account)", u.UID)
 	}
 	return userName(u.UID)
 }

@@ -9,12 +9,14 @@ import (
 	"testing"
 
 	"github.com/toolhost/toolhost/host/policy"
+	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/host/sandbox/confine"
 	"github.com/toolhost/toolhost/protocol"
 )
 
-// At the default level, a host running as root runs tools as nobody,
-// with no_new_privs.
+// At the default level, a host running as root runs tools as a user of
+// their own (one per concurrent-call slot, no account), with
+// no_new_privs; "user": "nobody" runs them as nobody.
 func TestDefaultLevelIsNotRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (CI runs as root)")
@@ -25,8 +27,20 @@ func TestDefaultLevelIsNotRoot(t *testing.T) {
 		helperTool("whoami", ""),
 		fmt.Sprintf(`{"name":"whoami-root","command":%s,"sandbox":{"user":"root"}}`, cmd),
 		fmt.Sprintf(`{"name":"whoami-none","command":%s,"sandbox":{"level":"none"}}`, cmd),
+		fmt.Sprintf(`{"name":"whoami-nobody","command":%s,"sandbox":{"user":"nobody"}}`, cmd),
 	}, Options{})
-	for tool, want := range map[string]string{"whoami": `{"gid":65534,"nnp":true,"uid":65534}`, "whoami-root": `{"gid":0,"nnp":true,"uid":0}`, "whoami-none": `{"gid":0,"nnp":false,"uid":0}`} {
+	for range 3 {
+		r := e.call("whoami", `{}`)
+		var who struct {
+			UID, GID int
+			NNP      bool
+		}
+		json.Unmarshal(r.Output, &who)
+		if !r.OK() || who.UID < sandbox.OwnUserBase || who.UID >= sandbox.OwnUserBase+sandbox.DefaultMaxConcurrent || who.GID != who.UID || !who.NNP {
+			t.Errorf("whoami: %s %v, want a user of its own (from %d) with no_new_privs", r.Output, r.Err, sandbox.OwnUserBase)
+		}
+	}
+	for tool, want := range map[string]string{"whoami-nobody": `{"gid":65534,"nnp":true,"uid":65534}`, "whoami-root": `{"gid":0,"nnp":true,"uid":0}`, "whoami-none": `{"gid":0,"nnp":false,"uid":0}`} {
 		r := e.call(tool, `{}`)
 		if !r.OK() || string(r.Output) != want {
 			t.Errorf("%s: %s %v, want %s", tool, r.Output, r.Err, want)

@@ -155,7 +155,7 @@ func TestConfineLimiterReused(t *testing.T) {
 			// and the limiter leaves when the slot closes.
 			j := <-f.l.slots
 			f.l.slots <- j
-			slot := j.(*v1slot)
+			slot := j.j.(*v1slot)
 			if tasks, _ := os.ReadFile(filepath.Join(slot.dir, "tasks")); len(strings.Fields(string(tasks))) != 2 {
 				t.Errorf("threads in the slot: %q, want 2", tasks)
 			}
@@ -383,5 +383,44 @@ func TestInheritedDescriptorsStayHome(t *testing.T) {
 				t.Errorf("confine %v: the tool got the host's fd %d (fds %v)", c, fd, fds)
 			}
 		}
+	}
+}
+
+// Tools with OwnUser run as a user of their slot's own: two calls at once
+// never share a user, so neither can read the other's environment or
+// trace it.
+func TestOwnUser(t *testing.T) {
+	rootOnly(t)
+	f := newFixtureWith(t, Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, MaxConcurrent: 2, backendOverride: "v1"})
+	c := &confine.Config{NoNewPrivs: true, User: &confine.User{UID: 65534, GID: 65534}}
+	// The first call holds its slot while the second looks for it.
+	first := f.confined(c, "secret-holder")
+	first.OwnUser = true
+	first.Env = append(first.Env, "TOOL_SECRET=s3cr3t-of-the-first-call")
+	done := make(chan *Outcome)
+	go func() { done <- f.launch(context.Background(), first) }()
+	for !markedRunning(f.marker) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	second := f.confined(c, "read-marked-environ")
+	second.OwnUser = true
+	out := f.launch(context.Background(), second)
+	var got struct {
+		UID     int
+		Environ string
+		Err     string
+	}
+	if err := json.Unmarshal(out.Stdout, &got); err != nil {
+		t.Fatalf("%v: %q %q", err, out.Stdout, out.Stderr)
+	}
+	first.Env = nil
+	held := <-done
+	var holder struct{ UID int }
+	json.Unmarshal(held.Stdout, &holder)
+	if got.UID < OwnUserBase || holder.UID < OwnUserBase || got.UID == holder.UID {
+		t.Errorf("users %d and %d: want two users of their own, from %d", holder.UID, got.UID, OwnUserBase)
+	}
+	if strings.Contains(got.Environ, "s3cr3t") || got.Err == "" {
+		t.Errorf("the second call read the first's environment: %q (error %q)", got.Environ, got.Err)
 	}
 }

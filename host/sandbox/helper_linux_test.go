@@ -157,6 +157,27 @@ func helper(marker, name string, args []string) int {
 			fds = append(fds, e.Name()+"="+l)
 		}
 		json.NewEncoder(os.Stdout).Encode(fds)
+	case "secret-holder":
+		// Holds a secret in its environment for a second: long enough for
+		// another call to look for it.
+		time.Sleep(time.Second)
+		json.NewEncoder(os.Stdout).Encode(map[string]any{"uid": os.Getuid()})
+	case "read-marked-environ":
+		// Reads the environment of another process of this test.
+		res := map[string]any{"uid": os.Getuid()}
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			if e.Name() == strconv.Itoa(os.Getpid()) {
+				continue
+			}
+			cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			if err != nil || !strings.Contains(string(cmdline), "secret-holder") || !strings.Contains(string(cmdline), marker) {
+				continue
+			}
+			env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+			res["environ"], res["err"] = string(env), errText(err)
+		}
+		json.NewEncoder(os.Stdout).Encode(res)
 	case "session":
 		// Its session and whether it can reach a controlling terminal.
 		sid, _ := unix.Getsid(0)

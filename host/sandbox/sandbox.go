@@ -93,6 +93,12 @@ type Spec struct {
 	// added to its Landlock read list. A restriction the machine cannot
 	// apply fails the launch with an *UnavailableError.
 	Confine *confine.Config
+	// OwnUser runs the tool as a user of its own instead of
+	// Confine.User: a user id no account uses, one per concurrent-call
+	// slot (OwnUserBase and up), so that no tool of another call can read
+	// its memory or environment, trace or signal it. It needs root and
+	// Confine.
+	OwnUser bool
 	// StderrGuard more bytes are dropped on each side of the cut when
 	// standard error is cut, so that a secret split by the cut leaves no
 	// piece the caller's redaction could miss: the length of the longest
@@ -138,7 +144,7 @@ type Launcher struct {
 	containErr error
 	backend    backend
 
-	slots chan jail // free slots; nil entries are created on demand
+	slots chan slot // free slots; nil jails are created on demand
 
 	mu       sync.Mutex
 	closed   bool         // no new calls
@@ -180,7 +186,7 @@ func New(opts Options) (*Launcher, error) {
 	l := &Launcher{
 		opts:     opts,
 		log:      opts.Logger,
-		slots:    make(chan jail, opts.MaxConcurrent),
+		slots:    make(chan slot, opts.MaxConcurrent),
 		children: make(map[int]bool),
 		closing:  make(chan struct{}),
 		killNow:  make(chan struct{}),
@@ -197,13 +203,13 @@ func New(opts Options) (*Launcher, error) {
 		// at start rather than at the first call.
 		var j jail
 		if j, err = b.newJail(); err == nil {
-			l.slots <- j // first in line: the next call uses it
+			l.slots <- slot{j: j} // first in line: the next call uses it
 		} else {
 			b.close()
 		}
 	}
-	for len(l.slots) < opts.MaxConcurrent {
-		l.slots <- nil
+	for i := len(l.slots); i < opts.MaxConcurrent; i++ {
+		l.slots <- slot{idx: i}
 	}
 	if err != nil {
 		var ue *UncontainedError
@@ -256,9 +262,9 @@ func (l *Launcher) Launch(ctx context.Context, spec *Spec) (*Outcome, error) {
 	l.mu.Unlock()
 	defer l.running.Done()
 
-	var j jail
+	var s slot
 	select {
-	case j = <-l.slots:
+	case s = <-l.slots:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-l.closing:
@@ -266,30 +272,58 @@ func (l *Launcher) Launch(ctx context.Context, spec *Spec) (*Outcome, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		// Both were ready and select chose the slot: start nothing.
-		l.slots <- j
+		l.slots <- s
 		return nil, err
 	}
-	if j == nil {
+	if s.j == nil {
 		var err error
-		if j, err = l.backend.newJail(); err != nil {
-			l.slots <- nil
+		if s.j, err = l.backend.newJail(); err != nil {
+			l.slots <- s
 			return nil, &LaunchError{Path: spec.Path, Err: err}
 		}
 	}
-	out, broken, err := l.run(ctx, j, spec)
+	out, broken, err := l.run(ctx, s, spec)
 	if broken != nil {
 		l.log.Error().Err(broken).Msg("discarding a cgroup slot")
-		if cerr := j.close(); cerr != nil {
+		if cerr := s.j.close(); cerr != nil {
 			l.log.Error().Err(cerr).Msg("removing a cgroup slot")
 		}
-		j = nil
+		s.j = nil
 	}
-	l.slots <- j
+	l.slots <- s
 	return out, err
 }
 
-// run launches spec in j. broken is set when j can no longer be used.
-func (l *Launcher) run(ctx context.Context, j jail, spec *Spec) (out *Outcome, broken, err error) {
+// slot is one of the calls that may run at once: its jail (nil until its
+// first call) and its index, which names its own user (OwnUserBase+idx).
+type slot struct {
+	j   jail
+	idx int
+}
+
+// OwnUserBase is the first of the user ids, one per concurrent-call slot,
+// that tools with Spec.OwnUser run as (user and group): ids no account
+// uses, so that no process of another call, and nothing else on the
+// machine, shares a tool's user.
+const OwnUserBase = 0x7ffe0000
+
+// run launches spec in s. broken is set when s's jail can no longer be
+// used.
+func (l *Launcher) run(ctx context.Context, s slot, spec *Spec) (out *Outcome, broken, err error) {
+	j := s.j
+	if spec.OwnUser && spec.Confine != nil {
+		c := *spec.Confine
+		id := uint32(OwnUserBase + s.idx)
+		c.User = &confine.User{UID: id, GID: id}
+		spec2 := *spec
+		spec2.Confine = &c
+		spec = &spec2
+	}
+	return l.runIn(ctx, j, spec)
+}
+
+// runIn launches spec in j. broken is set when j can no longer be used.
+func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome, broken, err error) {
 	var files []*os.File
 	closeAll := func() {
 		for _, f := range files {
@@ -625,8 +659,8 @@ func (l *Launcher) Close() error {
 	l.running.Wait()
 	var errs []error
 	for range l.opts.MaxConcurrent {
-		if j := <-l.slots; j != nil {
-			errs = append(errs, j.close())
+		if s := <-l.slots; s.j != nil {
+			errs = append(errs, s.j.close())
 		}
 	}
 	errs = append(errs, l.backend.close())

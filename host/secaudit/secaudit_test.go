@@ -410,7 +410,7 @@ func TestProgramUnrunnable(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs := find(r, ProgramUnrunnable, "get_time: "+prog)
-	if len(fs) != 1 || fs[0].Severity != Critical || !strings.Contains(fs[0].Found, "nobody (uid 65534)") || !strings.Contains(fs[0].Fix, "chmod a+rx "+prog) {
+	if len(fs) != 1 || fs[0].Severity != Critical || !strings.Contains(fs[0].Found, "a user of its own") || !strings.Contains(fs[0].Fix, "chmod a+rx "+prog) {
 		t.Errorf("want one critical %s naming nobody and the fix:\n%s", ProgramUnrunnable, dump(r))
 	}
 }
