@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
+	"regexp"
 	"strings"
 	"time"
 
@@ -82,6 +83,12 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return fail(stderr, err)
 	}
 	log := logger(stderr, f.debug, zerolog.WarnLevel)
+	if cfg.apiKey != "" {
+		// A tool may find the key (on agentcli's command line, say): it is
+		// redacted from results, errors, logs and the audit log like any
+		// secret a tool is given.
+		hf.redact = append(hf.redact, regexp.MustCompile(regexp.QuoteMeta(cfg.apiKey)))
+	}
 	h, alog, err := hf.openChat(log)
 	if err != nil {
 		return fail(stderr, err)

@@ -200,6 +200,29 @@ func TestChatDebugRedacts(t *testing.T) {
 	}
 }
 
+// A tool that finds the API key (on agentcli's command line, in a file)
+// cannot hand it to the model, or leave it in the audit log.
+func TestChatToolResultsRedactTheKey(t *testing.T) {
+	chatEnv(t)
+	dir := project(t, `{"name":"echo","command":["/bin/sh","-c","cat"],"schema":{"type":"object"}}`)
+	key := "sk-leaked-through-a-tool-0123"
+	srv := fakeoai.New(t,
+		fakeoai.ToolCalls(fakeoai.Call{ID: "c1", Name: "echo", Args: `{"found":"` + key + `"}`}),
+		fakeoai.Answer("ok"),
+	)
+	code, _, errs := runIn(t, dir, "-prompt", "hi", "-tools", "./tools.json", "-base-url", srv.BaseURL(), "-api-key", key, "-quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	tool := srv.Requests()[1].Messages()[3]
+	if c, _ := tool["content"].(string); strings.Contains(c, key) || !strings.Contains(c, "[REDACTED]") {
+		t.Errorf("the tool's result reached the model as %q", c)
+	}
+	if strings.Contains(string(auditOf(dir)), key) {
+		t.Errorf("the key is in the audit log")
+	}
+}
+
 func TestChatPromptFromStdin(t *testing.T) {
 	chatEnv(t)
 	dir := project(t)
