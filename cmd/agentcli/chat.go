@@ -9,9 +9,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"sort"
-	"regexp"
 	"strings"
 	"time"
 
