@@ -26,6 +26,11 @@ const (
 	DefaultRate        = 10 // requests per second per client
 	DefaultBurst       = 20
 	DefaultMaxBody     = 4 << 20
+	DefaultBodyTimeout = 10 * time.Second
+	// FailedAuthRate and FailedAuthBurst limit failed authentications
+	// per client address: 5 at once, then one every 10 seconds.
+	FailedAuthRate     = 0.1
+	FailedAuthBurst    = 5
 	DefaultMaxInFlight = 64
 )
 
@@ -50,6 +55,13 @@ type HTTPOptions struct {
 	// defaults.
 	MaxBody     int64
 	MaxInFlight int
+	// BodyTimeout bounds the time a request's body may take to arrive;
+	// 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// FailedAuthBurst is how many failed authentications an address may
+	// make at once before it must wait (one more every 10 seconds); 0
+	// means FailedAuthBurst.
+	FailedAuthBurst int
 }
 
 // ServeHTTP serves the streamable HTTP transport on addr, at /mcp, with
@@ -137,6 +149,12 @@ func (s *Server) HTTPHandler(o HTTPOptions) (http.Handler, error) {
 	if o.Burst <= 0 {
 		o.Burst = DefaultBurst
 	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
+	if o.FailedAuthBurst <= 0 {
+		o.FailedAuthBurst = FailedAuthBurst
+	}
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultMaxBody
 	}
@@ -147,7 +165,9 @@ func (s *Server) HTTPHandler(o HTTPOptions) (http.Handler, error) {
 	// the library's handlers inherit.
 	streamable := server.NewStreamableHTTPServer(s.mcp, server.WithEndpointPath("/mcp"))
 	g := &gate{auth: auth, origins: origins, limits: newLimiters(rate.Limit(o.Rate), o.Burst),
-		maxBody: o.MaxBody, inFlight: make(chan struct{}, o.MaxInFlight), next: streamable}
+		failures: newLimiters(FailedAuthRate, o.FailedAuthBurst),
+		maxBody:  o.MaxBody, bodyTimeout: o.BodyTimeout, reading: make(chan struct{}, 2*o.MaxInFlight),
+		inFlight: make(chan struct{}, o.MaxInFlight), next: streamable}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "tools": len(s.opts.Host.Manifest().Tools)})
@@ -160,12 +180,15 @@ func (s *Server) HTTPHandler(o HTTPOptions) (http.Handler, error) {
 // declared length), auth, rate, requests in flight, body cap (by the
 // length read, for a body without a declared length).
 type gate struct {
-	auth     *authenticator
-	origins  map[string]bool
-	limits   *limiters
-	maxBody  int64
-	inFlight chan struct{}
-	next     http.Handler
+	auth        *authenticator
+	origins     map[string]bool
+	limits      *limiters
+	failures    *limiters // failed authentications, per address
+	maxBody     int64
+	bodyTimeout time.Duration
+	reading     chan struct{} // bodies being received
+	inFlight    chan struct{}
+	next        http.Handler
 }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -180,6 +203,13 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
 	client := clientAddr(r)
 	if g.auth.enabled() {
+		// Failed authentications are limited per address, before the
+		// check: guessing tokens costs an attacker time.
+		if ok, wait := g.failures.open(client); !ok {
+			w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+			refuse(w, http.StatusTooManyRequests, protocol.CodeRateLimited, "too many failed authentications from this address; retry later")
+			return
+		}
 		// The scheme is case-insensitive (RFC 7235 section 2.1) and
 		// required: a bare secret is not a bearer credential.
 		scheme, bearer, _ := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -188,19 +218,49 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		id, err := g.auth.check(strings.TrimSpace(bearer))
 		if err != nil {
+			g.failures.allow(client)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="toolhost"`)
 			refuse(w, http.StatusUnauthorized, "UNAUTHENTICATED", err.Error())
 			return
 		}
 		client = id
-		r = r.WithContext(withIdentity(r.Context(), id))
 	}
+	// The audit log records who called: the token's or JWT's name, or
+	// without auth the client's address.
+	r = r.WithContext(withIdentity(r.Context(), client))
 	if ok, wait := g.limits.allow(client); !ok {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		refuse(w, http.StatusTooManyRequests, protocol.CodeRateLimited, "rate limit exceeded; retry later")
 		return
 	}
 	if r.Method == http.MethodPost {
+		// The whole body is read here, within BodyTimeout, before the
+		// request takes a slot: a client that sends its body slowly, or
+		// never finishes it, holds no slot and is cut off. (A body of
+		// unknown length shows it is too large only when read, and the
+		// library would answer that with a JSON-RPC parse error: it is
+		// refused as such here. The library reads whole bodies anyway.)
+		select {
+		case g.reading <- struct{}{}:
+		default:
+			w.Header().Set("Retry-After", "1")
+			refuse(w, http.StatusServiceUnavailable, "BUSY", "too many requests being received; retry later")
+			return
+		}
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(time.Now().Add(g.bodyTimeout))
+		body, err := io.ReadAll(r.Body)
+		rc.SetReadDeadline(time.Time{})
+		<-g.reading
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			refuse(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body over %d bytes", g.maxBody))
+			return
+		}
+		if err != nil {
+			refuse(w, http.StatusRequestTimeout, "BODY_TIMEOUT", fmt.Sprintf("the request body did not arrive within %v: %v", g.bodyTimeout, err))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		select {
 		case g.inFlight <- struct{}{}:
 			defer func() { <-g.inFlight }()
@@ -209,31 +269,8 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			refuse(w, http.StatusServiceUnavailable, "BUSY", "too many requests in flight; retry later")
 			return
 		}
-		// A body of unknown length (chunked) shows it is too large only
-		// when read, and the library would answer that with a JSON-RPC
-		// parse error (HTTP 400): read it here, after the checks that cost
-		// nothing, and refuse it as such. The library reads whole bodies
-		// anyway.
-		if r.ContentLength < 0 {
-			body, err := io.ReadAll(r.Body)
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				refuse(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body over %d bytes", g.maxBody))
-				return
-			}
-			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
-		}
 	}
 	g.next.ServeHTTP(w, r)
-}
-
-// errReader fails with err, or ends when err is nil.
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) {
-	if e.err == nil {
-		return 0, io.EOF
-	}
-	return 0, e.err
 }
 
 // allowedOrigin accepts loopback origins and the configured ones.
@@ -289,6 +326,22 @@ const maxClients = 10000
 
 func newLimiters(r rate.Limit, burst int) *limiters {
 	return &limiters{rate: r, burst: burst, m: map[string]*limiterEntry{}}
+}
+
+// open reports whether client's bucket has a token, without taking it;
+// when it has none it says how long until it has.
+func (l *limiters) open(client string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.m[client]
+	if e == nil {
+		return true, 0
+	}
+	now := time.Now()
+	if t := e.l.TokensAt(now); t < 1 {
+		return false, time.Duration((1 - t) / float64(l.rate) * float64(time.Second))
+	}
+	return true, 0
 }
 
 // allow takes a token from client's bucket; when there is none it says how

@@ -342,7 +342,7 @@ func TestRateLimit(t *testing.T) {
 		f := newFixture(t, HTTPOptions{Rate: 0.001, Burst: burst})
 		c := f.client(nil) // 2 tokens
 		callTool(t, c, "touch", nil)
-		f.wantCaller("touch", "")
+		f.wantCaller("touch", "addr:127.0.0.1")
 		before := f.state()
 		r := f.post(session(c), callBody("touch", map[string]any{}), false)
 		wantRefusal(t, r, http.StatusTooManyRequests, "RATE_LIMITED")
@@ -528,7 +528,7 @@ func TestServeHTTP(t *testing.T) {
 		caller string
 	}{
 		{"public with a token", "0.0.0.0:0", []Token{alice}, "token:alice"},
-		{"loopback without auth", "127.0.0.1:0", nil, ""},
+		{"loopback without auth", "127.0.0.1:0", nil, "addr:127.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addrs := make(addrLog, 1)
@@ -685,4 +685,52 @@ func TestIsLoopbackAddr(t *testing.T) {
 			t.Errorf("IsLoopbackAddr(%q) = %v, want %v", addr, got, want)
 		}
 	}
+}
+
+// Failed authentications are limited per address, before the check: past
+// the burst even the right token waits, so guessing costs time.
+func TestFailedAuthLimited(t *testing.T) {
+	f := newFixture(t, HTTPOptions{Tokens: []Token{alice}, FailedAuthBurst: 2})
+	hdr := func(secret string) http.Header {
+		return http.Header{"Authorization": {"Bearer " + secret}, "Content-Type": {"application/json"},
+			"Accept": {"application/json, text/event-stream"}}
+	}
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	for i := range 2 {
+		wantRefusal(t, f.post(hdr(fmt.Sprint("wrong-guess-", i)), init, false), http.StatusUnauthorized, "UNAUTHENTICATED")
+	}
+	r := f.post(hdr("wrong-guess-3"), init, false)
+	wantRefusal(t, r, http.StatusTooManyRequests, "RATE_LIMITED")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	wantRefusal(t, f.post(hdr(alice.Secret), init, false), http.StatusTooManyRequests, "RATE_LIMITED")
+}
+
+// A body that arrives too slowly is cut off after BodyTimeout, and holds
+// no slot meanwhile: other requests are served.
+func TestSlowBody(t *testing.T) {
+	f := newFixture(t, HTTPOptions{BodyTimeout: 300 * time.Millisecond, MaxInFlight: 1})
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, err := http.NewRequest(http.MethodPost, f.url, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	done := make(chan *http.Response, 1)
+	go func() {
+		resp, _ := http.DefaultClient.Do(req)
+		done <- resp
+	}()
+	pw.Write([]byte(`{"jsonrpc":"2.0",`)) // and nothing more
+	// Meanwhile a whole request is served, though one slot only.
+	c := f.client(nil)
+	callTool(t, c, "touch", nil)
+	resp := <-done
+	if resp == nil || resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("slow body: %v, want 408", resp)
+	}
+	resp.Body.Close()
 }

@@ -183,6 +183,10 @@ func newHostMode(t *testing.T, opts Options, mode policy.Mode) *fixture {
 func newFixture(t *testing.T, o HTTPOptions) *fixture {
 	t.Helper()
 	f := newHost(t, Options{})
+	if o.FailedAuthBurst == 0 {
+		// The auth tests fail on purpose, many times, from one address.
+		o.FailedAuthBurst = 1000
+	}
 	h, err := f.srv.HTTPHandler(o)
 	if err != nil {
 		t.Fatal(err)
