@@ -354,6 +354,11 @@ func (a *auditor) checkPolicies(manifestMode policy.Mode, hasPolicy bool, file *
 
 // checkTool runs the checks of one tool's settings.
 func (a *auditor) checkTool(t *tool) {
+	if t.vetted != nil && t.level == "strict" && (t.vetted.Sandbox.User == "root" || t.vetted.Sandbox.User == "0") {
+		a.add(StrictRoot, Warn, t.name,
+			"sandbox level strict as root: Landlock and seccomp hold, but the tool keeps root's capabilities within them (it may write what its grants reach as root, whoever owns it)",
+			`drop "user": "root" unless the tool must write files others cannot`)
+	}
 	if t.vetted != nil {
 		var re *host.RunnableError
 		if err := host.CheckRunnable(t.vetted, ""); errors.As(err, &re) {
@@ -535,7 +540,13 @@ func (a *auditor) checkContainment() {
 
 func (a *auditor) checkHTTP() {
 	addr := a.opts.HTTP
-	if addr == "" || mcpserve.IsLoopbackAddr(addr) || a.authConfigured() {
+	if addr == "" || a.authConfigured() {
+		return
+	}
+	if mcpserve.IsLoopbackAddr(addr) {
+		a.add(MCPHTTPLoopbackNoAuth, Warn, "-http "+addr,
+			"MCP over HTTP on loopback without auth: every local process, the server's own tools included, can call every tool and answer the approvals the gate asks for",
+			"configure a token: -token-file F (chmod 600) or AGENTCLI_MCP_TOKEN, and give it to the client (agentcli mcp config -http ADDR -bearer)")
 		return
 	}
 	a.add(MCPHTTPNoAuth, Critical, "-http "+addr,

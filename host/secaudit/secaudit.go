@@ -53,26 +53,28 @@ func (s Severity) rank() int {
 
 // Check ids. They are stable: scripts and CI match on them.
 const (
-	ManifestInvalid      = "manifest-invalid"       // critical: the manifest does not load
-	PermToolBinary       = "perm-tool-binary"       // critical: a program others can change
-	PermToolsFolder      = "perm-tools-folder"      // critical: a folder of a program others can change
-	PermManifest         = "perm-manifest"          // critical: a manifest (or its folder) others can change
-	PermPolicy           = "perm-policy"            // critical: a policy file others can change
-	PermAudit            = "perm-audit"             // critical: an audit folder others can change; warn: a log others can read
-	ModeBypass           = "mode-bypass"            // critical: a policy in mode bypass
-	NoPolicy             = "no-policy"              // warn: no policy at all
-	LevelNone            = "level-none"             // warn: a tool at sandbox level none
-	SecretsWithNetwork   = "secrets-with-network"   // critical: a tool with a secret and the network
-	CommandUnguarded     = "command-unguarded"      // warn: a command-taking tool without a command guard
-	TimeoutMissing       = "timeout-missing"        // info: no timeoutSec
-	TimeoutLong          = "timeout-long"           // warn: timeoutSec over MaxTimeout
-	BinaryOutsideToolbin = "binary-outside-toolbin" // info: a program outside tools/bin/
-	BinaryUnpinned       = "binary-unpinned"        // info: a program without sha256
-	StrictUnavailable    = "strict-unavailable"     // critical: a strict tool on a machine that cannot confine it
-	MCPHTTPNoAuth        = "mcp-http-no-auth"       // critical: MCP over HTTP off loopback without auth
-	Uncontained          = "uncontained"            // critical: tool processes cannot be contained here
-	ProgramUnrunnable    = "program-unrunnable"     // critical: the tool's user cannot run its program
-	ContainmentShared    = "containment-shared"     // info: one process bound for all calls (pid namespace backend)
+	ManifestInvalid       = "manifest-invalid"          // critical: the manifest does not load
+	PermToolBinary        = "perm-tool-binary"          // critical: a program others can change
+	PermToolsFolder       = "perm-tools-folder"         // critical: a folder of a program others can change
+	PermManifest          = "perm-manifest"             // critical: a manifest (or its folder) others can change
+	PermPolicy            = "perm-policy"               // critical: a policy file others can change
+	PermAudit             = "perm-audit"                // critical: an audit folder others can change; warn: a log others can read
+	ModeBypass            = "mode-bypass"               // critical: a policy in mode bypass
+	NoPolicy              = "no-policy"                 // warn: no policy at all
+	LevelNone             = "level-none"                // warn: a tool at sandbox level none
+	SecretsWithNetwork    = "secrets-with-network"      // critical: a tool with a secret and the network
+	CommandUnguarded      = "command-unguarded"         // warn: a command-taking tool without a command guard
+	TimeoutMissing        = "timeout-missing"           // info: no timeoutSec
+	TimeoutLong           = "timeout-long"              // warn: timeoutSec over MaxTimeout
+	BinaryOutsideToolbin  = "binary-outside-toolbin"    // info: a program outside tools/bin/
+	BinaryUnpinned        = "binary-unpinned"           // info: a program without sha256
+	StrictUnavailable     = "strict-unavailable"        // critical: a strict tool on a machine that cannot confine it
+	MCPHTTPNoAuth         = "mcp-http-no-auth"          // critical: MCP over HTTP off loopback without auth
+	Uncontained           = "uncontained"               // critical: tool processes cannot be contained here
+	ProgramUnrunnable     = "program-unrunnable"        // critical: the tool's user cannot run its program
+	MCPHTTPLoopbackNoAuth = "mcp-http-loopback-no-auth" // warn: MCP over HTTP on loopback without auth
+	StrictRoot            = "strict-root"               // warn: a tool at level strict running as root
+	ContainmentShared     = "containment-shared"        // info: one process bound for all calls (pid namespace backend)
 )
 
 // Finding is one problem found.

@@ -337,7 +337,7 @@ func cleanSetup(t *testing.T, tool map[string]any, pol any) Options {
 	setMode(t, filepath.Join(dir, "state"), 0o700)
 	return Options{
 		Manifest: filepath.Join(dir, "tools.json"), Audit: filepath.Join(dir, "state", "audit.jsonl"),
-		HTTP: "127.0.0.1:8080", Getenv: func(string) string { return "" }, StrictCheck: func() error { return nil },
+		HTTP: "127.0.0.1:8080", TokenFile: "tokens", Getenv: func(string) string { return "" }, StrictCheck: func() error { return nil },
 	}
 }
 
@@ -455,7 +455,10 @@ func TestToolSettings(t *testing.T) {
 		{"auth by the environment", nil, defaultPolicy, nil, map[string]string{"http": "[::]:8080", "AGENTCLI_MCP_JWT_SECRET": "s"}, nil},
 		{"no auth on all interfaces", nil, defaultPolicy, nil, map[string]string{"http": ":8080"}, []string{"critical mcp-http-no-auth [-http :8080]"}},
 		{"a blank environment variable is no auth", nil, defaultPolicy, nil, map[string]string{"http": "10.0.0.1:80", "AGENTCLI_MCP_TOKEN": " "}, []string{"critical mcp-http-no-auth [-http 10.0.0.1:80]"}},
-		{"no auth on loopback", nil, defaultPolicy, nil, map[string]string{"http": "[::1]:8080"}, nil},
+		{"no auth on loopback", nil, defaultPolicy, nil, map[string]string{"http": "[::1]:8080"}, []string{"warn mcp-http-loopback-no-auth [-http [::1]:8080]"}},
+		{"a token on loopback", nil, defaultPolicy, nil, map[string]string{"http": "127.0.0.1:8080", "token": "tokens"}, nil},
+		{"strict as root", map[string]any{"sandbox": map[string]any{"level": "strict", "user": "root"}}, defaultPolicy, nil, nil,
+			[]string{"warn strict-root [get_time]"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -598,7 +601,8 @@ func TestSchemaIDs(t *testing.T) {
 	}
 	all := []string{ManifestInvalid, PermToolBinary, PermToolsFolder, PermManifest, PermPolicy, PermAudit, ModeBypass,
 		NoPolicy, LevelNone, SecretsWithNetwork, CommandUnguarded, TimeoutMissing, TimeoutLong, BinaryOutsideToolbin,
-		BinaryUnpinned, StrictUnavailable, MCPHTTPNoAuth, Uncontained, ContainmentShared, ProgramUnrunnable}
+		BinaryUnpinned, StrictUnavailable, MCPHTTPNoAuth, Uncontained, ContainmentShared, ProgramUnrunnable,
+		MCPHTTPLoopbackNoAuth, StrictRoot}
 	if got := doc.Defs.Finding.Properties.ID.Enum; !slices.Equal(got, all) {
 		t.Errorf("schema ids %q, want %q", got, all)
 	}
