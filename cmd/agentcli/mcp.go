@@ -31,6 +31,9 @@ type mcpFlags struct {
 	burst, maxInFlight        int
 	maxBody                   int64
 	watch                     bool
+	noAuth                    bool
+	// tokenNote says where the token made for HTTP without auth is.
+	tokenNote string
 }
 
 func (f *mcpFlags) register(fs *flag.FlagSet) {
@@ -50,6 +53,18 @@ func (f *mcpFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxInFlight, "max-inflight", mcpserve.DefaultMaxInFlight, "requests served at once (HTTP)")
 	fs.Int64Var(&f.maxBody, "max-body", mcpserve.DefaultMaxBody, "largest request body in bytes (HTTP)")
 	fs.BoolVar(&f.watch, "watch", true, "reload the manifest when it changes")
+	fs.BoolVar(&f.noAuth, "no-auth", false, "with -http on loopback: serve without a token (every local process, the server's own tools included, may then call tools)")
+}
+
+// localTokenPath is where "agentcli mcp -http" keeps the token it makes
+// when no auth is configured: in toolhost's configuration folder, which
+// the floor keeps from tools.
+func localTokenPath() (string, error) {
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no configuration folder for the bearer token (set XDG_CONFIG_HOME, or give -token-file): %w", err)
+	}
+	return filepath.Join(d, "toolhost", "mcp-token"), nil
 }
 
 // httpOptions reads the credentials named by the flags and environment.
@@ -112,6 +127,27 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return fail(stderr, err)
 	}
+	if f.noAuth && (f.httpAddr == "" || !mcpserve.IsLoopbackAddr(f.httpAddr)) {
+		return fail(stderr, usagef("-no-auth is for -http on a loopback address only"))
+	}
+	if f.httpAddr != "" && mcpserve.IsLoopbackAddr(f.httpAddr) && !f.noAuth && len(httpOpts.Tokens) == 0 && httpOpts.JWT == nil {
+		// Even on loopback: another local process, or a tool of this
+		// server, could otherwise call tools and answer approvals. (Off
+		// loopback, auth must be configured: CheckListen refuses.)
+		path, err := localTokenPath()
+		if err != nil {
+			return fail(stderr, err)
+		}
+		tokens, created, err := mcpserve.LocalToken(path)
+		if err != nil {
+			return fail(stderr, fmt.Errorf("the bearer token for HTTP: %w", err))
+		}
+		httpOpts.Tokens = tokens
+		f.tokenNote = "; clients send the bearer token in " + path
+		if created {
+			f.tokenNote += " (made now)"
+		}
+	}
 	if f.httpAddr != "" {
 		if err := mcpserve.CheckListen(f.httpAddr, httpOpts); err != nil {
 			return fail(stderr, err)
@@ -152,8 +188,11 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if f.httpAddr != "" {
 		where = "http://" + f.httpAddr + "/mcp"
 	}
-	fmt.Fprintf(stderr, "agentcli: serving %d tools from %s over MCP %s (workspace %s, audit %s, containment %s); client configuration: agentcli mcp config -tools %s\n",
-		len(h.Manifest().Tools), h.Manifest().Path, where, h.Workspace(), alog.Path(), containment, f.host.tools)
+	fmt.Fprintf(stderr, "agentcli: serving %d tools from %s over MCP %s (workspace %s, audit %s, containment %s)%s; client configuration: agentcli mcp config -tools %s\n",
+		len(h.Manifest().Tools), h.Manifest().Path, where, h.Workspace(), alog.Path(), containment, f.tokenNote, f.host.tools)
+	if f.noAuth {
+		fmt.Fprintln(stderr, "agentcli: WARNING: -no-auth: every local process, the server's own tools included, may call tools and answer approvals")
+	}
 
 	if f, ok := stdin.(*os.File); ok && where == "stdio" && isatty.IsTerminal(f.Fd()) {
 		fmt.Fprintln(stderr, `agentcli: stdin is a terminal: an MCP client starts this command itself (see "agentcli mcp config"); to try it by hand, paste JSON-RPC messages one per line, e.g. {"jsonrpc":"2.0","id":1,"method":"tools/list"}; Ctrl-D or Ctrl-C stops`)

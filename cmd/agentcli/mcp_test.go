@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -439,4 +441,91 @@ func TestMCPClientGone(t *testing.T) {
 func auditOf(dir string) []byte {
 	data, _ := os.ReadFile(filepath.Join(dir, "state", "toolhost", "audit.jsonl"))
 	return data
+}
+
+// MCP over HTTP requires a bearer token even on loopback: without one
+// configured, agentcli makes one (0600, in its configuration folder, kept
+// from tools by the floor), names the file, and refuses requests without
+// it; -no-auth serves loopback without a token, loudly.
+func TestMCPHTTPTokenByDefault(t *testing.T) {
+	dir := project(t)
+	config := filepath.Join(dir, "config")
+	freePort := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	start := func(args ...string) (addr string, stderr *syncBuffer) {
+		addr = freePort()
+		stderr = &syncBuffer{}
+		cmd := exec.Command(filepath.Join(built, "agentcli"), append([]string{"mcp", "-tools", filepath.Join(dir, "tools.json"), "-http", addr}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+config, "XDG_STATE_HOME="+filepath.Join(dir, "state"))
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+		waitFor(t, func() bool {
+			r, err := http.Get("http://" + addr + "/healthz")
+			if err == nil {
+				r.Body.Close()
+			}
+			return err == nil
+		})
+		return addr, stderr
+	}
+	post := func(addr, token string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+
+	addr, stderr := start()
+	file := filepath.Join(config, "toolhost", "mcp-token")
+	if !strings.Contains(stderr.String(), "clients send the bearer token in "+file+" (made now)") {
+		t.Errorf("the banner does not name the token file:\n%s", stderr.String())
+	}
+	fi, err := os.Stat(file)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", fi, err)
+	}
+	data, _ := os.ReadFile(file)
+	var token string
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "local" {
+			token = f[1]
+		}
+	}
+	if code := post(addr, ""); code != http.StatusUnauthorized {
+		t.Errorf("without the token: %d, want 401", code)
+	}
+	if code := post(addr, token); code != http.StatusOK {
+		t.Errorf("with the token: %d, want 200", code)
+	}
+	// The next start uses the same token.
+	addr2, stderr2 := start()
+	if strings.Contains(stderr2.String(), "(made now)") || post(addr2, token) != http.StatusOK {
+		t.Errorf("the second start did not reuse the token:\n%s", stderr2.String())
+	}
+	// -no-auth: loopback only, and loud.
+	addr3, stderr3 := start("-no-auth")
+	if code := post(addr3, ""); code != http.StatusOK || !strings.Contains(stderr3.String(), "WARNING: -no-auth") {
+		t.Errorf("-no-auth: %d\n%s", code, stderr3.String())
+	}
+	if code, _, errs := runIn(t, dir, "mcp", "-http", "0.0.0.0:0", "-no-auth"); code != 2 || !strings.Contains(errs, "-no-auth is for -http on a loopback address only") {
+		t.Errorf("-no-auth off loopback: exit %d %s", code, errs)
+	}
 }

@@ -3,11 +3,14 @@ package mcpserve
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -28,6 +31,36 @@ type Token struct {
 // just "TOKEN" (its id is then the start of its SHA-256); blank lines and
 // lines starting with # are skipped. The file must not be readable by
 // others.
+// LocalToken returns the token in path, first making one there when the
+// file does not exist (a random 256-bit secret with the ID "local", in a
+// file of mode 0600 in a folder of mode 0700): what "agentcli mcp -http"
+// uses when no auth is configured, so that even on loopback no other
+// process of the machine can call tools without it. created reports that
+// the file was made now.
+func LocalToken(path string) (tokens []Token, created bool, err error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, false, err
+		}
+		var b [32]byte
+		rand.Read(b[:])
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, false, err
+		}
+		_, err = fmt.Fprintf(f, "# made by agentcli mcp -http: send it as \"Authorization: Bearer TOKEN\" (the second word)\nlocal %s\n", hex.EncodeToString(b[:]))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		created = true
+	}
+	tokens, err = LoadTokens(path)
+	return tokens, created, err
+}
+
 func LoadTokens(path string) ([]Token, error) {
 	f, err := os.Open(path)
 	if err != nil {
