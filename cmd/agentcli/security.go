@@ -13,7 +13,7 @@ import (
 	"github.com/toolhost/toolhost/host/secaudit"
 )
 
-const securityUsage = "agentcli security audit [-tools F] [-policy F] [-audit F] [-http ADDR] [-token-file F] [-jwt-secret-file F] [-jwt-public-key F] [-json] [-fix]"
+const securityUsage = "agentcli security audit [-tools F] [-policy F] [-audit F] [-http ADDR [-no-auth]] [-token-file F] [-jwt-secret-file F] [-jwt-public-key F] [-json] [-fix]"
 
 const securityHelp = `Report the footguns of a setup, one line per finding (severity, check id,
 subject, what was found, the fix), worst first, then a summary line.
@@ -41,6 +41,7 @@ func cmdSecurity(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Policy, "policy", "", "the policy file the host runs with (-policy), if any")
 	fs.StringVar(&o.Audit, "audit", "", "the audit log (default "+defaultAuditPath()+")")
 	fs.StringVar(&o.HTTP, "http", "", "the address \"agentcli mcp -http\" serves, if any")
+	fs.BoolVar(&o.NoAuth, "no-auth", false, "the -no-auth of \"agentcli mcp\" (loopback without a token)")
 	fs.StringVar(&o.TokenFile, "token-file", "", "the -token-file of \"agentcli mcp\" (auth is also configured by env AGENTCLI_MCP_TOKEN)")
 	fs.StringVar(&o.JWTSecretFile, "jwt-secret-file", "", "the -jwt-secret-file of \"agentcli mcp\" (or env AGENTCLI_MCP_JWT_SECRET)")
 	fs.StringVar(&o.JWTPublicKey, "jwt-public-key", "", "the -jwt-public-key of \"agentcli mcp\"")

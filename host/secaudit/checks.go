@@ -34,6 +34,8 @@ type Options struct {
 	Audit string
 	// HTTP is the address "agentcli mcp -http" serves, or "" for none.
 	HTTP string
+	// NoAuth is "agentcli mcp -no-auth": loopback served without a token.
+	NoAuth bool
 	// TokenFile, JWTSecretFile and JWTPublicKey are the MCP HTTP auth
 	// flags; with the environment variables AGENTCLI_MCP_TOKEN and
 	// AGENTCLI_MCP_JWT_SECRET they say whether auth is configured.
@@ -544,9 +546,12 @@ func (a *auditor) checkHTTP() {
 		return
 	}
 	if mcpserve.IsLoopbackAddr(addr) {
+		if !a.opts.NoAuth {
+			return // agentcli mcp makes a token itself
+		}
 		a.add(MCPHTTPLoopbackNoAuth, Warn, "-http "+addr,
-			"MCP over HTTP on loopback without auth: every local process, the server's own tools included, can call every tool and answer the approvals the gate asks for",
-			"configure a token: -token-file F (chmod 600) or AGENTCLI_MCP_TOKEN, and give it to the client (agentcli mcp config -http ADDR -bearer)")
+			"MCP over HTTP on loopback with -no-auth: every local process, the server's own tools included, can call every tool and answer the approvals the gate asks for",
+			"drop -no-auth: agentcli mcp then makes a bearer token (or give -token-file F, or AGENTCLI_MCP_TOKEN)")
 		return
 	}
 	a.add(MCPHTTPNoAuth, Critical, "-http "+addr,

@@ -455,7 +455,8 @@ func TestToolSettings(t *testing.T) {
 		{"auth by the environment", nil, defaultPolicy, nil, map[string]string{"http": "[::]:8080", "AGENTCLI_MCP_JWT_SECRET": "s"}, nil},
 		{"no auth on all interfaces", nil, defaultPolicy, nil, map[string]string{"http": ":8080"}, []string{"critical mcp-http-no-auth [-http :8080]"}},
 		{"a blank environment variable is no auth", nil, defaultPolicy, nil, map[string]string{"http": "10.0.0.1:80", "AGENTCLI_MCP_TOKEN": " "}, []string{"critical mcp-http-no-auth [-http 10.0.0.1:80]"}},
-		{"no auth on loopback", nil, defaultPolicy, nil, map[string]string{"http": "[::1]:8080"}, []string{"warn mcp-http-loopback-no-auth [-http [::1]:8080]"}},
+		{"no auth configured on loopback (agentcli makes a token)", nil, defaultPolicy, nil, map[string]string{"http": "[::1]:8080"}, nil},
+		{"-no-auth on loopback", nil, defaultPolicy, nil, map[string]string{"http": "[::1]:8080", "noauth": "1"}, []string{"warn mcp-http-loopback-no-auth [-http [::1]:8080]"}},
 		{"a token on loopback", nil, defaultPolicy, nil, map[string]string{"http": "127.0.0.1:8080", "token": "tokens"}, nil},
 		{"strict as root", map[string]any{"sandbox": map[string]any{"level": "strict", "user": "root"}}, defaultPolicy, nil, nil,
 			[]string{"warn strict-root [get_time]"}},
@@ -467,6 +468,7 @@ func TestToolSettings(t *testing.T) {
 			if tt.auth != nil {
 				opts.HTTP = tt.auth["http"]
 				opts.TokenFile = tt.auth["token"]
+				opts.NoAuth = tt.auth["noauth"] != ""
 				opts.Getenv = func(k string) string { return tt.auth[k] }
 			}
 			r, err := Run(opts)
