@@ -33,7 +33,7 @@ run: build tools
 # client, installed here from its lock file.
 test: lint
 	npm ci --prefix e2e/mcp-ts --no-audit --no-fund
-	$(GO) test -race -count=1 ./...
+	TOOLHOST_REQUIRE_NODE=1 $(GO) test -race -count=1 ./...
 
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "not gofmt-clean:"; echo "$$unformatted"; exit 1; fi
