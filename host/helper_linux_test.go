@@ -31,11 +31,17 @@ func TestMain(m *testing.M) {
 	if code, ran := sandbox.EnterUserNamespace(); ran {
 		os.Exit(code)
 	}
+	if bin := os.Getenv(toolBinEnv); bin != "" {
+		// Run again by TestUnprivilegedHostileTools: the toolbelt is built.
+		toolBin = bin
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "toolhost-host-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	os.Chmod(dir, 0o755) // for the tests run again as an ordinary user
 	toolBin = filepath.Join(dir, "tools", "bin")
 	if err := buildToolbelt(toolBin); err != nil {
 		fmt.Fprintln(os.Stderr, err)
