@@ -45,6 +45,13 @@ func EnterUserNamespace() (code int, ran bool) {
 	if os.Geteuid() == 0 || cgroupUsable() == nil {
 		return 0, false
 	}
+	// Before Linux 5.14 the pid namespace backend is refused anyway (the
+	// process limit is not counted per namespace): the copy would hold a
+	// capability for nothing, which a tool started on an ordinary thread
+	// (-allow-uncontained, level none) could inherit.
+	if v := kernelVersion(); v[0] < 5 || v[0] == 5 && v[1] < 14 {
+		return 0, false
+	}
 	uid, gid := os.Getuid(), os.Getgid()
 	// Root's files show another user inside: this process tells the copy
 	// who really owns a file, for its trust checks.
