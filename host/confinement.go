@@ -65,7 +65,8 @@ type confinement struct {
 type errorCode struct{ code, msg string }
 
 // confineTool computes t's sandbox on this host.
-func (h *Host) confineTool(t *manifest.Tool, p *prepared, own []string) confinement {
+func (h *Host) confineTool(t *manifest.Tool, p *prepared, ts *toolset) confinement {
+	own := ts.own
 	sb := t.Sandbox
 	var c confinement
 	fail := func(code, format string, args ...any) confinement {
@@ -87,6 +88,12 @@ func (h *Host) confineTool(t *manifest.Tool, p *prepared, own []string) confinem
 			}
 			if f := policy.FloorPath(abs, own); f != nil {
 				return fail(protocol.CodeDenied, "%s: granted path %s is protected by the floor (%s: %s)", t.Name, g, f.ID, f.Reason)
+			}
+			if f := ts.deny.Match(abs); f != nil {
+				return fail(protocol.CodeDenied, "%s: granted path %s is protected: %s", t.Name, g, f.Reason)
+			}
+			if ts.deny.Beneath(abs) {
+				return fail(protocol.CodeDenied, "%s: granted path %s holds paths the policy's paths.deny protects", t.Name, g)
 			}
 			if f := policy.Contains(abs); f != nil {
 				return fail(protocol.CodeDenied, "%s: granted path %s contains a folder protected by the floor (%s: %s)", t.Name, g, f.ID, f.Reason)
@@ -232,7 +239,7 @@ func userIDs(uid, gid string) (*confine.User, error) {
 // it resolves inside the workspace to something that may be granted; and
 // an entry holding one of the host's own paths (tools/bin) is opened one
 // level at a time around it.
-func (h *Host) forCall(t *manifest.Tool, c *confinement, own []string) (*confine.Config, error) {
+func (h *Host) forCall(t *manifest.Tool, c *confinement, ts *toolset) (*confine.Config, error) {
 	conf := c.conf
 	if conf == nil || conf.Landlock == nil || t.Sandbox.Workspace == manifest.WorkspaceNone {
 		return conf, nil
@@ -242,7 +249,7 @@ func (h *Host) forCall(t *manifest.Tool, c *confinement, own []string) (*confine
 	ll.DirsWrite = write
 	ll.Read = append([]string(nil), ll.Read...)
 	ll.Write = append([]string(nil), ll.Write...)
-	if err := h.grantDir(&ll, h.workspace, write, own, 0); err != nil {
+	if err := h.grantDir(&ll, h.workspace, write, ts, 0); err != nil {
 		return nil, err
 	}
 	cp.Landlock = &ll
@@ -250,7 +257,8 @@ func (h *Host) forCall(t *manifest.Tool, c *confinement, own []string) (*confine
 }
 
 // grantDir lets the tool list dir and grants its entries (see forCall).
-func (h *Host) grantDir(ll *confine.Landlock, dir string, write bool, own []string, depth int) error {
+func (h *Host) grantDir(ll *confine.Landlock, dir string, write bool, ts *toolset, depth int) error {
+	own := ts.own
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", dir, err)
@@ -268,12 +276,12 @@ func (h *Host) grantDir(ll *confine.Landlock, dir string, write bool, own []stri
 			}
 			p = r
 		}
-		if policy.FloorPath(p, own) != nil {
+		if policy.FloorPath(p, own) != nil || ts.deny.Match(p) != nil {
 			continue
 		}
-		if holdsOwn(p, own) && depth < 8 {
+		if (holdsOwn(p, own) || ts.deny.Beneath(p)) && depth < 8 {
 			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-				if err := h.grantDir(ll, p, write, own, depth+1); err != nil {
+				if err := h.grantDir(ll, p, write, ts, depth+1); err != nil {
 					return err
 				}
 			}

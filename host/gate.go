@@ -96,7 +96,7 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 	deny := func(by string, f *policy.Finding, what string) (string, string, *protocol.Error) {
 		return "deny", by, protocol.Errorf(protocol.CodeDenied, "%s denied by %s (%s): %s", t.Name, by, what, f.Reason)
 	}
-	paths := &policy.Paths{Workspace: h.workspace, Access: t.Sandbox.Workspace, Read: p.sandbox.read, Write: p.sandbox.write, Own: ts.own}
+	paths := &policy.Paths{Workspace: h.workspace, Access: t.Sandbox.Workspace, Read: p.sandbox.read, Write: p.sandbox.write, Own: ts.own, Deny: ts.deny}
 
 	// The floor's paths: every string of the arguments that looks like a
 	// path, marked or not. (Its command signatures apply to arguments
@@ -115,7 +115,7 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 					}
 					continue
 				}
-				if f := policy.FloorPath(abs, ts.own); f != nil {
+				if f := paths.Floor(abs); f != nil {
 					return at, f
 				}
 			}
@@ -139,6 +139,7 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 	}
 
 	// The guards of marked arguments.
+	var commands map[string]*policy.ShellFindings
 	for _, m := range t.Marks {
 		ptrs, vals := m.Values(obj)
 		for i, v := range vals {
@@ -162,11 +163,22 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 				if f := policy.FloorCommand(cmd); f != nil {
 					return deny("floor:"+f.ID, f, "argument "+ptrs[i]+", "+f.Category)
 				}
+				sf := parseCommand(&policy.Shell{Paths: paths, Deny: pol.DenyWords()}, v)
+				if commands == nil {
+					commands = map[string]*policy.ShellFindings{}
+				}
+				commands[ptrs[i]] = &sf
+				switch {
+				case sf.Floor != nil:
+					return deny("floor:"+sf.Floor.ID, sf.Floor, "argument "+ptrs[i]+", "+sf.Floor.Category)
+				case sf.Rule != nil:
+					return deny("policy:commands.deny", sf.Rule, "argument "+ptrs[i])
+				}
 				var f *policy.Finding
 				if pol.Mode == policy.ModeStrict {
 					f = policy.AllowCommand(cmd, pol.Commands.Allow)
-				} else {
-					f = policy.DenyCommand(cmd)
+				} else if f = policy.DenyCommand(cmd); f == nil {
+					f = sf.Deny
 				}
 				if f != nil {
 					return deny("guard:"+f.ID, f, "argument "+ptrs[i]+", "+f.Category)
@@ -176,7 +188,7 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 	}
 
 	// The rules, then the mode.
-	v := pol.Decide(t.Name, obj)
+	v := pol.Decide(t.Name, obj, commands)
 	switch v.Decision {
 	case policy.Allow:
 		return "allow", v.By, nil
@@ -216,6 +228,19 @@ func pathStrings(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// parseCommand checks a command argument as its tool will run it: a
+// string as a shell command line, an argv array as literal words.
+func parseCommand(sh *policy.Shell, v any) policy.ShellFindings {
+	if x, ok := v.([]any); ok {
+		argv := make([]string, len(x))
+		for i, e := range x {
+			argv[i] = fmt.Sprint(e)
+		}
+		return sh.CheckArgv(argv)
+	}
+	return sh.Check(commandText(v))
 }
 
 // commandText is a command argument as one line: a string as it is, an

@@ -156,6 +156,7 @@ type toolset struct {
 	byKey  map[string]*prepared
 	own    []string // the host's own paths, protected by the floor
 	policy *policy.Policy
+	deny   *policy.DenyPaths // the policy's paths.deny
 }
 
 type prepared struct {
@@ -241,6 +242,7 @@ func (h *Host) Swap(m *manifest.Manifest) {
 		}
 	}
 	ts := &toolset{m: m, byKey: make(map[string]*prepared, len(m.Tools)), own: h.ownPaths(m), policy: h.policyFor(m)}
+	ts.deny = policy.NewDenyPaths(ts.policy.Paths.Deny, h.workspace)
 	var all []string
 	for _, t := range m.Tools {
 		p := &prepared{tool: t, timeout: t.Timeout, maxOut: t.MaxOutputBytes}
@@ -250,7 +252,7 @@ func (h *Host) Swap(m *manifest.Manifest) {
 		if p.maxOut <= 0 {
 			p.maxOut = DefaultMaxOutput
 		}
-		p.sandbox = h.confineTool(t, p, ts.own)
+		p.sandbox = h.confineTool(t, p, ts)
 		var runAs *confine.User
 		if p.sandbox.conf != nil {
 			runAs = p.sandbox.conf.User
@@ -444,7 +446,7 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 	if e := p.sandbox.err; e != nil {
 		return nil, nil, &protocol.Error{Code: e.code, Message: e.msg}
 	}
-	conf, err := h.forCall(t, &p.sandbox, ts.own)
+	conf, err := h.forCall(t, &p.sandbox, ts)
 	if err != nil {
 		return nil, nil, protocol.Errorf(protocol.CodeLaunchFailed, "%s: %v", t.Name, err)
 	}

@@ -342,7 +342,8 @@ func DenyCommand(cmd string) *Finding {
 // is a single simple command: no ; & | newline, no redirection < >, no
 // parentheses, no substitution $( ` <( >(, no $ at all (variables) and no
 // evasion trick (see Denylist), all checked on the normalized command; and
-// its leading words, split at spaces and tabs, equal an entry's words
+// its leading words, as the shell parses them (quotes and escapes
+// resolved, so g\it status is git status), equal an entry's words
 // exactly, byte for byte ("git status -s" matches "git status", "git
 // statusx", "GIT status" and "/usr/bin/git status" do not, "ls" does not
 // allow "lsof"). The denylist is not applied: an allowlist entry is an
@@ -375,7 +376,15 @@ func AllowCommand(cmd string, allow []string) *Finding {
 	if i := c.deny.raw.first(&text{s: strings.ToLower(cmd)}, len(c.deny.sigs)); i < len(c.deny.sigs) {
 		return refuse(CategoryEvasion, c.deny.sigs[i].Reason)
 	}
-	words := fields(cmd)
+	// The words as the shell reads them: quotes and escapes resolved.
+	sf := (&Shell{}).Check(cmd)
+	if sf.Floor != nil {
+		return sf.Floor
+	}
+	words := sf.Simple
+	if words == nil {
+		return refuse(CategoryInjection, "the command is not one simple command of plain words")
+	}
 	for _, entry := range allow {
 		want := fields(entry)
 		if len(want) == 0 || len(want) > len(words) {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 )
@@ -190,4 +191,79 @@ func Within(p, base string) bool {
 		return true
 	}
 	return p == base || strings.HasPrefix(p, base+"/")
+}
+
+// DenyPaths are a policy's paths.deny patterns, ready to match absolute
+// paths.
+type DenyPaths struct {
+	names []string // patterns without a slash: any component
+	paths []string // absolute patterns
+}
+
+// NewDenyPaths compiles paths.deny patterns; relative ones with a slash
+// are taken from the workspace. Patterns were checked by Parse.
+func NewDenyPaths(patterns []string, workspace string) *DenyPaths {
+	d := &DenyPaths{}
+	for _, p := range patterns {
+		switch {
+		case !strings.Contains(p, "/"):
+			d.names = append(d.names, strings.ToLower(p))
+		case filepath.IsAbs(p):
+			d.paths = append(d.paths, filepath.Clean(p))
+		default:
+			d.paths = append(d.paths, filepath.Join(workspace, p))
+		}
+	}
+	return d
+}
+
+// Match reports the pattern protecting the absolute path p (a match or
+// something beneath one), or nil.
+func (d *DenyPaths) Match(p string) *Finding {
+	if d == nil {
+		return nil
+	}
+	p = filepath.Clean(p)
+	comps := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for _, n := range d.names {
+		for _, c := range comps {
+			if ok, _ := filepath.Match(n, strings.ToLower(c)); ok {
+				return denied(n)
+			}
+		}
+	}
+	for _, pat := range d.paths {
+		k := strings.Count(pat, "/")
+		if k > len(comps) {
+			continue
+		}
+		if ok, _ := filepath.Match(pat, "/"+strings.Join(comps[:k], "/")); ok {
+			return denied(pat)
+		}
+	}
+	return nil
+}
+
+// Beneath reports whether a pattern with a slash may match something
+// strictly beneath the folder dir, which a grant of dir would then reach.
+// (Name patterns are the caller's to check on each name it grants.)
+func (d *DenyPaths) Beneath(dir string) bool {
+	if d == nil {
+		return false
+	}
+	for _, pat := range d.paths {
+		// The folders before the pattern's first wildcard.
+		lit := pat
+		if i := strings.IndexAny(pat, "*?[\\"); i >= 0 {
+			lit = filepath.Dir(pat[:i+1])
+		}
+		if Within(lit, dir) && lit != dir || Within(dir, lit) && strings.ContainsAny(pat, "*?[") {
+			return true
+		}
+	}
+	return false
+}
+
+func denied(pattern string) *Finding {
+	return &Finding{ID: "path-policy", Category: CategoryProtectedPath, Reason: fmt.Sprintf("the policy's paths.deny protects it (%s)", pattern)}
 }

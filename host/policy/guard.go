@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -148,6 +150,17 @@ type Paths struct {
 	Read, Write []string
 	// Own are the host's own paths, protected by the floor.
 	Own []string
+	// Deny are the policy's paths.deny, protected like the floor.
+	Deny *DenyPaths
+}
+
+// Floor reports the floor entry or paths.deny pattern protecting the
+// resolved absolute path p, or nil.
+func (ps *Paths) Floor(p string) *Finding {
+	if f := FloorPath(p, ps.Own); f != nil {
+		return f
+	}
+	return ps.Deny.Match(p)
 }
 
 // Resolve makes p absolute (relative to the workspace) and follows its
@@ -219,7 +232,7 @@ func (ps *Paths) Check(p string, write bool) (string, *Finding) {
 	if err != nil {
 		return "", &Finding{ID: "path-unresolved", Category: CategoryPathGuard, Reason: fmt.Sprintf("path %q does not resolve: %v", p, err)}
 	}
-	if f := FloorPath(abs, ps.Own); f != nil {
+	if f := ps.Floor(abs); f != nil {
 		return abs, f
 	}
 	inWorkspace := Within(abs, ps.Workspace)
@@ -265,27 +278,72 @@ func LooksLikePath(s string) bool {
 	return strings.HasPrefix(s, "/") || strings.HasPrefix(s, ".") || strings.HasPrefix(s, "~") || strings.Contains(s, "/")
 }
 
-// PathCandidates are the paths an unmarked string argument may name:
-// itself, and what follows "file://", "@" (curl's file argument) or the
-// last "=" (--output=/x), when those look like paths.
+// PathCandidates are the paths an unmarked string argument (or a word of
+// a command) may name: itself, and, when they look like paths, what
+// follows a file: URL's scheme and host (in any case, percent-decoded),
+// "@" (curl's file argument), "=" (--output=/x), "host:" (scp, rsync) and
+// the letters of a glued short option (-T/etc/shadow, -d@/etc/shadow).
 func PathCandidates(s string) []string {
 	var out []string
-	add := func(c string) {
-		if LooksLikePath(c) {
-			out = append(out, c)
+	var walk func(s string, depth int)
+	walk = func(s string, depth int) {
+		if s == "" || depth > 4 || len(out) > 32 {
+			return
+		}
+		if LooksLikePath(s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+		if p, ok := fileURL(s); ok {
+			walk(p, depth+1)
+			return
+		}
+		if rest, ok := strings.CutPrefix(s, "@"); ok {
+			walk(rest, depth+1)
+		}
+		if i := strings.IndexByte(s, '='); i >= 0 {
+			walk(s[i+1:], depth+1)
+			if j := strings.LastIndexByte(s, '='); j > i {
+				walk(s[j+1:], depth+1)
+			}
+		}
+		if i := strings.IndexByte(s, ':'); i > 0 && !strings.HasPrefix(s[i+1:], "//") && !strings.ContainsAny(s[:i], "/=") {
+			walk(s[i+1:], depth+1)
+		}
+		if len(s) > 2 && s[0] == '-' && s[1] != '-' {
+			for j := 2; j < len(s) && j <= 8; j++ {
+				if !isAlnum(s[j-1]) {
+					break
+				}
+				if !isAlnum(s[j]) {
+					walk(s[j:], depth+1)
+				}
+			}
 		}
 	}
-	add(s)
-	if rest, ok := strings.CutPrefix(s, "file://"); ok {
-		add(rest)
-	}
-	if rest, ok := strings.CutPrefix(s, "@"); ok {
-		add(rest)
-	}
-	if i := strings.LastIndexByte(s, '='); i >= 0 {
-		add(strings.TrimPrefix(s[i+1:], "file://"))
-	}
+	walk(s, 0)
 	return out
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// fileURL returns the path of a file: URL (FILE:///x, file://localhost/x,
+// file:/x), percent-decoded.
+func fileURL(s string) (string, bool) {
+	if len(s) < 5 || !strings.EqualFold(s[:5], "file:") {
+		return "", false
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// Not a URL Go reads; the shell tools may still: take the rest.
+		return strings.TrimLeft(s[5:], "/"), true
+	}
+	p := u.Path
+	if p == "" {
+		p = u.Opaque
+	}
+	return p, true
 }
 
 // FloorName reports a floor entry that protects one of the names in p,

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,8 +79,21 @@ type Policy struct {
 		// Allow are the commands a command argument may run in strict
 		// mode.
 		Allow []string `json:"allow"`
+		// Deny are commands a command argument may never run, in any
+		// mode, matched on the parsed command (see Shell).
+		Deny []string `json:"deny"`
 	} `json:"commands"`
+	Paths struct {
+		// Deny are glob patterns of paths the floor protects too (see
+		// DenyPaths).
+		Deny []string `json:"deny"`
+	} `json:"paths"`
+
+	denyWords [][]string
 }
+
+// DenyWords returns the entries of commands.deny, each split into words.
+func (p *Policy) DenyWords() [][]string { return p.denyWords }
 
 // policySchema checks a policy against the manifest schema's definition.
 var policySchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
@@ -120,6 +134,18 @@ func Parse(data []byte, source string) (*Policy, error) {
 	}
 	if p.Mode == "" {
 		p.Mode = ModeDefault
+	}
+	for i, e := range p.Commands.Deny {
+		w := fields(e)
+		if len(w) == 0 {
+			return nil, fmt.Errorf("policy %s: commands.deny[%d]: no words", source, i)
+		}
+		p.denyWords = append(p.denyWords, w)
+	}
+	for i, pat := range p.Paths.Deny {
+		if _, err := filepath.Match(pat, ""); err != nil {
+			return nil, fmt.Errorf("policy %s: paths.deny[%d]: %q is not a glob pattern: %v", source, i, pat, err)
+		}
 	}
 	ids := map[string]bool{}
 	for i := range p.Rules {
@@ -192,12 +218,24 @@ type Verdict struct {
 
 // Decide applies the rules and then the mode (the floor and the guards
 // are the caller's, before this). Deny beats ask beats allow.
-func (p *Policy) Decide(tool string, args map[string]any) Verdict {
+//
+// commands are the command arguments as Shell parsed them, by the JSON
+// pointer of their value ("/command"). A rule's words for such an
+// argument are matched against the parsed command: an allow rule matches
+// only one simple command whose leading words are the rule's words (a
+// "git status" rule allows git status -s, never curl ... | sh # git
+// status); a deny or ask rule matches when its words appear in the text or
+// in any command found in it (git pu\sh is git push).
+func (p *Policy) Decide(tool string, args map[string]any, commands ...map[string]*ShellFindings) Verdict {
 	toolWords := Words(tool)
+	var cmds map[string]*ShellFindings
+	if len(commands) > 0 {
+		cmds = commands[0]
+	}
 	var ask, allow *Rule
 	for i := range p.Rules {
 		r := &p.Rules[i]
-		if !r.matches(toolWords, args) {
+		if !r.matches(toolWords, args, cmds) {
 			continue
 		}
 		switch r.Decision {
@@ -240,38 +278,76 @@ func (r *Rule) why(what string) string {
 	return s
 }
 
-func (r *Rule) matches(tool []string, args map[string]any) bool {
+func (r *Rule) matches(tool []string, args map[string]any, cmds map[string]*ShellFindings) bool {
 	if r.tool != nil && !containsRun(tool, r.tool) {
 		return false
 	}
 	for _, a := range r.args {
-		v, ok := lookup(args, a.pointer)
-		if !ok || !containsRun(Words(valueText(v)), a.words) {
+		v, at, ok := lookup(args, a.pointer)
+		if !ok {
+			return false
+		}
+		if sf := cmds[at]; sf != nil {
+			if !r.matchesCommand(sf, a.words, v) {
+				return false
+			}
+			continue
+		}
+		if !containsRun(Words(valueText(v)), a.words) {
 			return false
 		}
 	}
 	return true
 }
 
-func lookup(v any, ptr []string) (any, bool) {
+// matchesCommand matches a rule's words against a parsed command (see
+// Decide).
+func (r *Rule) matchesCommand(sf *ShellFindings, want []string, v any) bool {
+	if r.Decision == Allow {
+		if len(sf.Simple) < len(want) {
+			return false
+		}
+		for i, w := range want {
+			if got := Words(sf.Simple[i]); len(got) != 1 || got[0] != w {
+				return false
+			}
+		}
+		return true
+	}
+	if containsRun(Words(valueText(v)), want) {
+		return true
+	}
+	for _, c := range sf.Calls {
+		if containsRun(Words(strings.Join(c, " ")), want) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup finds the value at ptr, and its pointer with the keys as args
+// spells them.
+func lookup(v any, ptr []string) (any, string, bool) {
+	at := ""
 	for _, k := range ptr {
 		switch x := v.(type) {
 		case map[string]any:
 			var ok bool
-			if v, ok = field(x, k); !ok {
-				return nil, false
+			if v, k, ok = field(x, k); !ok {
+				return nil, "", false
 			}
 		case []any:
 			i, err := strconv.Atoi(k)
 			if err != nil || i < 0 || i >= len(x) {
-				return nil, false
+				return nil, "", false
 			}
 			v = x[i]
 		default:
-			return nil, false
+			return nil, "", false
 		}
+		at += "/" + k
 	}
-	return v, true
+	return v, at, true
 }
 
 // valueText is the text of a value for matching: strings as they are,
@@ -350,15 +426,15 @@ func FoldKey(s string) string {
 
 // field returns the member of obj whose key folds to the same as k (the
 // host refuses objects with two such keys, so there is at most one).
-func field(obj map[string]any, k string) (any, bool) {
+func field(obj map[string]any, k string) (any, string, bool) {
 	if v, ok := obj[k]; ok {
-		return v, true
+		return v, k, true
 	}
 	fk := FoldKey(k)
 	for key, v := range obj {
 		if FoldKey(key) == fk {
-			return v, true
+			return v, key, true
 		}
 	}
-	return nil, false
+	return nil, "", false
 }

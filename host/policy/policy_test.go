@@ -113,3 +113,24 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePolicyLists(t *testing.T) {
+	p, err := Parse([]byte(`{"commands":{"deny":["git  push","npm publish"]},"paths":{"deny":["*.sqlite","config/prod.yml"]}}`), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.DenyWords(); len(got) != 2 || strings.Join(got[0], "|") != "git|push" {
+		t.Errorf("DenyWords = %q", got)
+	}
+	for doc, want := range map[string]string{
+		`{"paths":{"deny":["[a-"]}}`:  "not a glob pattern",
+		`{"paths":{"deny":[" "]}}`:    "paths/deny/0",
+		`{"commands":{"deny":[""]}}`:  "commands/deny/0",
+		`{"commands":{"deny":[" "]}}`: "commands/deny/0",
+		`{"paths":{"allow":["x"]}}`:   "additional",
+	} {
+		if _, err := Parse([]byte(doc), "t"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%s) = %v, want an error about %q", doc, err, want)
+		}
+	}
+}
