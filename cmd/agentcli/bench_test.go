@@ -3,10 +3,19 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // BenchmarkPeakMemory runs "agentcli call" as a process and reports its
@@ -32,4 +41,93 @@ func BenchmarkPeakMemory(b *testing.B) {
 			b.ReportMetric(float64(peak)/1024, "peak-MiB")
 		})
 	}
+}
+
+// BenchmarkMCPHTTPPeakMemory serves the bundled toolbelt over streamable
+// HTTP from a real "agentcli mcp" process and reports its peak resident
+// memory (VmHWM) after rounds of 4 concurrent tools/call requests: small
+// ones (the baseline), 4 MiB bodies of empty arrays (which the library
+// would decode into over 300 MiB each), and bodies of 300,000 numbers
+// (under the per-request bound, so the decoding budget decides).
+func BenchmarkMCPHTTPPeakMemory(b *testing.B) {
+	dir := project(b)
+	for _, c := range []struct {
+		name string
+		n    int
+		item string
+	}{{"small", 1, "1"}, {"4MiB-arrays", (4<<20)/3 - 100, "[]"}, {"300k-numbers", 300000, "1"}} {
+		b.Run(c.name, func(b *testing.B) {
+			var peak int64
+			for b.Loop() {
+				peak = max(peak, httpPeak(b, dir, c.n, c.item))
+			}
+			b.ReportMetric(float64(peak)/1024, "peak-MiB")
+		})
+	}
+}
+
+// httpPeak starts agentcli mcp -http -no-auth, opens a session, sends 4
+// concurrent calls whose path argument is an array of n items, and
+// returns the server's peak resident memory in KiB.
+func httpPeak(b *testing.B, dir string, n int, item string) int64 {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(filepath.Join(built, "agentcli"), "mcp", "-tools", filepath.Join(dir, "tools.json"), "-http", addr, "-no-auth")
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	url := "http://" + addr + "/mcp"
+	post := func(session, body string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil
+		}
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		return r
+	}
+	var r *http.Response
+	for range 200 {
+		if r = post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`); r != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r == nil || r.StatusCode != http.StatusOK {
+		b.Fatalf("initialize: %v", r)
+	}
+	session := r.Header.Get("Mcp-Session-Id")
+	post(session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	items := strings.Repeat(item+",", n)
+	body := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fs_read_file","arguments":{"path":[` + items[:len(items)-1] + `]}}}`
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { post(session, body) })
+	}
+	wg.Wait()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return kb
+		}
+	}
+	b.Fatal("no VmHWM")
+	return 0
 }

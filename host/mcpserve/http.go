@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/toolhost/toolhost/protocol"
@@ -32,6 +33,14 @@ const (
 	FailedAuthRate     = 0.1
 	FailedAuthBurst    = 5
 	DefaultMaxInFlight = 64
+	// DecodeBudget bounds the memory the requests in flight may take
+	// once decoded, as estimated by decodeCost: the library decodes a
+	// body whole into maps and slices, which take tens of times its size
+	// (4 MiB of [],[],... became over 300 MiB).
+	DecodeBudget = 256 << 20
+	// SessionIdleTTL ends a session no request has used for that long
+	// (its client then starts a new one, as the MCP spec has it).
+	SessionIdleTTL = 12 * time.Hour
 )
 
 // HTTPOptions configure the streamable HTTP transport.
@@ -163,8 +172,10 @@ func (s *Server) HTTPHandler(o HTTPOptions) (http.Handler, error) {
 	}
 	// The gate puts the caller's identity on the request's context, which
 	// the library's handlers inherit.
-	streamable := server.NewStreamableHTTPServer(s.mcp, server.WithEndpointPath("/mcp"))
-	g := &gate{auth: auth, origins: origins, limits: newLimiters(rate.Limit(o.Rate), o.Burst),
+	sess := newSessions()
+	streamable := server.NewStreamableHTTPServer(s.mcp, server.WithEndpointPath("/mcp"),
+		server.WithSessionIdManagerResolver(sess))
+	g := &gate{auth: auth, origins: origins, limits: newLimiters(rate.Limit(o.Rate), o.Burst), sessions: sess, decoding: semaphore.NewWeighted(DecodeBudget),
 		failures: newLimiters(FailedAuthRate, o.FailedAuthBurst),
 		maxBody:  o.MaxBody, bodyTimeout: o.BodyTimeout, reading: make(chan struct{}, 2*o.MaxInFlight),
 		inFlight: make(chan struct{}, o.MaxInFlight), next: streamable}
@@ -188,6 +199,8 @@ type gate struct {
 	bodyTimeout time.Duration
 	reading     chan struct{} // bodies being received
 	inFlight    chan struct{}
+	decoding    *semaphore.Weighted // see DecodeBudget
+	sessions    *sessions
 	next        http.Handler
 }
 
@@ -233,6 +246,22 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusTooManyRequests, protocol.CodeRateLimited, "rate limit exceeded; retry later")
 		return
 	}
+	// A session is its creator's alone: another identity may not use
+	// it, listen to it (GET), answer its elicitations or end it.
+	if id := r.Header.Get(server.HeaderKeySessionID); id != "" {
+		ended, err := g.sessions.check(id, client)
+		switch {
+		case errors.Is(err, errSessionOther):
+			refuse(w, http.StatusForbidden, "SESSION_FORBIDDEN", "the session "+id+" belongs to another client")
+			return
+		case err != nil:
+			refuse(w, http.StatusNotFound, "SESSION_UNKNOWN", "unknown session "+id+": this server did not start it; initialize a new one")
+			return
+		case ended:
+			refuse(w, http.StatusNotFound, "SESSION_ENDED", "the session "+id+" has ended; initialize a new one")
+			return
+		}
+	}
 	if r.Method == http.MethodPost {
 		// The whole body is read here, within BodyTimeout, before the
 		// request takes a slot: a client that sends its body slowly, or
@@ -269,6 +298,19 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			refuse(w, http.StatusServiceUnavailable, "BUSY", "too many requests in flight; retry later")
 			return
 		}
+		// The memory the body takes once decoded, held until the
+		// request is answered.
+		cost := decodeCost(body)
+		if cost > DecodeBudget {
+			refuse(w, http.StatusRequestEntityTooLarge, "BODY_TOO_COMPLEX", fmt.Sprintf("the request body holds too many JSON values to decode (about %d MiB once decoded, over the %d MiB the server allows)", cost>>20, DecodeBudget>>20))
+			return
+		}
+		if !g.decoding.TryAcquire(cost) {
+			w.Header().Set("Retry-After", "1")
+			refuse(w, http.StatusServiceUnavailable, "BUSY", "the requests in flight hold the server's decoding memory; retry later")
+			return
+		}
+		defer g.decoding.Release(cost)
 	}
 	g.next.ServeHTTP(w, r)
 }
@@ -288,6 +330,33 @@ func (g *gate) allowedOrigin(origin string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// decodeCost estimates the memory a JSON body takes once decoded into
+// maps, slices and interface values: its bytes (strings are copied) and,
+// for each value, the boxes, headers and map or slice slots it needs, with
+// the garbage the decoding leaves behind.
+func decodeCost(body []byte) int64 {
+	values := int64(1)
+	inString, escaped := false, false
+	for _, c := range body {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ',' || c == '[' || c == '{':
+			values++
+		}
+	}
+	return 4*int64(len(body)) + 400*values
 }
 
 func clientAddr(r *http.Request) string {

@@ -119,14 +119,61 @@ func TestTokenAuth(t *testing.T) {
 	// The same raw request with a token runs: the refusals above were
 	// for the token alone. The scheme is case-insensitive (RFC 7235
 	// section 2.1).
-	for _, auth := range []string{"Bearer " + bob.Secret, "bearer " + bob.Secret, "BEARER  " + bob.Secret} {
+	for _, auth := range []string{"Bearer " + alice.Secret, "bearer " + alice.Secret, "BEARER  " + alice.Secret} {
 		before := f.state()
 		wantOK(t, f.post(with(sess, "Authorization", auth), call, false))
 		if now := f.state(); now.ran != before.ran+1 || now.records != before.records+1 {
 			t.Errorf("%q: state %+v after %+v, want one more run and record", auth, now, before)
 		}
-		f.wantCaller("touch", "token:bob", alice.Secret, bob.Secret)
+		f.wantCaller("touch", "token:alice", alice.Secret, bob.Secret)
 	}
+}
+
+// Issue 12, item 6: a session is bound to the identity that created it.
+// Another token's holder cannot call tools in it, listen to it (where
+// elicitations, the approvals, arrive), answer them or end it; ids the
+// server did not issue are unknown, however well formed.
+func TestSessionsBoundToIdentity(t *testing.T) {
+	f := newFixture(t, HTTPOptions{Tokens: []Token{alice, bob}})
+	c := f.client(bearer(alice.Secret))
+	callTool(t, c, "touch", nil)
+	call := callBody("touch", map[string]any{})
+	sess := session(c)
+	asBob := with(sess, "Authorization", "Bearer "+bob.Secret)
+	answer := `{"jsonrpc":"2.0","id":1,"result":{"action":"accept","content":{}}}`
+	for _, tc := range []struct {
+		name   string
+		method string
+		header http.Header
+		body   string
+		status int
+		code   string
+	}{
+		{"call in alice's session", http.MethodPost, asBob, call, http.StatusForbidden, "SESSION_FORBIDDEN"},
+		{"answer an elicitation", http.MethodPost, asBob, answer, http.StatusForbidden, "SESSION_FORBIDDEN"},
+		{"listen to alice's session", http.MethodGet, asBob, "", http.StatusForbidden, "SESSION_FORBIDDEN"},
+		{"end alice's session", http.MethodDelete, asBob, "", http.StatusForbidden, "SESSION_FORBIDDEN"},
+		{"a made-up id", http.MethodPost, with(with(sess, "Mcp-Session-Id", "mcp-session-1b4e28ba-2fa1-11d2-883f-0016d3cca427"), "Authorization", "Bearer "+alice.Secret), call, http.StatusNotFound, "SESSION_UNKNOWN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.state()
+			req, err := http.NewRequest(tc.method, f.url, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header = tc.header.Clone()
+			wantRefusal(t, do(t, f.ts.Client(), req), tc.status, tc.code)
+			f.wantNothingRan(before)
+		})
+	}
+	// Alice's session still works, and she may end it; then it is gone.
+	callTool(t, c, "touch", nil)
+	req := mustRequest(t, http.MethodDelete, f.url)
+	req.Header = with(sess, "Authorization", "Bearer "+alice.Secret)
+	if r := do(t, f.ts.Client(), req); r.status != http.StatusOK {
+		t.Fatalf("alice ends her session: status %d %s", r.status, r.body)
+	}
+	wantRefusal(t, f.post(with(sess, "Authorization", "Bearer "+alice.Secret), call, false), http.StatusNotFound, "SESSION_ENDED")
 }
 
 const (
@@ -316,13 +363,14 @@ func TestRateLimit(t *testing.T) {
 	t.Run("per token", func(t *testing.T) {
 		f := newFixture(t, HTTPOptions{Tokens: []Token{alice, bob}, Rate: 0.001, Burst: burst})
 		c := f.client(bearer(alice.Secret)) // initialize and notifications/initialized: 2 of alice's tokens
-		call, sess := callBody("touch", map[string]any{}), with(session(c), "Authorization", "Bearer "+bob.Secret)
-		for range burst {
+		cb := f.client(bearer(bob.Secret))  // and 2 of bob's
+		call, sess := callBody("touch", map[string]any{}), with(session(cb), "Authorization", "Bearer "+bob.Secret)
+		for range burst - 2 {
 			wantOK(t, f.post(sess, call, false))
 		}
 		before := f.state()
-		if before.ran != burst {
-			t.Fatalf("%d runs, want %d", before.ran, burst)
+		if before.ran != burst-2 {
+			t.Fatalf("%d runs, want %d", before.ran, burst-2)
 		}
 		r := f.post(sess, call, false)
 		wantRefusal(t, r, http.StatusTooManyRequests, "RATE_LIMITED")
@@ -335,7 +383,7 @@ func TestRateLimit(t *testing.T) {
 		callTool(t, c, "touch", nil)
 		f.wantCaller("touch", "token:alice")
 		before = f.state()
-		wantRefusal(t, f.post(with(sess, "Authorization", "Bearer "+alice.Secret), call, false), http.StatusTooManyRequests, "RATE_LIMITED")
+		wantRefusal(t, f.post(with(session(c), "Authorization", "Bearer "+alice.Secret), call, false), http.StatusTooManyRequests, "RATE_LIMITED")
 		f.wantNothingRan(before)
 	})
 	t.Run("per address without auth", func(t *testing.T) {
@@ -397,44 +445,16 @@ func TestInFlightCap(t *testing.T) {
 	f := newFixture(t, HTTPOptions{Tokens: []Token{alice}, MaxInFlight: 1})
 	c := f.client(bearer(alice.Secret))
 
-	// The block tool dials ln when it runs and returns when the
-	// connection is closed.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- conn
-	}()
-	done := make(chan error, 1)
-	go func() {
+	done, conn := startBlock(t, func(addr string) error {
 		req := mcp.CallToolRequest{}
 		req.Params.Name = "block"
-		req.Params.Arguments = map[string]any{"addr": ln.Addr().String()}
+		req.Params.Arguments = map[string]any{"addr": addr}
 		res, err := c.CallTool(context.Background(), req)
 		if err == nil && (res.IsError || resultText(res) != `{"ok":true}`) {
 			err = errors.New("result " + resultText(res))
 		}
-		done <- err
-	}()
-	var conn net.Conn
-	select {
-	case conn = <-accepted:
-	case err := <-done:
-		ln.Close()
-		t.Fatalf("the block call ended before its tool started: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() }) // lets the tool go if the test fails
-	if line, err := readLine(conn); err != nil || line != "started" {
-		t.Fatalf("from the tool: %q, %v", line, err)
-	}
+		return err
+	})
 
 	// The tool runs, so its POST holds the only slot.
 	sess := with(session(c), "Authorization", "Bearer "+alice.Secret)
@@ -462,6 +482,79 @@ func TestInFlightCap(t *testing.T) {
 	if got := f.ran(); strings.Join(got, " ") != "block touch" {
 		t.Errorf("ran %v, want block then touch", got)
 	}
+}
+
+// startBlock runs call, which calls the block tool with the address it
+// is given, and returns once the tool runs: the tool holds its call until
+// conn is closed, and done then gives call's error.
+func startBlock(t *testing.T, call func(addr string) error) (done chan error, conn net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- conn
+	}()
+	done = make(chan error, 1)
+	go func() { done <- call(ln.Addr().String()) }()
+	select {
+	case conn = <-accepted:
+	case err := <-done:
+		ln.Close()
+		t.Fatalf("the block call ended before its tool started: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() }) // lets the tool go if the test fails
+	if line, err := readLine(conn); err != nil || line != "started" {
+		t.Fatalf("from the tool: %q, %v", line, err)
+	}
+	return done, conn
+}
+
+// Issue 12, item 7: the library decodes a body whole, into values that
+// take tens of times its size. Bodies are charged what they will take, and
+// the requests in flight together stay within DecodeBudget.
+func TestDecodeBudget(t *testing.T) {
+	f := newFixture(t, HTTPOptions{Tokens: []Token{alice}})
+	c := f.client(bearer(alice.Secret))
+	sess := with(session(c), "Authorization", "Bearer "+alice.Secret)
+	// A padding of n values costs about 400 bytes each.
+	padded := func(tool string, args map[string]any, n int) string {
+		args["pad"] = make([]int, n)
+		return callBody(tool, args)
+	}
+	half := DecodeBudget/400/2 + 1000 // just over half the budget
+
+	before := f.state()
+	wantRefusal(t, f.post(sess, padded("touch", map[string]any{}, 2*half), false), http.StatusRequestEntityTooLarge, "BODY_TOO_COMPLEX")
+	f.wantNothingRan(before)
+
+	// A call holding over half the budget leaves no room for another.
+	done, conn := startBlock(t, func(addr string) error {
+		r := f.post(sess, padded("block", map[string]any{"addr": addr}, half), false)
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), `{\"ok\":true}`) {
+			return fmt.Errorf("block: %d %s", r.status, r.body)
+		}
+		return nil
+	})
+	before = f.state()
+	wantRefusal(t, f.post(sess, padded("touch", map[string]any{}, half), false), http.StatusServiceUnavailable, "BUSY")
+	f.wantNothingRan(before)
+	// A small request still fits.
+	wantOK(t, f.post(sess, callBody("touch", map[string]any{}), false))
+	conn.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The budget is back.
+	wantOK(t, f.post(sess, padded("touch", map[string]any{}, half), false))
 }
 
 func readLine(conn net.Conn) (string, error) {
