@@ -21,6 +21,7 @@ import (
 	"github.com/toolhost/toolhost/host"
 	"github.com/toolhost/toolhost/host/audit"
 	"github.com/toolhost/toolhost/host/chat"
+	"github.com/toolhost/toolhost/internal/hideproc"
 	"github.com/toolhost/toolhost/manifest"
 )
 
@@ -84,7 +85,14 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	log := logger(stderr, f.debug, zerolog.WarnLevel)
 	if cfg.apiKey != "" {
-		// A tool may find the key (on agentcli's command line, say): it is
+		// The key is hidden from agentcli's command line and environment
+		// as /proc shows them, where tools could read it (the flag's
+		// value shares the command line's memory: it is copied first).
+		cfg.apiKey = strings.Clone(cfg.apiKey)
+		if err := hideproc.Hide(cfg.apiKey); err != nil {
+			return fail(stderr, fmt.Errorf("hide the API key from /proc: %w", err))
+		}
+		// A tool may still find the key (in a file, say): it is
 		// redacted from results, errors, logs and the audit log like any
 		// secret a tool is given.
 		hf.redact = append(hf.redact, regexp.MustCompile(regexp.QuoteMeta(cfg.apiKey)))

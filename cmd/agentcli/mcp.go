@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/toolhost/toolhost/host/mcpserve"
+	"github.com/toolhost/toolhost/internal/hideproc"
 )
 
 // mcpFlags are the flags of "agentcli mcp".
@@ -81,6 +82,10 @@ func (f *mcpFlags) httpOptions(getenv func(string) string) (mcpserve.HTTPOptions
 		o.Tokens = append(o.Tokens, mcpserve.Token{ID: "env", Secret: t})
 	}
 	secret := []byte(strings.TrimSpace(getenv("AGENTCLI_MCP_JWT_SECRET")))
+	// Tools running as this user could read them in /proc/PID/environ.
+	if err := hideproc.Hide(strings.TrimSpace(getenv("AGENTCLI_MCP_TOKEN")), string(secret)); err != nil {
+		return o, fmt.Errorf("hide the credentials given in the environment from /proc: %w", err)
+	}
 	if f.jwtSecretFile != "" {
 		b, err := os.ReadFile(f.jwtSecretFile)
 		if err != nil {

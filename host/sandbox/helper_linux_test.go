@@ -46,6 +46,27 @@ func helper(marker, name string, args []string) int {
 		json.NewEncoder(os.Stdout).Encode(os.Environ())
 	case "argv":
 		json.NewEncoder(os.Stdout).Encode(os.Args)
+	case "litter":
+		// Leaves a file in each shared temporary folder.
+		for _, d := range []string{"/tmp", "/dev/shm"} {
+			if err := os.WriteFile(d+"/"+args[0], []byte("x"), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+	case "tmpdir":
+		// Fills its temporary folder, with a folder it cannot read
+		// itself, and reports the folder, its mode and owner.
+		dir := os.Getenv("TMPDIR")
+		os.WriteFile(dir+"/file", []byte("x"), 0o600)
+		os.MkdirAll(dir+"/locked/deep", 0o700)
+		os.WriteFile(dir+"/locked/deep/f", []byte("x"), 0o600)
+		os.Chmod(dir+"/locked", 0)
+		var st syscall.Stat_t
+		if err := syscall.Stat(dir, &st); err != nil {
+			return 1
+		}
+		json.NewEncoder(os.Stdout).Encode(map[string]any{"dir": dir, "mode": st.Mode & 0o7777, "uid": st.Uid, "me": os.Getuid()})
 	case "fail":
 		fmt.Fprintln(os.Stderr, "some log line")
 		fmt.Fprintln(os.Stderr, `{"error":"it broke","code":"BROKEN"}`)

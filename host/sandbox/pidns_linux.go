@@ -37,6 +37,8 @@ import (
 type pidns struct {
 	l      *Launcher
 	userNS bool // in EnterUserNamespace's user namespace
+	// hostNproc is the host's own soft RLIMIT_NPROC (without root).
+	hostNproc uint64
 }
 
 // newPidns checks that this process may start pid namespaces: a throwaway
@@ -55,7 +57,38 @@ func newPidns(l *Launcher) (backend, error) {
 	if v := kernelVersion(); os.Geteuid() != 0 && (v[0] < 5 || v[0] == 5 && v[1] < 14) {
 		return nil, fmt.Errorf("this kernel (Linux %d.%d) counts a user's processes across every user namespace (5.14 counts them per namespace), so a fork bomb could not be bounded for this call alone", v[0], v[1])
 	}
-	return &pidns{l: l, userNS: inOwnUserNamespace()}, nil
+	b := &pidns{l: l, userNS: inOwnUserNamespace()}
+	if os.Geteuid() != 0 {
+		// The host's own threads count against the same bound as the
+		// tools' processes, checked against the host's soft limit when it
+		// makes one: it takes all it may, and the tools are bounded below
+		// it (see rlimits), so a fork bomb never keeps the host from
+		// making a thread.
+		var lim unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NPROC, &lim); err == nil {
+			if lim.Cur < lim.Max {
+				lim.Cur = lim.Max
+				unix.Setrlimit(unix.RLIMIT_NPROC, &lim)
+			}
+			b.hostNproc = lim.Cur
+		}
+	}
+	return b, nil
+}
+
+// hostReserve is how many more processes than its tools the host may
+// always make (threads, mostly).
+const hostReserve = 64
+
+// nprocLimit is the tools' RLIMIT_NPROC: every call's share and the
+// host's threads, but at most hostReserve under the host's own soft limit
+// (0: unknown).
+func nprocLimit(concurrent, procs, threads int, host uint64) uint64 {
+	n := uint64(concurrent*procs + threads)
+	if host > 0 && host != unix.RLIM_INFINITY {
+		n = min(n, max(host, hostReserve+1)-hostReserve)
+	}
+	return n
 }
 
 func (b *pidns) describe() string {
@@ -114,8 +147,8 @@ func (j *pidJail) rlimits() []confine.Rlimit {
 	if os.Geteuid() == 0 {
 		return nil
 	}
-	n := j.b.l.opts.MaxConcurrent*j.b.l.opts.MaxProcs + hostThreads()
-	return []confine.Rlimit{{Resource: unix.RLIMIT_NPROC, Value: uint64(n)}}
+	n := nprocLimit(j.b.l.opts.MaxConcurrent, j.b.l.opts.MaxProcs, hostThreads(), j.b.hostNproc)
+	return []confine.Rlimit{{Resource: unix.RLIMIT_NPROC, Value: n}}
 }
 
 // signal has nothing to add: run signals the tool's group and the tool

@@ -157,6 +157,12 @@ type Launcher struct {
 	closing chan struct{}
 	killNow chan struct{} // closed by Shutdown
 	once    sync.Once
+
+	// tmpRoot holds the calls' temporary folders (see callTmp), made at
+	// the first call.
+	tmpOnce sync.Once
+	tmpRoot string
+	tmpErr  error
 }
 
 // New returns a Launcher. It never fails because containment is
@@ -318,6 +324,14 @@ func (l *Launcher) run(ctx context.Context, s slot, spec *Spec) (out *Outcome, b
 		spec2 := *spec
 		spec2.Confine = &c
 		spec = &spec2
+		// What the tool leaves in /tmp, /var/tmp or /dev/shm goes with
+		// its call.
+		before := tmpStamps()
+		defer func() {
+			for _, p := range sweepOwn(before, id) {
+				l.log.Debug().Str("path", p).Msg("removed what a call left in a shared temporary folder")
+			}
+		}()
 	}
 	return l.runIn(ctx, j, spec)
 }
@@ -348,6 +362,17 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 	if env == nil {
 		env = []string{} // nil would mean the host's environment
 	}
+	tmp, err := l.callTmp(spec.Confine)
+	if err != nil {
+		closeAll()
+		return nil, nil, &LaunchError{Path: spec.Path, Err: fmt.Errorf("the call's temporary folder: %w", err)}
+	}
+	defer func() {
+		if err := removeTree(tmp); err != nil {
+			l.log.Error().Err(err).Str("dir", tmp).Msg("removing a call's temporary folder")
+		}
+	}()
+	env = withTmp(env, tmp)
 	cmd := &exec.Cmd{
 		Path:        spec.Path,
 		Args:        spec.Args,
@@ -379,6 +404,8 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 		// The tool may read and execute its own program.
 		c, ll := *conf, *conf.Landlock
 		ll.Read = append(append([]string(nil), ll.Read...), spec.Path)
+		// And use its temporary folder.
+		ll.Write = append(append([]string(nil), ll.Write...), tmp)
 		c.Landlock = &ll
 		conf = &c
 	}
@@ -664,6 +691,9 @@ func (l *Launcher) Close() error {
 		}
 	}
 	errs = append(errs, l.backend.close())
+	if l.tmpRoot != "" {
+		errs = append(errs, removeTree(l.tmpRoot))
+	}
 	return errors.Join(errs...)
 }
 

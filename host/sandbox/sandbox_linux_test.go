@@ -129,6 +129,75 @@ func forEachBackendAndCgroupAlone(t *testing.T, test func(t *testing.T, f *fixtu
 	}
 }
 
+// Each call has a temporary folder of its own in TMPDIR: private (0700,
+// its tool's user's), another for every call, and removed with
+// everything in it when the call ends, also what the tool made unreadable
+// to itself. At strict, Landlock lets the tool use it.
+func TestCallTmp(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		for _, level := range []string{"none", "strict", "own-user"} {
+			s := f.spec("tmpdir")
+			switch {
+			case level == "strict" && confine.Check() == nil:
+				s.Confine = strictConfig(nil, nil, false)
+			case level == "own-user" && os.Geteuid() == 0:
+				s.Confine, s.OwnUser = &confine.Config{NoNewPrivs: true}, true
+			case level != "none":
+				continue
+			}
+			var dirs []string
+			for range 2 {
+				out := f.launch(context.Background(), s)
+				var got struct {
+					Dir     string
+					Mode    uint32
+					UID, Me int
+				}
+				if err := json.Unmarshal(out.Stdout, &got); err != nil || out.ExitCode != 0 {
+					t.Fatalf("%s: %s %s (%v)", level, out.Stdout, out.Stderr, err)
+				}
+				if got.Mode != 0o700 || got.UID != got.Me || !strings.Contains(got.Dir, "toolhost-calls-") || level == "own-user" && got.Me < OwnUserBase {
+					t.Errorf("%s: TMPDIR %+v, want a folder of mode 0700 owned by the tool's user", level, got)
+				}
+				if _, err := os.Lstat(got.Dir); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s: %s is left after the call (%v)", level, got.Dir, err)
+				}
+				dirs = append(dirs, got.Dir)
+			}
+			if dirs[0] == dirs[1] {
+				t.Errorf("%s: two calls shared %s", level, dirs[0])
+			}
+		}
+	})
+}
+
+// A tool that runs as a user of its own leaves nothing in /tmp or
+// /dev/shm past its call; what others made there stays.
+func TestOwnUserLeavesNoTmp(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("users of a call's own need root")
+	}
+	f := newFixture(t, anyBackend(t))
+	name := fmt.Sprintf("toolhost-litter-%d", os.Getpid())
+	theirs := "/tmp/" + name + "-theirs"
+	os.WriteFile(theirs, []byte("x"), 0o644)
+	t.Cleanup(func() { os.Remove(theirs) })
+	s := f.spec("litter", name)
+	s.Confine, s.OwnUser = &confine.Config{NoNewPrivs: true}, true
+	if out := f.launch(context.Background(), s); out.ExitCode != 0 {
+		t.Fatalf("litter: %s", out.Stderr)
+	}
+	for _, p := range []string{"/tmp/" + name, "/dev/shm/" + name} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			os.Remove(p)
+			t.Errorf("%s outlived its call (%v)", p, err)
+		}
+	}
+	if _, err := os.Lstat(theirs); err != nil {
+		t.Errorf("another user's file went too: %v", err)
+	}
+}
+
 func TestEcho(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, f *fixture) {
 		s := f.spec("echo")
@@ -149,14 +218,23 @@ func TestEnvironmentArgvDir(t *testing.T) {
 	if err := json.Unmarshal(out.Stdout, &env); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}; strings.Join(env, "|") != strings.Join(want, "|") {
-		t.Errorf("env = %q, want %q", env, want)
+	// And TMPDIR, the call's own (see TestCallTmp).
+	if want := []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", "TMPDIR="}; len(env) != 3 || strings.Join(env[:2], "|") != strings.Join(want[:2], "|") || !strings.HasPrefix(env[2], want[2]) {
+		t.Errorf("env = %q, want %q and a folder", env, want)
 	}
 	s := f.spec("env")
 	s.Env = nil
 	out = f.launch(context.Background(), s)
-	if strings.TrimSpace(string(out.Stdout)) != "[]" {
-		t.Errorf("nil Env gave %s, want an empty environment", out.Stdout)
+	json.Unmarshal(out.Stdout, &env)
+	if len(env) != 1 || !strings.HasPrefix(env[0], "TMPDIR=") {
+		t.Errorf("nil Env gave %s, want an empty environment but TMPDIR", out.Stdout)
+	}
+	s = f.spec("env")
+	s.Env = []string{"TMPDIR=/tmp", "TMP=/tmp", "TEMP=/tmp", "X=1"}
+	out = f.launch(context.Background(), s)
+	json.Unmarshal(out.Stdout, &env)
+	if len(env) != 2 || env[0] != "X=1" || !strings.Contains(env[1], "toolhost-calls-") {
+		t.Errorf("an Env with temporary folders gave %q, want X=1 and the call's own TMPDIR", env)
 	}
 	out = f.launch(context.Background(), f.spec("argv"))
 	var argv []string
@@ -599,4 +677,23 @@ func TestOwnSession(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The tools' process bound stays under the host's own, so a fork bomb
+// never keeps the host from making a thread.
+func TestNprocLimit(t *testing.T) {
+	for _, c := range []struct {
+		concurrent, procs, threads int
+		host, want                 uint64
+	}{
+		{8, 512, 20, 0, 8*512 + 20},
+		{8, 512, 20, ^uint64(0), 8*512 + 20}, // RLIM_INFINITY
+		{8, 512, 20, 1 << 20, 8*512 + 20},
+		{8, 512, 20, 4096, 4096 - hostReserve},
+		{8, 512, 20, 10, 1},
+	} {
+		if got := nprocLimit(c.concurrent, c.procs, c.threads, c.host); got != c.want {
+			t.Errorf("nprocLimit(%d, %d, %d, %d) = %d, want %d", c.concurrent, c.procs, c.threads, c.host, got, c.want)
+		}
+	}
 }

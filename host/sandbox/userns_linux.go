@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/toolhost/toolhost/internal/hideproc"
 	"github.com/toolhost/toolhost/internal/realowner"
 )
 
@@ -90,6 +91,9 @@ func EnterUserNamespace() (code int, ran bool) {
 		return 0, false
 	}
 	go realowner.Serve(serve)
+	// The copy has the arguments and environment; this process needs
+	// them no more, and tools could read an API key in them in /proc.
+	hideproc.HideAll()
 	done := make(chan struct{})
 	go func() {
 		for {

@@ -52,6 +52,8 @@ type Options struct {
 	ContainmentID  string
 	Containment    string
 	ContainmentErr error
+	// Euid is the user agentcli runs as; nil means os.Geteuid.
+	Euid func() int
 }
 
 // shells are the programs that run whatever command they are given:
@@ -76,6 +78,7 @@ type tool struct {
 	env     []string
 	sha256  string
 	level   string
+	user    string // the sandbox's "user"
 	network bool
 	schema  json.RawMessage
 	marks   []policy.Mark
@@ -101,6 +104,9 @@ func Run(opts Options) (*Report, error) {
 	}
 	if opts.StrictCheck == nil {
 		opts.StrictCheck = confine.Check
+	}
+	if opts.Euid == nil {
+		opts.Euid = os.Geteuid
 	}
 	path, err := filepath.Abs(opts.Manifest)
 	if err != nil {
@@ -163,7 +169,7 @@ func (a *auditor) load() ([]*tool, policy.Mode, bool) {
 			tools = append(tools, &tool{
 				name: t.Name, command: t.Command, program: a.programPath(t.Command[0]), real: t.Program.Path,
 				timeout: t.Timeout, env: t.EnvPassthrough, sha256: t.Program.SHA256,
-				level: t.Sandbox.Level, network: t.Sandbox.Network, schema: t.InputSchema, marks: t.Marks,
+				level: t.Sandbox.Level, user: t.Sandbox.User, network: t.Sandbox.Network, schema: t.InputSchema, marks: t.Marks,
 				vetted: t,
 			})
 		}
@@ -188,6 +194,7 @@ type rawTool struct {
 	Schema         json.RawMessage `json:"schema"`
 	Sandbox        struct {
 		Level   string `json:"level"`
+		User    string `json:"user"`
 		Network bool   `json:"network"`
 	} `json:"sandbox"`
 }
@@ -214,7 +221,7 @@ func (a *auditor) lenient() ([]*tool, policy.Mode, bool) {
 		}
 		t := &tool{
 			name: rt.Name, command: rt.Command, timeout: time.Duration(rt.TimeoutSec * float64(time.Second)),
-			sha256: rt.SHA256, level: rt.Sandbox.Level, network: rt.Sandbox.Network, schema: rt.Schema,
+			sha256: rt.SHA256, level: rt.Sandbox.Level, user: rt.Sandbox.User, network: rt.Sandbox.Network, schema: rt.Schema,
 		}
 		if t.level == "" {
 			t.level = manifest.LevelLimits
@@ -354,6 +361,23 @@ func (a *auditor) checkPolicies(manifestMode policy.Mode, hasPolicy bool, file *
 	}
 }
 
+// sameUserAsHost says which user a tool at level outside strict runs as
+// when that user's terminals are open to it: agentcli's own user (at
+// level none, or as an ordinary user, who cannot switch users) or root;
+// "" when it runs as another user (a user of the call's own, or a named
+// one, when agentcli runs as root).
+func sameUserAsHost(level, user string, euid int) string {
+	switch {
+	case user == "root" || user == "0" || strings.HasPrefix(user, "0:"):
+		return "root"
+	case euid != 0:
+		return "your own user"
+	case level == manifest.LevelNone:
+		return "root"
+	}
+	return ""
+}
+
 // checkTool runs the checks of one tool's settings.
 func (a *auditor) checkTool(t *tool) {
 	if t.vetted != nil && t.level == "strict" && (t.vetted.Sandbox.User == "root" || t.vetted.Sandbox.User == "0") {
@@ -372,6 +396,13 @@ func (a *auditor) checkTool(t *tool) {
 		a.add(LevelNone, Warn, t.name,
 			"sandbox level none: the tool runs without resource limits or no_new_privs, as the host's own user",
 			`set "sandbox": {"level": "limits"} (or "strict")`)
+	}
+	if t.level != manifest.LevelStrict {
+		if who := sameUserAsHost(t.level, t.user, a.opts.Euid()); who != "" {
+			a.add(TerminalReachable, Warn, t.name,
+				"runs as "+who+" outside strict: it has no controlling terminal, but it may open a terminal of that user's (/dev/pts/N) by path and write to it",
+				`set "sandbox": {"level": "strict"}, where Landlock keeps /dev/pts closed`)
+		}
 	}
 	var secrets []string
 	for _, e := range t.env {

@@ -74,6 +74,7 @@ const (
 	ProgramUnrunnable     = "program-unrunnable"        // critical: the tool's user cannot run its program
 	MCPHTTPLoopbackNoAuth = "mcp-http-loopback-no-auth" // warn: MCP over HTTP on loopback without auth
 	StrictRoot            = "strict-root"               // warn: a tool at level strict running as root
+	TerminalReachable     = "terminal-reachable"        // warn: a tool that may open the user's terminal by path
 	ContainmentShared     = "containment-shared"        // info: one process bound for all calls (pid namespace backend)
 )
 

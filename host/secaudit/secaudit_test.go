@@ -114,6 +114,7 @@ func badSetup(t *testing.T) *bad {
 		Manifest: b.manifest, Policy: b.policy, Audit: b.auditLog, HTTP: "0.0.0.0:8080",
 		Getenv:      func(string) string { return "" },
 		StrictCheck: func() error { return nil },
+		Euid:        func() int { return 0 },
 	}
 	return b
 }
@@ -139,6 +140,7 @@ func (b *bad) otherFindings() []want {
 	return []want{
 		{ModeBypass, Critical, b.policy},
 		{LevelNone, Warn, "raw"},
+		{TerminalReachable, Warn, "raw"},
 		{SecretsWithNetwork, Critical, "openai"},
 		{CommandUnguarded, Warn, "shell"},
 		{TimeoutMissing, Info, "notimeout"},
@@ -192,7 +194,7 @@ func TestBadSetup(t *testing.T) {
 	if !slices.IsSortedFunc(r.Findings, func(a, b *Finding) int { return a.Severity.rank() - b.Severity.rank() }) {
 		t.Errorf("not sorted by severity:\n%s", dump(r))
 	}
-	if r.Summary != (Summary{Critical: 10, Warn: 3, Info: 6}) || !r.Critical() {
+	if r.Summary != (Summary{Critical: 10, Warn: 4, Info: 6}) || !r.Critical() {
 		t.Errorf("summary %+v", r.Summary)
 	}
 	// Texts that matter.
@@ -292,7 +294,7 @@ func TestRunFix(t *testing.T) {
 	}) {
 		t.Errorf("order:\n%s", dump(r))
 	}
-	if r.Summary != (Summary{Critical: 3, Warn: 3, Info: 6}) {
+	if r.Summary != (Summary{Critical: 3, Warn: 4, Info: 6}) {
 		t.Errorf("summary %+v", r.Summary)
 	}
 	// A second -fix has nothing left to do.
@@ -338,6 +340,7 @@ func cleanSetup(t *testing.T, tool map[string]any, pol any) Options {
 	return Options{
 		Manifest: filepath.Join(dir, "tools.json"), Audit: filepath.Join(dir, "state", "audit.jsonl"),
 		HTTP: "127.0.0.1:8080", TokenFile: "tokens", Getenv: func(string) string { return "" }, StrictCheck: func() error { return nil },
+		Euid: func() int { return 0 },
 	}
 }
 
@@ -442,7 +445,9 @@ func TestToolSettings(t *testing.T) {
 		{"a secret under strict with network", map[string]any{"sandbox": map[string]any{"level": "strict", "network": true}, "envPassthrough": []string{"github_token"}}, defaultPolicy, nil, nil,
 			[]string{"critical secrets-with-network [get_time]"}},
 		{"a secret at level none", map[string]any{"sandbox": map[string]any{"level": "none"}, "envPassthrough": []string{"DB_PASSWORD"}}, defaultPolicy, nil, nil,
-			[]string{"critical secrets-with-network [get_time]", "warn level-none [get_time]"}},
+			[]string{"critical secrets-with-network [get_time]", "warn level-none [get_time]", "warn terminal-reachable [get_time]"}},
+		{"limits as an ordinary user", map[string]any{"sandbox": map[string]any{"level": "limits"}}, defaultPolicy, nil, map[string]string{"euid": "1000"},
+			[]string{"warn terminal-reachable [get_time]"}},
 		{"no secret", map[string]any{"envPassthrough": []string{"LANG", "TZ"}}, defaultPolicy, nil, nil, nil},
 		{"a command property", map[string]any{"schema": map[string]any{"type": "object", "properties": map[string]any{"Cmd": map[string]any{"type": "string"}}}}, defaultPolicy, nil, nil,
 			[]string{"warn command-unguarded [get_time]"}},
@@ -460,12 +465,17 @@ func TestToolSettings(t *testing.T) {
 		{"a token on loopback", nil, defaultPolicy, nil, map[string]string{"http": "127.0.0.1:8080", "token": "tokens"}, nil},
 		{"strict as root", map[string]any{"sandbox": map[string]any{"level": "strict", "user": "root"}}, defaultPolicy, nil, nil,
 			[]string{"warn strict-root [get_time]"}},
+		{"limits as root", map[string]any{"sandbox": map[string]any{"level": "limits", "user": "root"}}, defaultPolicy, nil, nil,
+			[]string{"warn terminal-reachable [get_time]"}},
+		{"limits as a named user", map[string]any{"sandbox": map[string]any{"level": "limits", "user": "nobody"}}, defaultPolicy, nil, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := cleanSetup(t, tt.tool, tt.pol)
 			opts.StrictCheck = func() error { return tt.strict }
-			if tt.auth != nil {
+			if tt.auth["euid"] != "" {
+				opts.Euid = func() int { return 1000 }
+			} else if tt.auth != nil {
 				opts.HTTP = tt.auth["http"]
 				opts.TokenFile = tt.auth["token"]
 				opts.NoAuth = tt.auth["noauth"] != ""
@@ -604,7 +614,7 @@ func TestSchemaIDs(t *testing.T) {
 	all := []string{ManifestInvalid, PermToolBinary, PermToolsFolder, PermManifest, PermPolicy, PermAudit, ModeBypass,
 		NoPolicy, LevelNone, SecretsWithNetwork, CommandUnguarded, TimeoutMissing, TimeoutLong, BinaryOutsideToolbin,
 		BinaryUnpinned, StrictUnavailable, MCPHTTPNoAuth, Uncontained, ContainmentShared, ProgramUnrunnable,
-		MCPHTTPLoopbackNoAuth, StrictRoot}
+		MCPHTTPLoopbackNoAuth, StrictRoot, TerminalReachable}
 	if got := doc.Defs.Finding.Properties.ID.Enum; !slices.Equal(got, all) {
 		t.Errorf("schema ids %q, want %q", got, all)
 	}
