@@ -50,6 +50,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'CallVsRaw/par8' -benchtime 10x -count 6 ./host/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'Levels' -benchtime 200x -count 6 ./host/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'Containment' -benchtime 200x -count 6 ./host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'ProtIndex' -benchtime 200x -count 6 ./host/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'Run100' -benchtime 10x -count 6 ./host/chat/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'MCPVsRaw/seq' -benchtime 300x -count 6 ./cmd/agentcli/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'MCPVsRaw/par8' -benchtime 10x -count 6 ./cmd/agentcli/ | tee -a bench.txt

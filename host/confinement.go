@@ -249,7 +249,16 @@ func (h *Host) forCall(t *manifest.Tool, c *confinement, ts *toolset) (*confine.
 	ll.DirsWrite = write
 	ll.Read = append([]string(nil), ll.Read...)
 	ll.Write = append([]string(nil), ll.Write...)
-	if err := h.grantDir(&ll, h.workspace, write, ts, 0); err != nil {
+	// Folders holding a protected name at any depth are granted entry by
+	// entry, around it.
+	key := strings.Join(ts.policy.Paths.Deny, "\x00") + "\x01" + strings.Join(ts.own, "\x00")
+	holds, err := h.protected.scan(h.workspace, key, func(p string) bool {
+		return policy.FloorPath(p, ts.own) != nil || ts.deny.Match(p) != nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w; grant the tool sub-folders (\"workspace\": \"none\" and \"read\"/\"write\" grants) instead of the whole workspace", err)
+	}
+	if err := h.grantDir(&ll, h.workspace, write, ts, holds, 0); err != nil {
 		return nil, err
 	}
 	cp.Landlock = &ll
@@ -257,7 +266,7 @@ func (h *Host) forCall(t *manifest.Tool, c *confinement, ts *toolset) (*confine.
 }
 
 // grantDir lets the tool list dir and grants its entries (see forCall).
-func (h *Host) grantDir(ll *confine.Landlock, dir string, write bool, ts *toolset, depth int) error {
+func (h *Host) grantDir(ll *confine.Landlock, dir string, write bool, ts *toolset, holds map[string]bool, depth int) error {
 	own := ts.own
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -271,17 +280,17 @@ func (h *Host) grantDir(ll *confine.Landlock, dir string, write bool, ts *toolse
 		}
 		if e.Type()&os.ModeSymlink != 0 {
 			r, err := filepath.EvalSymlinks(p)
-			if err != nil || !policy.Within(r, h.workspace) || r == h.workspace {
-				continue // dangling, or leading out: not granted
+			if err != nil || !policy.Within(r, h.workspace) || r == h.workspace || holds[r] {
+				continue // dangling, leading out, or to a folder holding protected names: not granted
 			}
 			p = r
 		}
 		if policy.FloorPath(p, own) != nil || ts.deny.Match(p) != nil {
 			continue
 		}
-		if (holdsOwn(p, own) || ts.deny.Beneath(p)) && depth < 8 {
-			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-				if err := h.grantDir(ll, p, write, ts, depth+1); err != nil {
+		if holdsOwn(p, own) || ts.deny.Beneath(p) || holds[p] {
+			if fi, err := os.Stat(p); err == nil && fi.IsDir() && depth < 64 {
+				if err := h.grantDir(ll, p, write, ts, holds, depth+1); err != nil {
 					return err
 				}
 			}

@@ -110,6 +110,7 @@ type Host struct {
 	tools     atomic.Pointer[toolset]
 	idPrefix  string
 	seq       atomic.Uint64
+	protected protIndex           // see forCall
 	decoding  *semaphore.Weighted // see decodeBudget
 	parsing   *semaphore.Weighted // see argsBudget
 	// redact removes every secret any tool could be given: a secret one
@@ -332,6 +333,7 @@ func (h *Host) Shutdown() { h.launcher.Shutdown() }
 func (h *Host) Close() error {
 	err := h.launcher.Close()
 	h.calls.wait()
+	h.protected.close()
 	return err
 }
 

@@ -2,7 +2,11 @@
 
 package host
 
-import "github.com/toolhost/toolhost/host/sandbox/confine"
+import (
+	"io/fs"
+
+	"github.com/toolhost/toolhost/host/sandbox/confine"
+)
 
 // checkRunnable has nothing to check where tools run as the host's user
 // and permissions are not Unix's.
@@ -13,3 +17,6 @@ func isScript(string) bool { return false }
 
 // toolHome is the host's home: tools run as the host's user here.
 func toolHome(_ *confine.User, home string) string { return home }
+
+// inode is 0: file identities are not Unix's here.
+func inode(fs.FileInfo) uint64 { return 0 }

@@ -185,3 +185,11 @@ func userName(uid uint32) string {
 	}
 	return "uid " + id
 }
+
+// inode is a file's inode number.
+func inode(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Ino)
+	}
+	return 0
+}

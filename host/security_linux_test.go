@@ -70,32 +70,53 @@ func TestStrictLevelFiles(t *testing.T) {
 	os.Symlink(".env", filepath.Join(e.workspace, "e"))
 	os.Symlink("/nonexistent", filepath.Join(e.workspace, "dangling"))
 	os.Symlink("notes.txt", filepath.Join(e.workspace, "n"))
-	exe, _ := os.Executable()
-	paths := []string{filepath.Join(e.workspace, ".env"), "/etc/shadow", filepath.Join(home, ".ssh", "id_ed25519"),
-		filepath.Join(e.workspace, "etclink", "hostname"), filepath.Join(e.workspace, "e"),
-		filepath.Join(e.workspace, "notes.txt"), filepath.Join(e.workspace, "n")}
-	cmd, _ := json.Marshal(append([]string{exe, "host-helper", "open"}, paths...))
-	e2 := newEnvManifest(t, e, fmt.Sprintf(`{"name":"open","command":%s,"sandbox":{"level":"strict","user":"root"}}`, cmd))
-	r := e2.call("open", `{}`)
-	var res map[string]string
-	if !r.OK() || json.Unmarshal(r.Output, &res) != nil {
-		t.Fatalf("%s %v", r.Output, r.Err)
+	// Protected names and paths.deny matches deeper down (issue 12, item
+	// 5), beside files that stay granted; a link to a folder holding one.
+	ws := func(p string) string { return filepath.Join(e.workspace, p) }
+	for _, f := range []string{"sub/.env", "sub/deeper/.ssh/id_rsa", "sub/deeper/ok2.txt", "sub/ok.txt", "data/app.sqlite", "data/ok3.txt"} {
+		os.MkdirAll(filepath.Dir(ws(f)), 0o755)
+		os.WriteFile(ws(f), []byte("x"), 0o644)
 	}
-	for _, p := range paths[:5] {
+	os.Symlink("sub/deeper", ws("deeplink"))
+	exe, _ := os.Executable()
+	paths := []string{ws(".env"), "/etc/shadow", filepath.Join(home, ".ssh", "id_ed25519"),
+		ws("etclink/hostname"), ws("e"),
+		ws("sub/.env"), ws("sub/deeper/.ssh/id_rsa"), ws("deeplink/.ssh/id_rsa"), ws("data/app.sqlite"),
+		ws("notes.txt"), ws("n"), ws("sub/ok.txt"), ws("sub/deeper/ok2.txt"), ws("data/ok3.txt"),
+		ws("deeplink/ok2.txt")} // the link is not granted, but the file it reaches is
+	const denied = 9
+	cmd, _ := json.Marshal(append([]string{exe, "host-helper", "open"}, paths...))
+	pol, err := policy.Parse([]byte(`{"mode":"bypass","paths":{"deny":["*.sqlite"]}}`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2 := newEnv(t, []string{fmt.Sprintf(`{"name":"open","command":%s,"sandbox":{"level":"strict","user":"root"}}`, cmd)}, Options{Workspace: e.workspace, Policy: pol})
+	var res map[string]string
+	for range 2 { // the second call reads the index
+		r := e2.call("open", `{}`)
+		if !r.OK() || json.Unmarshal(r.Output, &res) != nil {
+			t.Fatalf("%s %v", r.Output, r.Err)
+		}
+	}
+	for _, p := range paths[:denied] {
 		if !strings.Contains(res[p], "permission denied") {
 			t.Errorf("%s: %q, want permission denied", p, res[p])
 		}
 	}
-	for _, p := range paths[5:] {
+	// A protected name made after a call is kept out of the next.
+	os.WriteFile(ws("sub/deeper/.env.local"), []byte("x"), 0o644)
+	cmd, _ = json.Marshal([]string{exe, "host-helper", "open", ws("sub/deeper/.env.local"), ws("sub/deeper/ok2.txt")})
+	e3 := newEnv(t, []string{fmt.Sprintf(`{"name":"open","command":%s,"sandbox":{"level":"strict","user":"root"}}`, cmd)}, Options{Workspace: e.workspace})
+	r := e3.call("open", `{}`)
+	res = nil
+	if !r.OK() || json.Unmarshal(r.Output, &res) != nil || !strings.Contains(res[ws("sub/deeper/.env.local")], "permission denied") || res[ws("sub/deeper/ok2.txt")] != "" {
+		t.Errorf("after a new .env.local: %s %v", r.Output, r.Err)
+	}
+	for _, p := range paths[denied:] {
 		if res[p] != "" {
 			t.Errorf("a granted workspace file %s: %q", p, res[p])
 		}
 	}
-}
-
-// newEnvManifest serves one more entry in e's workspace.
-func newEnvManifest(t *testing.T, e *env, entry string) *env {
-	return newEnv(t, []string{entry}, Options{Workspace: e.workspace})
 }
 
 func TestGrantsAndUnavailable(t *testing.T) {
