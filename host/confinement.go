@@ -239,8 +239,16 @@ func userIDs(uid, gid string) (*confine.User, error) {
 // it resolves inside the workspace to something that may be granted; and
 // an entry holding one of the host's own paths (tools/bin) is opened one
 // level at a time around it.
+//
+// Under limits, the tool gets mounts of its own (see confine.Mounts):
+// empty /tmp, /var/tmp and /dev/shm, and the workspace's protected files
+// hidden, at any depth, but .git (git needs it; strict hides it too) and
+// tools/bin (the tools run from there).
 func (h *Host) forCall(t *manifest.Tool, c *confinement, ts *toolset) (*confine.Config, error) {
 	conf := c.conf
+	if conf != nil && conf.Landlock == nil && t.Sandbox.Level == manifest.LevelLimits {
+		return h.withMounts(conf, c, ts), nil
+	}
 	if conf == nil || conf.Landlock == nil || t.Sandbox.Workspace == manifest.WorkspaceNone {
 		return conf, nil
 	}
@@ -251,18 +259,57 @@ func (h *Host) forCall(t *manifest.Tool, c *confinement, ts *toolset) (*confine.
 	ll.Write = append([]string(nil), ll.Write...)
 	// Folders holding a protected name at any depth are granted entry by
 	// entry, around it.
-	key := strings.Join(ts.policy.Paths.Deny, "\x00") + "\x01" + strings.Join(ts.own, "\x00")
-	holds, err := h.protected.scan(h.workspace, key, func(p string) bool {
-		return policy.FloorPath(p, ts.own) != nil || ts.deny.Match(p) != nil
-	})
+	found, err := h.scanProtected(ts)
 	if err != nil {
 		return nil, fmt.Errorf("%w; grant the tool sub-folders (\"workspace\": \"none\" and \"read\"/\"write\" grants) instead of the whole workspace", err)
 	}
-	if err := h.grantDir(&ll, h.workspace, write, ts, holds, 0); err != nil {
+	if err := h.grantDir(&ll, h.workspace, write, ts, found.holds, 0); err != nil {
 		return nil, err
 	}
 	cp.Landlock = &ll
 	return &cp, nil
+}
+
+// scanProtected finds what the floor and the policy's paths.deny protect
+// in the workspace, at any depth (see protIndex).
+func (h *Host) scanProtected(ts *toolset) (*protScan, error) {
+	key := strings.Join(ts.policy.Paths.Deny, "\x00") + "\x01" + strings.Join(ts.own, "\x00")
+	return h.protected.scan(h.workspace, key, func(p string) bool {
+		return policy.FloorPath(p, ts.own) != nil || ts.deny.Match(p) != nil
+	})
+}
+
+// withMounts adds the limits level's own mounts to conf (see forCall).
+func (h *Host) withMounts(conf *confine.Config, c *confinement, ts *toolset) *confine.Config {
+	m := &confine.Mounts{Tmp: []string{"/tmp", "/var/tmp", "/dev/shm"}, Keep: append(append([]string(nil), c.read...), c.write...)}
+	for _, r := range conf.Rlimits {
+		if r.Resource == rlimitFsize {
+			m.TmpBytes = int64(min(r.Value, 1<<40))
+		}
+	}
+	toolsBin := realPath(filepath.Join(filepath.Dir(ts.m.Path), "tools", "bin"))
+	found, err := h.scanProtected(ts)
+	var paths []string
+	if err != nil {
+		// Too large to index: what is protected at the top is hidden.
+		h.log.Warn().Err(err).Msg("only the workspace's top-level protected files are hidden from tools at level limits")
+		entries, _ := os.ReadDir(h.workspace)
+		for _, e := range entries {
+			if p := filepath.Join(h.workspace, e.Name()); policy.ProtectedName(e.Name()) != nil || ts.deny.Match(p) != nil {
+				paths = append(paths, p)
+			}
+		}
+	} else {
+		paths = found.paths
+	}
+	for _, p := range paths {
+		if filepath.Base(p) != ".git" && p != toolsBin {
+			m.Hide = append(m.Hide, p)
+		}
+	}
+	cp := *conf
+	cp.Mounts = m
+	return &cp
 }
 
 // grantDir lets the tool list dir and grants its entries (see forCall).

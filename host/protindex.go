@@ -32,14 +32,22 @@ type protIndex struct {
 	dirty map[string]bool // folders the watcher saw change
 	// last is the last scan's answer, which stands while the watcher
 	// sees no change (callers only read it).
-	last map[string]bool
+	last *protScan
+}
+
+// protScan is what a scan found: the folders that hold something
+// protected, and the protected paths themselves.
+type protScan struct {
+	holds map[string]bool
+	paths []string
 }
 
 type indexedDir struct {
-	mtime   time.Time
-	ino     uint64
-	direct  bool     // one of its entries is protected
-	subdirs []string // its folders (not links), as names
+	mtime     time.Time
+	ino       uint64
+	protected []string // its protected entries, as names
+	subdirs   []string // its folders (not links), as names
+	unread    bool     // the host could not list it
 }
 
 // reset forgets everything and starts watching again.
@@ -71,7 +79,7 @@ func (x *protIndex) close() {
 // something protected; denied reports a path protected by the caller's
 // own rules (paths.deny, the host's own files), which key names: a new
 // key reads every folder again. It fails past maxIndexedDirs folders.
-func (x *protIndex) scan(root, key string, denied func(string) bool) (map[string]bool, error) {
+func (x *protIndex) scan(root, key string, denied func(string) bool) (*protScan, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.dirs == nil || x.key != key || x.root != root {
@@ -92,6 +100,7 @@ func (x *protIndex) scan(root, key string, denied func(string) bool) (map[string
 		}
 	}
 	holds := map[string]bool{}
+	var paths []string
 	seen := map[string]bool{}
 	count := 0
 	var visit func(dir string) (bool, error)
@@ -107,7 +116,10 @@ func (x *protIndex) scan(root, key string, denied func(string) bool) (map[string
 				return err == nil && d == nil, err
 			}
 		}
-		any := d.direct
+		any := len(d.protected) > 0 || d.unread
+		for _, name := range d.protected {
+			paths = append(paths, filepath.Join(dir, name))
+		}
 		for _, s := range d.subdirs {
 			h, err := visit(filepath.Join(dir, s))
 			if err != nil {
@@ -133,8 +145,8 @@ func (x *protIndex) scan(root, key string, denied func(string) bool) (map[string
 			}
 		}
 	}
-	x.last = holds
-	return holds, nil
+	x.last = &protScan{holds: holds, paths: paths}
+	return x.last, nil
 }
 
 // read lists dir again when it may have changed (always when watching,
@@ -161,13 +173,13 @@ func (x *protIndex) read(dir string, old *indexedDir, denied func(string) bool) 
 	d := &indexedDir{mtime: fi.ModTime(), ino: inode(fi)}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		d.direct = true
+		d.unread = true
 	}
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
 		switch {
 		case policy.ProtectedName(e.Name()) != nil || denied(p):
-			d.direct = true
+			d.protected = append(d.protected, e.Name())
 		case e.IsDir():
 			d.subdirs = append(d.subdirs, e.Name())
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,11 +33,11 @@ func testProtIndex(t *testing.T) {
 	var x protIndex
 	none := func(string) bool { return false }
 	scan := func() map[string]bool {
-		h, err := x.scan(ws, "", none)
+		r, err := x.scan(ws, "", none)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return h
+		return r.holds
 	}
 	if h := scan(); len(h) != 0 {
 		t.Errorf("holds %v in a clean tree", h)
@@ -66,8 +67,8 @@ func testProtIndex(t *testing.T) {
 		t.Errorf("after moving keys into x: %v", h)
 	}
 	deny := func(p string) bool { return filepath.Base(p) == "y" }
-	if h, _ := x.scan(ws, "y", deny); !h[filepath.Join(ws, "x")] {
-		t.Errorf("a denied folder: %v", h)
+	if r, _ := x.scan(ws, "y", deny); !r.holds[filepath.Join(ws, "x")] || !slices.Contains(r.paths, filepath.Join(ws, "x/y")) {
+		t.Errorf("a denied folder: %v", r)
 	}
 }
 

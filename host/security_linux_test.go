@@ -2,6 +2,7 @@ package host
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -115,6 +116,54 @@ func TestStrictLevelFiles(t *testing.T) {
 	for _, p := range paths[denied:] {
 		if res[p] != "" {
 			t.Errorf("a granted workspace file %s: %q", p, res[p])
+		}
+	}
+}
+
+// Issue 12, item 9: at the default level (limits) a tool has /tmp,
+// /var/tmp and /dev/shm of its own, and finds the workspace's protected
+// files empty at any depth, the manifest included; .git and the rest of
+// the workspace stay as they are.
+func TestLimitsLevelMounts(t *testing.T) {
+	e := newEnv(t, nil, Options{})
+	if err := e.h.launcher.PrivateMounts(); err != nil {
+		t.Skip(err)
+	}
+	ws := func(p string) string { return filepath.Join(e.workspace, p) }
+	for f, content := range map[string]string{".env": "TOP", "sub/.env": "NESTED", "sub/deeper/id_rsa": "KEY", "notes.txt": "notes", ".git/HEAD": "ref: main", "data/db.sqlite": "rows"} {
+		os.MkdirAll(filepath.Dir(ws(f)), 0o755)
+		os.WriteFile(ws(f), []byte(content), 0o644)
+	}
+	marker := fmt.Sprintf("toolhost-limits-%d", os.Getpid())
+	exe, _ := os.Executable()
+	paths := []string{ws(".env"), ws("sub/.env"), ws("sub/deeper/id_rsa"), ws("data/db.sqlite"), ws("notes.txt"), ws(".git/HEAD")}
+	cmd, _ := json.Marshal(append([]string{exe, "host-helper", "cat", marker}, paths...))
+	pol, err := policy.Parse([]byte(`{"mode":"bypass","paths":{"deny":["*.sqlite"]}}`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"", "root"} { // a user of its own, and root
+		sb := `{}`
+		if user != "" {
+			sb = fmt.Sprintf(`{"user":%q}`, user)
+		}
+		e2 := newEnv(t, []string{fmt.Sprintf(`{"name":"cat","command":%s,"sandbox":%s}`, cmd, sb)}, Options{Workspace: e.workspace, Policy: pol})
+		r := e2.call("cat", `{}`)
+		var res map[string]string
+		if !r.OK() || json.Unmarshal(r.Output, &res) != nil {
+			t.Fatalf("%s %v", r.Output, r.Err)
+		}
+		for _, p := range paths[:4] {
+			if res[p] != "" {
+				t.Errorf("user %q: %s reads %q, want it hidden", user, p, res[p])
+			}
+		}
+		if res[ws("notes.txt")] != "notes" || res[ws(".git/HEAD")] != "ref: main" || res["write"] != "<nil>" {
+			t.Errorf("user %q: %v", user, res)
+		}
+		if _, err := os.Lstat("/tmp/" + marker); !errors.Is(err, os.ErrNotExist) {
+			os.Remove("/tmp/" + marker)
+			t.Errorf("user %q: the tool's /tmp/%s is in the host's /tmp (%v)", user, marker, err)
 		}
 	}
 }

@@ -276,12 +276,12 @@ func TestChatInterrupt(t *testing.T) {
 // the redaction's reach.
 func TestChatKeyHiddenFromProc(t *testing.T) {
 	chatEnv(t)
-	out := t.TempDir()
-	os.Chmod(out, 0o777)
 	// agentcli is found by its command line: in a pid namespace of its
-	// own, the tool's $PPID is 0.
-	peek := `for f in /proc/[0-9]*/cmdline; do if grep -aq -- -prompt $f; then cat $f ${f%cmdline}environ; fi; done > ` + out + `/seen-$$; cat >/dev/null; echo '{}'`
+	// own, the tool's $PPID is 0. What it read goes to the workspace (its
+	// /tmp is its own).
+	peek := `for f in /proc/[0-9]*/cmdline; do if grep -aq -- -prompt $f; then cat $f ${f%cmdline}environ; fi; done > seen-$$; cat >/dev/null; echo '{}'`
 	dir := project(t, `{"name":"peek","command":["/bin/sh","-c",`+strconv.Quote(peek)+`],"sandbox":{"user":"root"}}`)
+	out := dir
 	key := "sk-hidden-from-proc-0123456789"
 	for _, how := range []string{"flag", "env"} {
 		t.Run(how, func(t *testing.T) {

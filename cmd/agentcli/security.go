@@ -64,6 +64,7 @@ func cmdSecurity(args []string, stdout, stderr io.Writer) int {
 	}
 	o.Getenv = os.Getenv
 	o.ContainmentID, o.Containment, o.ContainmentErr = containment()
+	o.MountsErr = privateMounts()
 
 	var r *secaudit.Report
 	if *fix {

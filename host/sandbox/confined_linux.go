@@ -197,6 +197,7 @@ type limiter struct {
 	reqs  chan limitReq
 	ended chan error
 	home  string // the process's working folder when the thread began
+	ns    slotMounts
 }
 
 type limitReq struct {
@@ -286,6 +287,9 @@ func (l *limiter) start(req limitReq) limitReply {
 	// walk the path to its folder. Without one, the tool starts where the
 	// host's process is, as it would without this thread, not in the
 	// previous call's folder.
+	if err := l.ns.prepare(c.Mounts); err != nil {
+		return limitReply{err: fmt.Errorf("the tool's own mounts: %w", err)}
+	}
 	dir := cmd.Dir
 	if dir == "" {
 		dir = l.home

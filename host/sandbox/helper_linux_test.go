@@ -54,6 +54,33 @@ func helper(marker, name string, args []string) int {
 				return 1
 			}
 		}
+	case "mounts":
+		// Reports what it finds: /tmp's entries after writing one of its
+		// own there, its TMPDIR, and the files it was given.
+		out := map[string]any{}
+		out["write"] = fmt.Sprint(os.WriteFile("/tmp/"+args[0], []byte("x"), 0o644))
+		var names []string
+		entries, _ := os.ReadDir("/tmp")
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		out["tmp"] = names
+		out["tmpdir"] = fmt.Sprint(os.WriteFile(os.Getenv("TMPDIR")+"/f", []byte("x"), 0o600))
+		read := map[string]string{}
+		for _, p := range args[1:] {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				if entries, derr := os.ReadDir(p); derr == nil {
+					read[p] = fmt.Sprintf("folder of %d entries", len(entries))
+					continue
+				}
+				read[p] = "error: " + err.Error()
+				continue
+			}
+			read[p] = string(b)
+		}
+		out["read"] = read
+		json.NewEncoder(os.Stdout).Encode(out)
 	case "tmpdir":
 		// Fills its temporary folder, with a folder it cannot read
 		// itself, and reports the folder, its mode and owner.

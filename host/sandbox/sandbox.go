@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -157,6 +159,11 @@ type Launcher struct {
 	closing chan struct{}
 	killNow chan struct{} // closed by Shutdown
 	once    sync.Once
+
+	// mountsOnce checks, at the first call that asks, whether tools can
+	// have mounts of their own (see confine.Mounts).
+	mountsOnce  sync.Once
+	mountsCheck error
 
 	// tmpRoot holds the calls' temporary folders (see callTmp), made at
 	// the first call.
@@ -313,6 +320,21 @@ type slot struct {
 // machine, shares a tool's user.
 const OwnUserBase = 0x7ffe0000
 
+// mountsErr says why tools cannot have mounts of their own here (nil
+// when they can); checked once, and logged then.
+func (l *Launcher) mountsErr() error {
+	l.mountsOnce.Do(func() {
+		if l.mountsCheck = checkMounts(); l.mountsCheck != nil {
+			l.log.Warn().Err(l.mountsCheck).Msg("tools get no private /tmp and see the workspace's protected files at level limits: this machine refuses them mounts of their own")
+		}
+	})
+	return l.mountsCheck
+}
+
+// PrivateMounts says why tools cannot have mounts of their own here
+// (private /tmp, hidden files at level limits), or nil when they can.
+func (l *Launcher) PrivateMounts() error { return l.mountsErr() }
+
 // run launches spec in s. broken is set when s's jail can no longer be
 // used.
 func (l *Launcher) run(ctx context.Context, s slot, spec *Spec) (out *Outcome, broken, err error) {
@@ -362,16 +384,22 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 	if env == nil {
 		env = []string{} // nil would mean the host's environment
 	}
-	tmp, err := l.callTmp(spec.Confine)
-	if err != nil {
-		closeAll()
-		return nil, nil, &LaunchError{Path: spec.Path, Err: fmt.Errorf("the call's temporary folder: %w", err)}
-	}
-	defer func() {
-		if err := removeTree(tmp); err != nil {
-			l.log.Error().Err(err).Str("dir", tmp).Msg("removing a call's temporary folder")
+	// A tool with mounts of its own has a private /tmp, emptied for each
+	// call; any other gets a folder of its own there.
+	mounts := spec.Confine != nil && spec.Confine.Mounts != nil && canLimit(spec.Confine) && l.mountsErr() == nil
+	tmp := "/tmp"
+	if !mounts {
+		var err error
+		if tmp, err = l.callTmp(spec.Confine); err != nil {
+			closeAll()
+			return nil, nil, &LaunchError{Path: spec.Path, Err: fmt.Errorf("the call's temporary folder: %w", err)}
 		}
-	}()
+		defer func() {
+			if err := removeTree(tmp); err != nil {
+				l.log.Error().Err(err).Str("dir", tmp).Msg("removing a call's temporary folder")
+			}
+		}()
+	}
 	env = withTmp(env, tmp)
 	cmd := &exec.Cmd{
 		Path:        spec.Path,
@@ -400,6 +428,27 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 	}
 	addCloneFlags(cmd.SysProcAttr, j.cloneFlags())
 	conf := withRlimits(spec.Confine, j.rlimits())
+	if conf != nil && conf.Mounts != nil {
+		if !canLimit(conf) {
+			closeAll()
+			return nil, nil, &LaunchError{Path: spec.Path, Err: errors.New("mounts of the tool's own are set up by the limits level's thread: they cannot go with Landlock or seccomp")}
+		}
+		c, m := *conf, *conf.Mounts
+		if !mounts {
+			c.Mounts = nil // reported once, at the first call
+		} else {
+			// What the tool needs stays visible: its folder, program
+			// and home.
+			m.Keep = append(append([]string(nil), m.Keep...), spec.Dir, filepath.Dir(spec.Path))
+			for _, kv := range env {
+				if home, ok := strings.CutPrefix(kv, "HOME="); ok && filepath.IsAbs(home) {
+					m.Keep = append(m.Keep, filepath.Clean(home))
+				}
+			}
+			c.Mounts = &m
+		}
+		conf = &c
+	}
 	if conf != nil && conf.Landlock != nil {
 		// The tool may read and execute its own program.
 		c, ll := *conf, *conf.Landlock

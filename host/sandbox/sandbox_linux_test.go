@@ -198,6 +198,64 @@ func TestOwnUserLeavesNoTmp(t *testing.T) {
 	}
 }
 
+// A tool with mounts of its own (the limits level) has a private /tmp and
+// finds hidden files empty; what it needs stays where it was.
+func TestPrivateMounts(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		if err := f.l.PrivateMounts(); err != nil {
+			t.Skip(err)
+		}
+		ws := publicDir(t)
+		for name, content := range map[string]string{"notes.txt": "notes", ".env": "SECRET=1", "keys/id_rsa": "KEY"} {
+			os.MkdirAll(filepath.Dir(filepath.Join(ws, name)), 0o755)
+			os.WriteFile(filepath.Join(ws, name), []byte(content), 0o644)
+		}
+		// Calls in a row share their slot's namespace (the slots take
+		// turns): each finds /tmp empty of the one before, and a
+		// replaced file hidden still.
+		n := f.l.opts.MaxConcurrent
+		for call := range n + 2 {
+			if call == n {
+				os.Remove(filepath.Join(ws, ".env"))
+				os.WriteFile(filepath.Join(ws, ".env"), []byte("NEW=1"), 0o644)
+			}
+			marker := fmt.Sprintf("toolhost-private-%d-%d", os.Getpid(), call)
+			s := f.spec("mounts", marker, filepath.Join(ws, "notes.txt"), filepath.Join(ws, ".env"), filepath.Join(ws, "keys"))
+			s.Dir = ws
+			s.Confine = &confine.Config{NoNewPrivs: true, Mounts: &confine.Mounts{
+				Tmp: []string{"/tmp", "/dev/shm"}, TmpBytes: 1 << 20,
+				Hide: []string{filepath.Join(ws, ".env"), filepath.Join(ws, "keys")},
+			}}
+			out := f.launch(context.Background(), s)
+			var got struct {
+				Write, Tmpdir string
+				Tmp           []string
+				Read          map[string]string
+			}
+			if err := json.Unmarshal(out.Stdout, &got); err != nil || out.ExitCode != 0 {
+				t.Fatalf("call %d: %s %s (%v)", call, out.Stdout, out.Stderr, err)
+			}
+			if got.Write != "<nil>" || got.Tmpdir != "<nil>" {
+				t.Errorf("call %d: writes to /tmp and TMPDIR: %q, %q", call, got.Write, got.Tmpdir)
+			}
+			if _, err := os.Lstat("/tmp/" + marker); !errors.Is(err, os.ErrNotExist) {
+				os.Remove("/tmp/" + marker)
+				t.Errorf("call %d: the tool's /tmp/%s is in the host's /tmp (%v)", call, marker, err)
+			}
+			// The host's /tmp holds this test's files; the tool's only
+			// what it made and the folders kept for it.
+			for _, n := range got.Tmp {
+				if n != marker && !strings.HasPrefix(ws+"/", "/tmp/"+n+"/") && !strings.HasPrefix(s.Path, "/tmp/"+n+"/") {
+					t.Errorf("call %d: the tool's /tmp shows %q, not its own", call, n)
+				}
+			}
+			if r := got.Read; r[filepath.Join(ws, "notes.txt")] != "notes" || r[filepath.Join(ws, ".env")] != "" || !strings.Contains(r[filepath.Join(ws, "keys")], "permission denied") && r[filepath.Join(ws, "keys")] != "folder of 0 entries" {
+				t.Errorf("call %d: reads %q", call, r)
+			}
+		}
+	})
+}
+
 func TestEcho(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, f *fixture) {
 		s := f.spec("echo")

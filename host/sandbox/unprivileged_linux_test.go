@@ -46,7 +46,7 @@ func TestUnprivileged(t *testing.T) {
 		"^(TestEcho|TestEnvironmentArgvDir|TestFailureKeepsStderr|TestTimeout|TestCancel|TestLeftovers|TestEscapedSession|"+
 			"TestOutputCap|TestStderrFlood|TestForkBomb|TestProcessLimit|TestConcurrentCallsGetTheirOwnOutput|TestExecByDescriptor|"+
 			"TestLaunchErrors|TestShutdown|TestConfineStrictFiles|TestConfineMissingGrant|TestInheritedDescriptorsStayHome|"+
-			"TestConfineUnprivileged)$")
+			"TestConfineUnprivileged|TestCallTmp|TestPrivateMounts)$")
 	cmd.Dir = tmp
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + tmp, "TMPDIR=" + tmp, unprivilegedEnv + "=1"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
@@ -56,7 +56,8 @@ func TestUnprivileged(t *testing.T) {
 	}
 	// They ran, on the pid namespace backend.
 	for _, want := range []string{"--- PASS: TestEcho/pidns", "--- PASS: TestTimeout/pidns", "--- PASS: TestEscapedSession/pidns",
-		"--- PASS: TestForkBomb", "--- PASS: TestProcessLimit", "--- PASS: TestConfineStrictFiles", "--- PASS: TestConfineUnprivileged"} {
+		"--- PASS: TestForkBomb", "--- PASS: TestProcessLimit", "--- PASS: TestConfineStrictFiles", "--- PASS: TestConfineUnprivileged",
+		"--- PASS: TestCallTmp/pidns", "--- PASS: TestPrivateMounts/pidns"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("no %q in the output of the tests as nobody:\n%s", want, out)
 		}

@@ -73,7 +73,7 @@ func EnterUserNamespace() (code int, ran bool) {
 			Cloneflags:  syscall.CLONE_NEWUSER,
 			UidMappings: []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}},
 			GidMappings: []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}},
-			AmbientCaps: []uintptr{unix.CAP_SYS_ADMIN},
+			AmbientCaps: []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SYS_CHROOT},
 			// The copy shuts down cleanly, audit log included, if this
 			// process is killed.
 			Pdeathsig: syscall.SIGTERM,

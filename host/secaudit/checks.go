@@ -52,6 +52,10 @@ type Options struct {
 	ContainmentID  string
 	Containment    string
 	ContainmentErr error
+	// MountsErr says why tools at level limits cannot have mounts of
+	// their own here (sandbox.Launcher.PrivateMounts); checked only with
+	// a ContainmentID.
+	MountsErr error
 	// Euid is the user agentcli runs as; nil means os.Geteuid.
 	Euid func() int
 }
@@ -568,6 +572,11 @@ func (a *auditor) checkContainment() {
 		a.add(ContainmentShared, Info, "containment",
 			"each call runs in a pid namespace of its own (nothing it starts outlives it), but one RLIMIT_NPROC bounds the processes of all calls together",
 			"for a bound per call, run agentcli in a delegated cgroup v2: systemd-run --user --scope -p Delegate=yes agentcli ...")
+	}
+	if a.opts.ContainmentID != "" && a.opts.MountsErr != nil {
+		a.add(MountsUnavailable, Warn, "mounts",
+			"tools at level limits get no private /tmp and can read the workspace's protected files: "+oneLine(a.opts.MountsErr.Error()),
+			"run agentcli where it may make mount namespaces (as root, or as an ordinary user where user namespaces are allowed), or give tools level strict")
 	}
 }
 

@@ -75,6 +75,7 @@ const (
 	MCPHTTPLoopbackNoAuth = "mcp-http-loopback-no-auth" // warn: MCP over HTTP on loopback without auth
 	StrictRoot            = "strict-root"               // warn: a tool at level strict running as root
 	TerminalReachable     = "terminal-reachable"        // warn: a tool that may open the user's terminal by path
+	MountsUnavailable     = "mounts-unavailable"        // warn: the limits level's own mounts cannot be made here
 	ContainmentShared     = "containment-shared"        // info: one process bound for all calls (pid namespace backend)
 )
 

@@ -370,16 +370,17 @@ func TestCleanSetup(t *testing.T) {
 // worth knowing; a cgroup is nothing to report. The report names it.
 func TestContainment(t *testing.T) {
 	for _, c := range []struct {
-		id, how string
-		err     error
-		want    string
+		id, how     string
+		err, mounts error
+		want        string
 	}{
-		{"cgroup-v1", "cgroup v1 pids (/sys/fs/cgroup/pids/x)", nil, ""},
-		{"none", "", errors.New("no cgroup, no user namespace"), "critical " + Uncontained},
-		{"pid-namespace", "pid namespace per call", nil, "info " + ContainmentShared},
+		{"cgroup-v1", "cgroup v1 pids (/sys/fs/cgroup/pids/x)", nil, nil, ""},
+		{"none", "", errors.New("no cgroup, no user namespace"), nil, "critical " + Uncontained},
+		{"pid-namespace", "pid namespace per call", nil, nil, "info " + ContainmentShared},
+		{"cgroup-v1", "cgroup v1 pids (/sys/fs/cgroup/pids/x)", nil, errors.New("a mount namespace: operation not permitted"), "warn " + MountsUnavailable},
 	} {
 		opts := cleanSetup(t, nil, defaultPolicy)
-		opts.ContainmentID, opts.Containment, opts.ContainmentErr = c.id, c.how, c.err
+		opts.ContainmentID, opts.Containment, opts.ContainmentErr, opts.MountsErr = c.id, c.how, c.err, c.mounts
 		r, err := Run(opts)
 		if err != nil {
 			t.Fatal(err)
@@ -614,7 +615,7 @@ func TestSchemaIDs(t *testing.T) {
 	all := []string{ManifestInvalid, PermToolBinary, PermToolsFolder, PermManifest, PermPolicy, PermAudit, ModeBypass,
 		NoPolicy, LevelNone, SecretsWithNetwork, CommandUnguarded, TimeoutMissing, TimeoutLong, BinaryOutsideToolbin,
 		BinaryUnpinned, StrictUnavailable, MCPHTTPNoAuth, Uncontained, ContainmentShared, ProgramUnrunnable,
-		MCPHTTPLoopbackNoAuth, StrictRoot, TerminalReachable}
+		MCPHTTPLoopbackNoAuth, StrictRoot, TerminalReachable, MountsUnavailable}
 	if got := doc.Defs.Finding.Properties.ID.Enum; !slices.Equal(got, all) {
 		t.Errorf("schema ids %q, want %q", got, all)
 	}

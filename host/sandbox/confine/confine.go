@@ -27,6 +27,25 @@ type Config struct {
 	// Seccomp, when set, loads the filter that denies the system calls a
 	// tool has no business making.
 	Seccomp *Seccomp
+	// Mounts, when set, gives the tool a mount namespace of its own
+	// (see Mounts).
+	Mounts *Mounts
+}
+
+// Mounts is a tool's own view of the file system, set up in a mount
+// namespace of its own before its first instruction: private temporary
+// folders, and files hidden from it.
+type Mounts struct {
+	// Tmp are the folders covered by an empty tmpfs of the tool's own
+	// (/tmp, /dev/shm), of at most TmpBytes each.
+	Tmp      []string
+	TmpBytes int64
+	// Keep are paths under Tmp that stay visible as they are (the
+	// workspace when it lives in /tmp, the tool's program and home).
+	Keep []string
+	// Hide are files and folders the tool finds empty: a folder is
+	// covered by an empty read-only tmpfs, a file by /dev/null.
+	Hide []string
 }
 
 // Rlimit is one resource limit (a RLIMIT_* number), soft and hard.
