@@ -133,6 +133,8 @@ func (h *Host) confineTool(t *manifest.Tool, p *prepared, ts *toolset) confineme
 		}
 		return uint64(v)
 	}
+	// The call's processes together, where the containment can tell.
+	conf.MemoryBytes = int64(mb(lim.MemoryMB, DefaultMemoryMB))
 	conf.Rlimits = []confine.Rlimit{
 		{Resource: rlimitCPU, Value: uint64(cpu)},
 		{Resource: rlimitAS, Value: mb(lim.MemoryMB, DefaultMemoryMB)},
@@ -292,7 +294,9 @@ func (h *Host) withMounts(conf *confine.Config, c *confinement, ts *toolset) *co
 	var paths []string
 	if err != nil {
 		// Too large to index: what is protected at the top is hidden.
-		h.log.Warn().Err(err).Msg("only the workspace's top-level protected files are hidden from tools at level limits")
+		h.indexWarn.Do(func() {
+			h.log.Warn().Err(err).Msg("only the workspace's top-level protected files are hidden from tools at level limits")
+		})
 		entries, _ := os.ReadDir(h.workspace)
 		for _, e := range entries {
 			if p := filepath.Join(h.workspace, e.Name()); policy.ProtectedName(e.Name()) != nil || ts.deny.Match(p) != nil {

@@ -111,6 +111,7 @@ type Host struct {
 	idPrefix  string
 	seq       atomic.Uint64
 	protected protIndex           // see forCall
+	indexWarn sync.Once           // the index is too large, said once
 	decoding  *semaphore.Weighted // see decodeBudget
 	parsing   *semaphore.Weighted // see argsBudget
 	// redact removes every secret any tool could be given: a secret one

@@ -90,7 +90,7 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		// value shares the command line's memory: it is copied first).
 		cfg.apiKey = strings.Clone(cfg.apiKey)
 		if err := hideproc.Hide(cfg.apiKey); err != nil {
-			return fail(stderr, fmt.Errorf("hide the API key from /proc: %w", err))
+			fmt.Fprintf(stderr, "warning: the API key stays readable in agentcli's /proc entries, where tools running as your user can find it (results still redact it): %v\n", err)
 		}
 		// A tool may still find the key (in a file, say): it is
 		// redacted from results, errors, logs and the audit log like any

@@ -84,7 +84,7 @@ func (f *mcpFlags) httpOptions(getenv func(string) string) (mcpserve.HTTPOptions
 	secret := []byte(strings.TrimSpace(getenv("AGENTCLI_MCP_JWT_SECRET")))
 	// Tools running as this user could read them in /proc/PID/environ.
 	if err := hideproc.Hide(strings.TrimSpace(getenv("AGENTCLI_MCP_TOKEN")), string(secret)); err != nil {
-		return o, fmt.Errorf("hide the credentials given in the environment from /proc: %w", err)
+		fmt.Fprintf(os.Stderr, "warning: the credentials given in the environment stay readable in agentcli's /proc/PID/environ, where tools running as your user can find them: %v\n", err)
 	}
 	if f.jwtSecretFile != "" {
 		b, err := os.ReadFile(f.jwtSecretFile)

@@ -123,7 +123,7 @@ func (s *v2slot) startLimited(cmd *exec.Cmd, c *confine.Config, started func(int
 	return s.limited.startLimited(cmd, c, started, nil, nil)
 }
 
-func (s *v2slot) adopt(pid int) error {
+func (s *v2slot) adopt(pid int, _ *confine.Config) error {
 	return writeFile(filepath.Join(s.dir, "cgroup.procs"), strconv.Itoa(pid))
 }
 

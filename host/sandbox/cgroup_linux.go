@@ -72,6 +72,7 @@ func newBackend(l *Launcher) (backend, error) {
 		if err == nil {
 			var b backend
 			if b, err = newV1(l, dir, clone); err == nil {
+				b.(*v1).withMemory(mounts, groups)
 				return b, nil
 			}
 		}
@@ -328,6 +329,20 @@ type v1 struct {
 	dir   string
 	home  string  // the tasks file of the host's own cgroup
 	clone uintptr // the tools' clone flags
+	// mem is the folder of the calls' memory cgroups, "" without the
+	// memory controller; memErr says why.
+	mem    string
+	memErr error
+}
+
+// withMemory finds the memory hierarchy and makes a folder there for
+// the slots' memory cgroups.
+func (b *v1) withMemory(mounts, groups []byte) {
+	parent, err := cgroupDir(mounts, groups, "cgroup", "memory")
+	if err == nil {
+		b.mem, err = ownDir(parent)
+	}
+	b.memErr = err
 }
 
 func newV1(l *Launcher, parent string, clone uintptr) (backend, error) {
@@ -340,7 +355,13 @@ func newV1(l *Launcher, parent string, clone uintptr) (backend, error) {
 
 func (b *v1) describe() string { return "cgroup v1 pids (" + b.dir + ")" + withPidNamespace(b.clone) }
 func (b *v1) id() string       { return ContainmentCgroupV1 }
-func (b *v1) close() error     { return removeCgroup(b.dir, time.Second) }
+func (b *v1) close() error {
+	err := removeCgroup(b.dir, time.Second)
+	if b.mem != "" {
+		err = errors.Join(err, removeCgroup(b.mem, time.Second))
+	}
+	return err
+}
 
 type startReq struct {
 	cmd     *exec.Cmd
@@ -350,6 +371,8 @@ type startReq struct {
 
 type v1slot struct {
 	dir      string
+	mem      string // the slot's memory cgroup, or ""
+	memLimit int64  // the limit it has now
 	home     string
 	maxProcs int
 	current  counter
@@ -375,6 +398,16 @@ func (b *v1) newJail() (jail, error) {
 	}
 	s := &v1slot{dir: dir, home: b.home, maxProcs: b.l.opts.MaxProcs, current: cur, reqs: make(chan startReq), stopped: make(chan error, 1),
 		limited: limited{clone: b.clone}}
+	if b.mem != "" {
+		s.mem = filepath.Join(b.mem, filepath.Base(dir))
+		if err := os.Mkdir(s.mem, 0o755); err != nil {
+			cur.f.Close()
+			os.Remove(dir)
+			return nil, fmt.Errorf("create memory cgroup: %w", err)
+		}
+		// What a call uses beyond its bound is not swapped out either.
+		writeFile(filepath.Join(s.mem, "memory.swappiness"), "0")
+	}
 	ready := make(chan error)
 	go s.serve(ready)
 	if err := <-ready; err != nil {
@@ -440,11 +473,61 @@ func (s *v1slot) startLimited(cmd *exec.Cmd, c *confine.Config, started func(int
 		}
 		return writeFile(filepath.Join(s.dir, "pids.max"), strconv.Itoa(s.maxProcs+1))
 	}
+	s.limited.stopped = func(pid int) error { return s.bound(pid, c.MemoryBytes) }
 	return s.limited.startLimited(cmd, c, started, join, leave)
 }
 
-func (s *v1slot) adopt(pid int) error {
-	return writeFile(filepath.Join(s.dir, "cgroup.procs"), strconv.Itoa(pid))
+func (s *v1slot) adopt(pid int, c *confine.Config) error {
+	if err := writeFile(filepath.Join(s.dir, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
+		return err
+	}
+	return s.bound(pid, c.MemoryBytes)
+}
+
+// bound puts the stopped tool pid in the slot's memory cgroup, bounded
+// to limit bytes (none when 0): its processes together may use no more.
+func (s *v1slot) bound(pid int, limit int64) error {
+	if s.mem == "" || limit <= 0 {
+		return nil
+	}
+	if limit != s.memLimit {
+		if err := s.setMemLimit(limit); err != nil {
+			return err
+		}
+	}
+	return writeFile(filepath.Join(s.mem, "cgroup.procs"), strconv.Itoa(pid))
+}
+
+// setMemLimit sets the slot's memory bound. Lowering it below what the
+// slot's cgroup still holds (page cache of an earlier call) fails: the
+// cgroup, empty between calls, is emptied of its charges first.
+func (s *v1slot) setMemLimit(limit int64) error {
+	v := strconv.FormatInt(limit, 10)
+	sw := filepath.Join(s.mem, "memory.memsw.limit_in_bytes")
+	_, swErr := os.Stat(sw)
+	mem := filepath.Join(s.mem, "memory.limit_in_bytes")
+	set := func() error {
+		if swErr != nil {
+			return writeFile(mem, v)
+		}
+		// memsw (memory and swap) may never be below the memory limit:
+		// lowering sets the memory limit first, raising memsw first.
+		if writeFile(mem, v) == nil {
+			return writeFile(sw, v)
+		}
+		if err := writeFile(sw, v); err != nil {
+			return err
+		}
+		return writeFile(mem, v)
+	}
+	if err := set(); err != nil {
+		writeFile(filepath.Join(s.mem, "memory.force_empty"), "0")
+		if err = set(); err != nil {
+			return fmt.Errorf("bound the call's memory: %w", err)
+		}
+	}
+	s.memLimit = limit
+	return nil
 }
 
 func (s *v1slot) signal(sig syscall.Signal) {
@@ -474,7 +557,11 @@ func (s *v1slot) close() error {
 	if err := <-s.stopped; err != nil {
 		return errors.Join(lerr, fmt.Errorf("move the slot's thread out of %s: %w", s.dir, err))
 	}
-	return errors.Join(lerr, removeCgroup(s.dir, time.Second))
+	err := removeCgroup(s.dir, time.Second)
+	if s.mem != "" {
+		err = errors.Join(err, removeCgroup(s.mem, time.Second))
+	}
+	return errors.Join(lerr, err)
 }
 
 // clearCgroup kills whatever is left in dir until its pids.current drops
@@ -517,4 +604,13 @@ func clearCgroup(dir string, current counter, base, pgid int, grace time.Duratio
 		time.Sleep(pause)
 		pause = min(pause*2, 10*time.Millisecond)
 	}
+}
+
+// CallMemory says why confine.Config.MemoryBytes bounds nothing here (the
+// containment has no memory cgroup), or nil when it bounds each call.
+func (l *Launcher) CallMemory() error {
+	if b, ok := l.backend.(*v1); ok {
+		return b.memErr
+	}
+	return fmt.Errorf("containment %s has no memory cgroup: memory is bounded per process", l.backend.id())
 }

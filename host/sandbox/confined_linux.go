@@ -67,7 +67,7 @@ func startConfined(j jail, cmd *exec.Cmd, c *confine.Config, started func(int)) 
 		return nil, err
 	case pid := <-stopped:
 		started(pid)
-		err := j.adopt(pid)
+		err := j.adopt(pid, c)
 		resume <- err
 		if e := <-result; err == nil {
 			err = e
@@ -204,6 +204,7 @@ type limitReq struct {
 	cmd     *exec.Cmd
 	c       *confine.Config
 	started func(int)
+	stopped func(int) error
 	reply   chan limitReply
 }
 
@@ -273,8 +274,8 @@ func newLimiter(join, leave func(tid int) error) (*limiter, error) {
 
 // run starts cmd under c on the limiter's thread. fatal reports that the
 // thread has ended and the limiter cannot be used again.
-func (l *limiter) run(cmd *exec.Cmd, c *confine.Config, started func(int)) (err error, fatal bool) {
-	req := limitReq{cmd: cmd, c: c, started: started, reply: make(chan limitReply, 1)}
+func (l *limiter) run(cmd *exec.Cmd, c *confine.Config, started func(int), stopped func(int) error) (err error, fatal bool) {
+	req := limitReq{cmd: cmd, c: c, started: started, stopped: stopped, reply: make(chan limitReply, 1)}
 	l.reqs <- req
 	r := <-req.reply
 	return r.err, r.fatal
@@ -303,7 +304,11 @@ func (l *limiter) start(req limitReq) limitReply {
 		return limitReply{err: err}
 	}
 	req.started(pid)
-	if err := letGo(pid, c, nil); err != nil {
+	var serr error
+	if req.stopped != nil {
+		serr = req.stopped(pid)
+	}
+	if err := letGo(pid, c, serr); err != nil {
 		cmd.Wait() // killed at its first instruction: reap it
 		var rerr *rootError
 		return limitReply{err: err, fatal: errors.As(err, &rerr)}

@@ -23,7 +23,7 @@ func newLimiter(join, leave func(tid int) error) (*limiter, error) {
 	return nil, &UnavailableError{Reason: "sandbox levels above none need Linux"}
 }
 
-func (*limiter) run(*exec.Cmd, *confine.Config, func(int)) (error, bool) {
+func (*limiter) run(*exec.Cmd, *confine.Config, func(int), func(int) error) (error, bool) {
 	return &UnavailableError{Reason: "sandbox levels above none need Linux"}, false
 }
 

@@ -81,6 +81,33 @@ func helper(marker, name string, args []string) int {
 		}
 		out["read"] = read
 		json.NewEncoder(os.Stdout).Encode(out)
+	case "hog":
+		// Starts children that take 40 MiB each and hold it until all
+		// are up; reports how many of them died.
+		var kids []*exec.Cmd
+		n, _ := strconv.Atoi(args[0])
+		for range n {
+			c := self("hog-child")
+			c.Stdout = os.Stderr
+			if err := c.Start(); err != nil {
+				return 9
+			}
+			kids = append(kids, c)
+		}
+		died := 0
+		for _, c := range kids {
+			if c.Wait() != nil {
+				died++
+			}
+		}
+		fmt.Printf(`{"died":%d}`+"\n", died)
+	case "hog-child":
+		b := make([]byte, 40<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		time.Sleep(500 * time.Millisecond)
+		runtime.KeepAlive(b)
 	case "tmpdir":
 		// Fills its temporary folder, with a folder it cannot read
 		// itself, and reports the folder, its mode and owner.

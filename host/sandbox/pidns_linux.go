@@ -133,7 +133,7 @@ func (j *pidJail) startLimited(cmd *exec.Cmd, c *confine.Config, started func(in
 }
 
 // adopt records the tool of a confined start.
-func (j *pidJail) adopt(pid int) error {
+func (j *pidJail) adopt(pid int, _ *confine.Config) error {
 	j.pid = pid
 	return nil
 }

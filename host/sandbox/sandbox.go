@@ -782,9 +782,9 @@ type jail interface {
 	// startLimited starts cmd inside the jail under c, which canLimit
 	// accepts, and calls started with its pid before anything can reap it.
 	startLimited(cmd *exec.Cmd, c *confine.Config, started func(pid int)) error
-	// adopt moves the process pid, started elsewhere and not yet running,
-	// into the jail.
-	adopt(pid int) error
+	// adopt moves the process pid, started elsewhere under c and not yet
+	// running, into the jail.
+	adopt(pid int, c *confine.Config) error
 	// signal sends sig to every process in the jail.
 	signal(sig syscall.Signal)
 	// cloneFlags are added to the tool's clone flags.
@@ -816,6 +816,9 @@ func (uncontained) close() error           { return nil }
 type limited struct {
 	lim   *limiter
 	clone uintptr
+	// stopped, when set, runs with the pid of each tool the limiter
+	// starts, stopped before its first instruction; an error kills it.
+	stopped func(pid int) error
 }
 
 func (j *limited) cloneFlags() uintptr     { return j.clone }
@@ -831,7 +834,7 @@ func (j *limited) startLimited(cmd *exec.Cmd, c *confine.Config, started func(in
 		}
 		j.lim = lim
 	}
-	err, fatal := j.lim.run(cmd, c, started)
+	err, fatal := j.lim.run(cmd, c, started, j.stopped)
 	if fatal {
 		j.lim = nil
 	}
@@ -861,9 +864,9 @@ func (*groupJail) start(cmd *exec.Cmd, started func(int)) error {
 func (j *groupJail) startLimited(cmd *exec.Cmd, c *confine.Config, started func(int)) error {
 	return j.limited.startLimited(cmd, c, started, nil, nil)
 }
-func (*groupJail) adopt(int) error       { return nil }
-func (*groupJail) signal(syscall.Signal) {}
-func (j *groupJail) close() error        { return j.closeLimiter() }
+func (*groupJail) adopt(int, *confine.Config) error { return nil }
+func (*groupJail) signal(syscall.Signal)            {}
+func (j *groupJail) close() error                   { return j.closeLimiter() }
 func (*groupJail) clear(pgid int, grace time.Duration, reap func() []int) (int, error) {
 	return clearGroup(pgid, grace, reap)
 }

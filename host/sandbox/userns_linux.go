@@ -88,6 +88,17 @@ func EnterUserNamespace() (code int, ran bool) {
 	err = cmd.Start()
 	child.Close()
 	if err != nil {
+		// This process goes on as the program: a signal that came
+		// meanwhile is its own, delivered again once no longer caught.
+		signal.Stop(sigs)
+		for pending := true; pending; {
+			select {
+			case sig := <-sigs:
+				syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+			default:
+				pending = false
+			}
+		}
 		return 0, false
 	}
 	go realowner.Serve(serve)

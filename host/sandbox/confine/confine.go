@@ -30,6 +30,10 @@ type Config struct {
 	// Mounts, when set, gives the tool a mount namespace of its own
 	// (see Mounts).
 	Mounts *Mounts
+	// MemoryBytes, when positive, bounds the memory of the whole call,
+	// the tool and everything it starts together, where the containment
+	// has a memory cgroup (cgroup v1 with the memory controller).
+	MemoryBytes int64
 }
 
 // Mounts is a tool's own view of the file system, set up in a mount
