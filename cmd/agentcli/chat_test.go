@@ -277,10 +277,11 @@ func TestChatInterrupt(t *testing.T) {
 func TestChatKeyHiddenFromProc(t *testing.T) {
 	chatEnv(t)
 	// agentcli is found by its command line: in a pid namespace of its
-	// own, the tool's $PPID is 0. What it read goes to the workspace (its
-	// /tmp is its own).
+	// own, the tool's $PPID is 0. At level none, which has the host's
+	// /proc (limits gives the tool its own namespace's, where agentcli is
+	// not even listed), and as agentcli's user, it could read both.
 	peek := `for f in /proc/[0-9]*/cmdline; do if grep -aq -- -prompt $f; then cat $f ${f%cmdline}environ; fi; done > seen-$$; cat >/dev/null; echo '{}'`
-	dir := project(t, `{"name":"peek","command":["/bin/sh","-c",`+strconv.Quote(peek)+`],"sandbox":{"user":"root"}}`)
+	dir := project(t, `{"name":"peek","command":["/bin/sh","-c",`+strconv.Quote(peek)+`],"sandbox":{"level":"none"}}`)
 	out := dir
 	key := "sk-hidden-from-proc-0123456789"
 	for _, how := range []string{"flag", "env"} {

@@ -308,6 +308,9 @@ func (l *limiter) start(req limitReq) limitReply {
 	if req.stopped != nil {
 		serr = req.stopped(pid)
 	}
+	if serr == nil && c.Mounts != nil {
+		serr = l.ns.procOf(pid)
+	}
 	if err := letGo(pid, c, serr); err != nil {
 		cmd.Wait() // killed at its first instruction: reap it
 		var rerr *rootError

@@ -80,6 +80,17 @@ func helper(marker, name string, args []string) int {
 			read[p] = string(b)
 		}
 		out["read"] = read
+		// Which /proc it sees: its own pid namespace's (it is 1 there, and
+		// alone) or the host's.
+		out["self"], _ = os.Readlink("/proc/self")
+		procs := 0
+		entries, _ = os.ReadDir("/proc")
+		for _, e := range entries {
+			if _, err := strconv.Atoi(e.Name()); err == nil {
+				procs++
+			}
+		}
+		out["procs"] = procs
 		json.NewEncoder(os.Stdout).Encode(out)
 	case "hog":
 		// Starts children that take 40 MiB each and hold it until all

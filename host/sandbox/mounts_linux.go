@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +26,8 @@ import (
 // found gone (the file was replaced).
 type slotMounts struct {
 	ready    bool
+	proc     bool     // a /proc of the last tool's pid namespace is on top
+	noProc   bool     // procfs takes no pid namespace here
 	covered  []string // folders with a tmpfs of ours on them
 	tmpBytes int64
 	kept     []string // paths put back on top of them
@@ -34,6 +37,12 @@ type slotMounts struct {
 // prepare runs on the limiter's thread, before it starts a tool with m;
 // with m nil, it gives the thread the host's view back.
 func (s *slotMounts) prepare(m *confine.Mounts) error {
+	if s.proc {
+		// Back to the host's /proc, where the next start finds its
+		// program (/proc/self/fd).
+		unix.Unmount("/proc", unix.MNT_DETACH)
+		s.proc = false
+	}
 	if m == nil {
 		s.undo()
 		return nil
@@ -189,6 +198,64 @@ func hiddenNow(p string) bool {
 	return fi.Mode()&os.ModeCharDevice != 0
 }
 
+// procOf mounts over /proc, in the slot's namespace, a procfs of the
+// stopped tool pid's pid namespace, when it has one of its own: the tool
+// then sees its own processes only, not the host's or another call's (the
+// host's /proc shows every process, and one of the same user's
+// environment and memory). It needs Linux 6.15's pidns option of procfs
+// (see checkProc); without it nothing is mounted.
+func (s *slotMounts) procOf(pid int) error {
+	if !s.ready || s.noProc {
+		return nil
+	}
+	ns := "/proc/" + strconv.Itoa(pid) + "/ns/pid"
+	var own, theirs unix.Stat_t
+	if unix.Stat("/proc/self/ns/pid", &own) != nil || unix.Stat(ns, &theirs) != nil || own.Ino == theirs.Ino {
+		return nil // no pid namespace of its own: nothing to show apart
+	}
+	nsfd, err := unix.Open(ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(nsfd)
+	mfd, err := procMount(nsfd)
+	if err == errNoPidnsOption {
+		s.noProc = true
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, "/proc", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("the tool's /proc: %w", err)
+	}
+	s.proc = true
+	return nil
+}
+
+var errNoPidnsOption = errors.New("procfs takes no pid namespace here (Linux 6.15)")
+
+// procMount makes a detached procfs of the pid namespace nsfd.
+func procMount(nsfd int) (int, error) {
+	fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("a procfs: %w", err)
+	}
+	defer unix.Close(fs)
+	if err := unix.FsconfigSetFd(fs, "pidns", nsfd); err != nil {
+		return -1, errNoPidnsOption
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return -1, fmt.Errorf("a procfs: %w", err)
+	}
+	mfd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("a procfs: %w", err)
+	}
+	return mfd, nil
+}
+
 // undo removes the mounts of the previous calls (what is kept goes with
 // the tmpfs it sits on).
 func (s *slotMounts) undo() {
@@ -261,6 +328,31 @@ func checkMounts() error {
 				return fmt.Errorf("a tmpfs: %w", err)
 			}
 			return unix.Unmount(dir, 0)
+		}()
+	}()
+	return <-errc
+}
+
+// checkProc says why tools in a pid namespace of their own still see the
+// host's /proc (see slotMounts.procOf), or nil.
+func checkProc() error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends in its namespace
+		errc <- func() error {
+			if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
+				return fmt.Errorf("a mount namespace: %w", err)
+			}
+			nsfd, err := unix.Open("/proc/self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(nsfd)
+			mfd, err := procMount(nsfd)
+			if err == nil {
+				unix.Close(mfd)
+			}
+			return err
 		}()
 	}()
 	return <-errc

@@ -11,3 +11,6 @@ func checkMounts() error { return errors.New("mount namespaces need Linux") }
 func (l *Launcher) CallMemory() error {
 	return errors.New("memory is bounded per process here")
 }
+
+// checkProc: mount namespaces are Linux's.
+func checkProc() error { return errors.New("mount namespaces need Linux") }

@@ -326,6 +326,8 @@ func (l *Launcher) mountsErr() error {
 	l.mountsOnce.Do(func() {
 		if l.mountsCheck = checkMounts(); l.mountsCheck != nil {
 			l.log.Warn().Err(l.mountsCheck).Msg("tools get no private /tmp and see the workspace's protected files at level limits: this machine refuses them mounts of their own")
+		} else if err := checkProc(); err != nil {
+			l.log.Warn().Err(err).Msg("tools at level limits see every process in /proc: this kernel cannot give them a /proc of their own pid namespace")
 		}
 	})
 	return l.mountsCheck

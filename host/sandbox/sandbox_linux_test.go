@@ -228,12 +228,18 @@ func TestPrivateMounts(t *testing.T) {
 			}}
 			out := f.launch(context.Background(), s)
 			var got struct {
-				Write, Tmpdir string
-				Tmp           []string
-				Read          map[string]string
+				Write, Tmpdir, Self string
+				Tmp                 []string
+				Read                map[string]string
+				Procs               int
 			}
 			if err := json.Unmarshal(out.Stdout, &got); err != nil || out.ExitCode != 0 {
 				t.Fatalf("call %d: %s %s (%v)", call, out.Stdout, out.Stderr, err)
+			}
+			// In a pid namespace of its own, its /proc is that
+			// namespace's: it is pid 1 there, and alone.
+			if f.l.backend.id() != ContainmentNone && checkProc() == nil && (got.Self != "1" || got.Procs != 1) {
+				t.Errorf("call %d: /proc/self is %q among %d processes, want 1 alone", call, got.Self, got.Procs)
 			}
 			if got.Write != "<nil>" || got.Tmpdir != "<nil>" {
 				t.Errorf("call %d: writes to /tmp and TMPDIR: %q, %q", call, got.Write, got.Tmpdir)
