@@ -243,8 +243,10 @@ func procMount(nsfd int) (int, error) {
 		return -1, fmt.Errorf("a procfs: %w", err)
 	}
 	defer unix.Close(fs)
-	if err := unix.FsconfigSetFd(fs, "pidns", nsfd); err != nil {
-		return -1, errNoPidnsOption
+	if err := unix.FsconfigSetFd(fs, "pidns", nsfd); err == unix.EINVAL {
+		return -1, errNoPidnsOption // an option this kernel does not know
+	} else if err != nil {
+		return -1, fmt.Errorf("a procfs of the tool's pid namespace: %w", err)
 	}
 	if err := unix.FsconfigCreate(fs); err != nil {
 		return -1, fmt.Errorf("a procfs: %w", err)
@@ -348,9 +350,15 @@ func checkProc() error {
 				return err
 			}
 			defer unix.Close(nsfd)
+			// The host's own pid namespace may not be ours to mount a
+			// procfs of (an ordinary user's, in its user namespace): a
+			// refusal still says the kernel knows the option.
 			mfd, err := procMount(nsfd)
 			if err == nil {
 				unix.Close(mfd)
+			}
+			if err != nil && !errors.Is(err, errNoPidnsOption) {
+				return nil
 			}
 			return err
 		}()

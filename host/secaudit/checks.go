@@ -372,10 +372,10 @@ func (a *auditor) checkPolicies(manifestMode policy.Mode, hasPolicy bool, file *
 // one, when agentcli runs as root).
 func sameUserAsHost(level, user string, euid int) string {
 	switch {
+	case euid != 0:
+		return "your own user" // who cannot switch to another
 	case user == "root" || user == "0" || strings.HasPrefix(user, "0:"):
 		return "root"
-	case euid != 0:
-		return "your own user"
 	case level == manifest.LevelNone:
 		return "root"
 	}

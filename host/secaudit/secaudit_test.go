@@ -449,6 +449,8 @@ func TestToolSettings(t *testing.T) {
 			[]string{"critical secrets-with-network [get_time]", "warn level-none [get_time]", "warn terminal-reachable [get_time]"}},
 		{"limits as an ordinary user", map[string]any{"sandbox": map[string]any{"level": "limits"}}, defaultPolicy, nil, map[string]string{"euid": "1000"},
 			[]string{"warn terminal-reachable [get_time]"}},
+		{"user root as an ordinary user", map[string]any{"sandbox": map[string]any{"level": "limits", "user": "root"}}, defaultPolicy, nil, map[string]string{"euid": "1000"},
+			[]string{"warn terminal-reachable [get_time]"}},
 		{"no secret", map[string]any{"envPassthrough": []string{"LANG", "TZ"}}, defaultPolicy, nil, nil, nil},
 		{"a command property", map[string]any{"schema": map[string]any{"type": "object", "properties": map[string]any{"Cmd": map[string]any{"type": "string"}}}}, defaultPolicy, nil, nil,
 			[]string{"warn command-unguarded [get_time]"}},
@@ -618,5 +620,25 @@ func TestSchemaIDs(t *testing.T) {
 		MCPHTTPLoopbackNoAuth, StrictRoot, TerminalReachable, MountsUnavailable}
 	if got := doc.Defs.Finding.Properties.ID.Enum; !slices.Equal(got, all) {
 		t.Errorf("schema ids %q, want %q", got, all)
+	}
+}
+
+func TestSameUserAsHost(t *testing.T) {
+	for _, c := range []struct {
+		level, user string
+		euid        int
+		want        string
+	}{
+		{"limits", "root", 1000, "your own user"}, // an ordinary user cannot switch
+		{"limits", "", 1000, "your own user"},
+		{"limits", "root", 0, "root"},
+		{"limits", "0:0", 0, "root"},
+		{"limits", "", 0, ""}, // a user of the call's own
+		{"limits", "nobody", 0, ""},
+		{"none", "", 0, "root"},
+	} {
+		if got := sameUserAsHost(c.level, c.user, c.euid); got != c.want {
+			t.Errorf("sameUserAsHost(%q, %q, %d) = %q, want %q", c.level, c.user, c.euid, got, c.want)
+		}
 	}
 }
