@@ -275,8 +275,7 @@ func (h *Host) forCall(t *manifest.Tool, c *confinement, ts *toolset) (*confine.
 // scanProtected finds what the floor and the policy's paths.deny protect
 // in the workspace, at any depth (see protIndex).
 func (h *Host) scanProtected(ts *toolset) (*protScan, error) {
-	key := strings.Join(ts.policy.Paths.Deny, "\x00") + "\x01" + strings.Join(ts.own, "\x00")
-	return h.protected.scan(h.workspace, key, func(p string) bool {
+	return h.protected.scan(h.workspace, ts.indexKey, func(p string) bool {
 		return policy.FloorPath(p, ts.own) != nil || ts.deny.Match(p) != nil
 	})
 }
@@ -289,7 +288,6 @@ func (h *Host) withMounts(conf *confine.Config, c *confinement, ts *toolset) *co
 			m.TmpBytes = int64(min(r.Value, 1<<40))
 		}
 	}
-	toolsBin := realPath(filepath.Join(filepath.Dir(ts.m.Path), "tools", "bin"))
 	found, err := h.scanProtected(ts)
 	var paths []string
 	if err != nil {
@@ -307,7 +305,7 @@ func (h *Host) withMounts(conf *confine.Config, c *confinement, ts *toolset) *co
 		paths = found.paths
 	}
 	for _, p := range paths {
-		if filepath.Base(p) != ".git" && p != toolsBin {
+		if filepath.Base(p) != ".git" && p != ts.toolsBin {
 			m.Hide = append(m.Hide, p)
 		}
 	}

@@ -159,6 +159,9 @@ type toolset struct {
 	own    []string // the host's own paths, protected by the floor
 	policy *policy.Policy
 	deny   *policy.DenyPaths // the policy's paths.deny
+	// toolsBin is the manifest's tools/bin, resolved; indexKey names
+	// what the workspace index counts as protected (see scanProtected).
+	toolsBin, indexKey string
 }
 
 type prepared struct {
@@ -245,6 +248,8 @@ func (h *Host) Swap(m *manifest.Manifest) {
 	}
 	ts := &toolset{m: m, byKey: make(map[string]*prepared, len(m.Tools)), own: h.ownPaths(m), policy: h.policyFor(m)}
 	ts.deny = policy.NewDenyPaths(ts.policy.Paths.Deny, h.workspace)
+	ts.toolsBin = realPath(filepath.Join(filepath.Dir(m.Path), "tools", "bin"))
+	ts.indexKey = strings.Join(ts.policy.Paths.Deny, "\x00") + "\x01" + strings.Join(ts.own, "\x00")
 	var all []string
 	for _, t := range m.Tools {
 		p := &prepared{tool: t, timeout: t.Timeout, maxOut: t.MaxOutputBytes}

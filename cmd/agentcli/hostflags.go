@@ -165,17 +165,6 @@ func containment() (id, how string, err error) {
 	return l.ContainmentID(), how, err
 }
 
-// privateMounts says why tools at level limits cannot have mounts of
-// their own here, or nil.
-func privateMounts() error {
-	l, err := sandbox.New(sandbox.Options{MaxConcurrent: 1})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	return l.PrivateMounts()
-}
-
 // containmentLine is containment in one line for people.
 func containmentLine() string {
 	_, how, err := containment()

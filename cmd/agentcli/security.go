@@ -10,6 +10,7 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/toolhost/toolhost/host/sandbox"
 	"github.com/toolhost/toolhost/host/secaudit"
 )
 
@@ -64,7 +65,7 @@ func cmdSecurity(args []string, stdout, stderr io.Writer) int {
 	}
 	o.Getenv = os.Getenv
 	o.ContainmentID, o.Containment, o.ContainmentErr = containment()
-	o.MountsErr = privateMounts()
+	o.MountsErr = sandbox.CheckPrivateMounts()
 
 	var r *secaudit.Report
 	if *fix {

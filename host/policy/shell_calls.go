@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -155,7 +156,7 @@ func inner(c *call) (calls []*call, code []word) {
 				}
 				return nil, code
 			}
-			if !hasValue && containsString(w.long, opt) {
+			if !hasValue && slices.Contains(w.long, opt) {
 				i++
 			}
 		case len(s) > 1 && s[0] == '-':
@@ -236,15 +237,6 @@ func findExec(c *call) []*call {
 		}
 	}
 	return out
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // codeWord checks a word that a shell will run as code.

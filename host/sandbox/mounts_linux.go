@@ -303,65 +303,65 @@ func under(p string, dirs []string) bool {
 	return false
 }
 
-// checkMounts says why tools cannot get mounts of their own here, or nil:
-// a throwaway thread makes a mount namespace and mounts a tmpfs in it.
-func checkMounts() error {
+// inMountNamespace runs probe on a throwaway thread in a mount namespace
+// of its own: the thread ends there, and nothing probe mounts reaches
+// the host's namespace.
+func inMountNamespace(probe func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends in its namespace
-		errc <- func() error {
-			if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
-				return fmt.Errorf("a mount namespace: %w", err)
-			}
-			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-				return fmt.Errorf("private mounts: %w", err)
-			}
-			fd, err := unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-			if err != nil {
-				return fmt.Errorf("open_tree (Linux 5.2): %w", err)
-			}
-			unix.Close(fd)
-			dir, err := os.MkdirTemp("", "toolhost-probe-")
-			if err != nil {
-				return err
-			}
-			defer os.Remove(dir)
-			if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=4k"); err != nil {
-				return fmt.Errorf("a tmpfs: %w", err)
-			}
-			return unix.Unmount(dir, 0)
-		}()
+		if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
+			errc <- fmt.Errorf("a mount namespace: %w", err)
+			return
+		}
+		errc <- probe()
 	}()
 	return <-errc
+}
+
+// checkMounts says why tools cannot get mounts of their own here, or nil:
+// a throwaway thread makes a mount namespace and mounts a tmpfs in it.
+func checkMounts() error {
+	return inMountNamespace(func() error {
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return fmt.Errorf("private mounts: %w", err)
+		}
+		fd, err := unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			return fmt.Errorf("open_tree (Linux 5.2): %w", err)
+		}
+		unix.Close(fd)
+		dir, err := os.MkdirTemp("", "toolhost-probe-")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(dir)
+		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=4k"); err != nil {
+			return fmt.Errorf("a tmpfs: %w", err)
+		}
+		return unix.Unmount(dir, 0)
+	})
 }
 
 // checkProc says why tools in a pid namespace of their own still see the
 // host's /proc (see slotMounts.procOf), or nil.
 func checkProc() error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends in its namespace
-		errc <- func() error {
-			if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
-				return fmt.Errorf("a mount namespace: %w", err)
-			}
-			nsfd, err := unix.Open("/proc/self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				return err
-			}
-			defer unix.Close(nsfd)
-			// The host's own pid namespace may not be ours to mount a
-			// procfs of (an ordinary user's, in its user namespace): a
-			// refusal still says the kernel knows the option.
-			mfd, err := procMount(nsfd)
-			if err == nil {
-				unix.Close(mfd)
-			}
-			if err != nil && !errors.Is(err, errNoPidnsOption) {
-				return nil
-			}
+	return inMountNamespace(func() error {
+		nsfd, err := unix.Open("/proc/self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
 			return err
-		}()
-	}()
-	return <-errc
+		}
+		defer unix.Close(nsfd)
+		// The host's own pid namespace may not be ours to mount a procfs
+		// of (an ordinary user's, in its user namespace): a refusal still
+		// says the kernel knows the option.
+		mfd, err := procMount(nsfd)
+		if err == nil {
+			unix.Close(mfd)
+		}
+		if err != nil && !errors.Is(err, errNoPidnsOption) {
+			return nil
+		}
+		return err
+	})
 }

@@ -337,6 +337,10 @@ func (l *Launcher) mountsErr() error {
 // (private /tmp, hidden files at level limits), or nil when they can.
 func (l *Launcher) PrivateMounts() error { return l.mountsErr() }
 
+// CheckPrivateMounts is PrivateMounts without a Launcher: a fresh check
+// of this machine, for reports.
+func CheckPrivateMounts() error { return checkMounts() }
+
 // run launches spec in s. broken is set when s's jail can no longer be
 // used.
 func (l *Launcher) run(ctx context.Context, s slot, spec *Spec) (out *Outcome, broken, err error) {
