@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -249,7 +250,7 @@ func userIDs(uid, gid string) (*confine.User, error) {
 func (h *Host) forCall(t *manifest.Tool, c *confinement, ts *toolset) (*confine.Config, error) {
 	conf := c.conf
 	if conf != nil && conf.Landlock == nil && t.Sandbox.Level == manifest.LevelLimits {
-		return h.withMounts(conf, c, ts), nil
+		return h.withMounts(conf, c, ts, t.Command[1:]), nil
 	}
 	if conf == nil || conf.Landlock == nil || t.Sandbox.Workspace == manifest.WorkspaceNone {
 		return conf, nil
@@ -281,8 +282,20 @@ func (h *Host) scanProtected(ts *toolset) (*protScan, error) {
 }
 
 // withMounts adds the limits level's own mounts to conf (see forCall).
-func (h *Host) withMounts(conf *confine.Config, c *confinement, ts *toolset) *confine.Config {
+// args are the words of the tool's command after its program.
+func (h *Host) withMounts(conf *confine.Config, c *confinement, ts *toolset, args []string) *confine.Config {
 	m := &confine.Mounts{Tmp: []string{"/tmp", "/var/tmp", "/dev/shm"}, Keep: append(append([]string(nil), c.read...), c.write...)}
+	// A file the command names (an interpreter's script) stays visible,
+	// with its folder (the modules beside it), as the program does.
+	for _, a := range args {
+		if fi, err := os.Stat(a); err == nil && filepath.IsAbs(a) && fi.Mode().IsRegular() {
+			dir := filepath.Dir(filepath.Clean(a))
+			if slices.Contains(m.Tmp, dir) {
+				dir = filepath.Clean(a) // not the whole of /tmp
+			}
+			m.Keep = append(m.Keep, dir)
+		}
+	}
 	for _, r := range conf.Rlimits {
 		if r.Resource == rlimitFsize {
 			m.TmpBytes = int64(min(r.Value, 1<<40))

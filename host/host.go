@@ -509,6 +509,8 @@ func (h *Host) interpret(p *prepared, redact *redactor, out *sandbox.Outcome) (j
 	switch {
 	case out.OutputLimit:
 		return nil, protocol.Errorf(protocol.CodeOutputLimit, "%s wrote more than %d bytes to standard output and was killed", t.Name, p.maxOut)
+	case out.MemoryLimit:
+		return nil, protocol.Errorf(protocol.CodeMemoryLimit, "%s ran out of memory: it and the processes it started may use %d MiB together (limits.memoryMB), and went past it%s", t.Name, p.sandbox.conf.MemoryBytes>>20, stderrTail(stderr))
 	case out.TimedOut:
 		return nil, protocol.Errorf(protocol.CodeTimeout, "%s did not finish within %v and was killed%s", t.Name, p.timeout, stderrTail(stderr))
 	case out.Cancelled:

@@ -346,3 +346,52 @@ func TestGateParsedCommands(t *testing.T) {
 		}
 	}
 }
+
+// Issue 12, item 9: memoryMB bounds the whole call, not each process
+// alone: four processes of 100 MiB each pass with the default bound and
+// fail with MEMORY_LIMIT within 256 MiB, whatever bounds it here (the
+// call's memory cgroup as root on cgroup v1, agentcli's watch elsewhere).
+// (The hog is Python: a Go program, the race detector's above all,
+// reserves more address space than memoryMB leaves it.)
+func TestCallMemoryLimit(t *testing.T) {
+	python := "/usr/bin/python3" // one every user may run
+	if _, err := os.Stat(python); err != nil {
+		t.Skip(err)
+	}
+	dir := publicTemp(t)
+	hog := filepath.Join(dir, "hog.py")
+	os.WriteFile(hog, []byte(`import os, sys, time
+kids = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        b = b"x" * (100 << 20)
+        time.sleep(1)
+        os._exit(0)
+    kids.append(pid)
+failed = 0
+for pid in kids:
+    failed |= os.waitpid(pid, 0)[1]
+if failed:
+    sys.exit("a child died")
+print("{}")
+`), 0o644)
+	cmd, _ := json.Marshal([]string{python, hog})
+	e := newEnv(t, []string{
+		fmt.Sprintf(`{"name":"hog","command":%s,"timeoutSec":60}`, cmd),
+		fmt.Sprintf(`{"name":"hog256","command":%s,"timeoutSec":60,"sandbox":{"limits":{"memoryMB":256}}}`, cmd),
+	}, Options{})
+	if err := e.h.launcher.CallMemory(); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.call("hog", `{}`); !r.OK() {
+		t.Fatalf("hog within the default bound: %v", r.Err)
+	}
+	r := e.call("hog256", `{}`)
+	if r.OK() || r.Err.Code != protocol.CodeMemoryLimit || !strings.Contains(r.Err.Message, "may use 256 MiB together") {
+		t.Fatalf("hog past 256 MiB: %s %v, want %s", r.Output, r.Err, protocol.CodeMemoryLimit)
+	}
+	if log := e.auditLog(); !strings.Contains(log, protocol.CodeMemoryLimit) {
+		t.Errorf("the audit log does not show %s:\n%s", protocol.CodeMemoryLimit, log)
+	}
+}

@@ -49,7 +49,7 @@ func TestUnprivilegedHostileTools(t *testing.T) {
 	tmp := filepath.Join(dir, "tmp")
 	os.Mkdir(tmp, 0o700)
 	os.Chown(tmp, 65534, 65534)
-	cmd := exec.Command(bin, "-test.v", "-test.count=1", "-test.run", "^(TestHostileTools|TestLimitsLevelMounts)$")
+	cmd := exec.Command(bin, "-test.v", "-test.count=1", "-test.run", "^(TestHostileTools|TestLimitsLevelMounts|TestCallMemoryLimit)$")
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + tmp, "TMPDIR=" + tmp, toolBinEnv + "=" + toolBin}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
 	output, err := cmd.CombinedOutput()
@@ -57,6 +57,7 @@ func TestUnprivilegedHostileTools(t *testing.T) {
 		t.Fatalf("the hostile-tool tests as nobody failed: %v\n%s", err, output)
 	}
 	if !strings.Contains(string(output), "--- PASS: TestHostileTools/fork_bomb") || !strings.Contains(string(output), "--- PASS: TestLimitsLevelMounts") ||
+		!strings.Contains(string(output), "--- PASS: TestCallMemoryLimit") ||
 		strings.Contains(string(output), "--- SKIP") {
 		t.Errorf("the hostile-tool tests did not all run as nobody:\n%s", output)
 	}

@@ -25,6 +25,9 @@ const (
 	CodeCancelled = "CANCELLED"
 	// CodeOutputLimit: the tool wrote more than its output cap and was killed.
 	CodeOutputLimit = "OUTPUT_LIMIT"
+	// CodeMemoryLimit: the tool and the processes it started used more
+	// memory together than its memoryMB, and were killed.
+	CodeMemoryLimit = "MEMORY_LIMIT"
 	// CodeBadOutput: exit 0, but standard output is not exactly one JSON value.
 	CodeBadOutput = "BAD_OUTPUT"
 	// CodeOutputSchema: the result does not match the declared output schema.
@@ -49,7 +52,7 @@ const (
 var hostCodes = map[string]bool{
 	CodeUnknownTool: true, CodeDenied: true, CodeNeedsApproval: true,
 	CodeInvalidArgs: true, CodeTimeout: true, CodeCancelled: true,
-	CodeOutputLimit: true, CodeBadOutput: true, CodeOutputSchema: true,
+	CodeOutputLimit: true, CodeMemoryLimit: true, CodeBadOutput: true, CodeOutputSchema: true,
 	CodeToolError: true, CodeLaunchFailed: true, CodeIntegrity: true,
 	CodeSandboxUnavailable: true, CodeRateLimited: true, CodeHostError: true,
 }

@@ -127,6 +127,8 @@ func (s *v2slot) adopt(pid int, _ *confine.Config) error {
 	return writeFile(filepath.Join(s.dir, "cgroup.procs"), strconv.Itoa(pid))
 }
 
+func (s *v2slot) memory(int) (memSource, error) { return cgroupMemory(s.dir) }
+
 func (s *v2slot) signal(sig syscall.Signal) {
 	for _, pid := range listPids(s.dir) {
 		unix.Kill(pid, sig)

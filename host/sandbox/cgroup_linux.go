@@ -530,6 +530,34 @@ func (s *v1slot) setMemLimit(limit int64) error {
 	return nil
 }
 
+// memory: the slot's memory cgroup bounds the call, where it has one.
+func (s *v1slot) memory(int) (memSource, error) {
+	if s.mem != "" {
+		return nil, nil
+	}
+	return cgroupMemory(s.dir)
+}
+
+// oomKills counts the processes the kernel killed in the slot's memory
+// cgroup for going past its bound, since the slot was made (-1: unknown).
+func (s *v1slot) oomKills() int {
+	if s.mem == "" {
+		return -1
+	}
+	data, err := os.ReadFile(filepath.Join(s.mem, "memory.oom_control"))
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "oom_kill "); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
 func (s *v1slot) signal(sig syscall.Signal) {
 	for _, pid := range listPids(s.dir) {
 		if pid != os.Getpid() {
@@ -606,11 +634,20 @@ func clearCgroup(dir string, current counter, base, pgid int, grace time.Duratio
 	}
 }
 
-// CallMemory says why confine.Config.MemoryBytes bounds nothing here (the
-// containment has no memory cgroup), or nil when it bounds each call.
+// CallMemory says why confine.Config.MemoryBytes bounds nothing here, or
+// nil when it bounds the memory of each call's processes together: by the
+// call's memory cgroup where the containment has one (cgroup v1 with the
+// memory controller), else by the host, which watches the call's
+// processes (see watchMemory).
 func (l *Launcher) CallMemory() error {
-	if b, ok := l.backend.(*v1); ok {
-		return b.memErr
+	if _, ok := l.backend.(uncontained); ok || l.backend == nil {
+		return errors.New("tool calls are not contained: memory is bounded per process")
 	}
-	return fmt.Errorf("containment %s has no memory cgroup: memory is bounded per process", l.backend.id())
+	return nil
+}
+
+// kernelBoundsMemory reports whether a memory cgroup bounds each call.
+func (l *Launcher) kernelBoundsMemory() bool {
+	b, ok := l.backend.(*v1)
+	return ok && b.memErr == nil && b.mem != ""
 }

@@ -251,6 +251,7 @@ func newLimiter(join, leave func(tid int) error) (*limiter, error) {
 		if err != nil {
 			return
 		}
+		defer l.ns.takeProcFD(true)
 		for req := range l.reqs {
 			r := l.start(req)
 			if r.fatal && leave != nil {
@@ -305,11 +306,11 @@ func (l *limiter) start(req limitReq) limitReply {
 	}
 	req.started(pid)
 	var serr error
-	if req.stopped != nil {
-		serr = req.stopped(pid)
-	}
-	if serr == nil && c.Mounts != nil {
+	if c.Mounts != nil {
 		serr = l.ns.procOf(pid)
+	}
+	if serr == nil && req.stopped != nil {
+		serr = req.stopped(pid)
 	}
 	if err := letGo(pid, c, serr); err != nil {
 		cmd.Wait() // killed at its first instruction: reap it

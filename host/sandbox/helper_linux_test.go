@@ -93,12 +93,12 @@ func helper(marker, name string, args []string) int {
 		out["procs"] = procs
 		json.NewEncoder(os.Stdout).Encode(out)
 	case "hog":
-		// Starts children that take 40 MiB each and hold it until all
-		// are up; reports how many of them died.
+		// Starts children that take 40 MiB each and hold it for half a
+		// second (or args[1]); reports how many of them died.
 		var kids []*exec.Cmd
 		n, _ := strconv.Atoi(args[0])
 		for range n {
-			c := self("hog-child")
+			c := self("hog-child", args[1:]...)
 			c.Stdout = os.Stderr
 			if err := c.Start(); err != nil {
 				return 9
@@ -117,8 +117,45 @@ func helper(marker, name string, args []string) int {
 		for i := 0; i < len(b); i += 4096 {
 			b[i] = 1
 		}
-		time.Sleep(500 * time.Millisecond)
+		hold := 500 * time.Millisecond
+		if len(args) > 0 {
+			hold, _ = time.ParseDuration(args[0])
+		}
+		time.Sleep(hold)
 		runtime.KeepAlive(b)
+	case "share":
+		// Shares 40 MiB of memory with two children that map it too,
+		// and holds it until they are done: 120 MiB resident in all,
+		// 40 MiB of it real.
+		fd, err := unix.MemfdCreate("share", unix.MFD_CLOEXEC)
+		if err != nil || unix.Ftruncate(fd, 40<<20) != nil {
+			return 9
+		}
+		f := os.NewFile(uintptr(fd), "share")
+		if shareTouch(fd) != nil {
+			return 9
+		}
+		var kids []*exec.Cmd
+		for range 2 {
+			c := self("share-child")
+			c.ExtraFiles = []*os.File{f}
+			c.Stdout = os.Stderr
+			if err := c.Start(); err != nil {
+				return 9
+			}
+			kids = append(kids, c)
+		}
+		died := 0
+		for _, c := range kids {
+			if c.Wait() != nil {
+				died++
+			}
+		}
+		fmt.Printf(`{"died":%d}`+"\n", died)
+	case "share-child":
+		if shareTouch(3) != nil {
+			return 9
+		}
 	case "tmpdir":
 		// Fills its temporary folder, with a folder it cannot read
 		// itself, and reports the folder, its mode and owner.
@@ -443,4 +480,18 @@ func rawSocket(domain, typ, proto uintptr) error {
 	}
 	syscall.Close(int(fd))
 	return nil
+}
+
+// shareTouch maps the 40 MiB of fd shared, touches every page and holds
+// them for half a second.
+func shareTouch(fd int) error {
+	b, err := unix.Mmap(fd, 0, 40<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	time.Sleep(500 * time.Millisecond)
+	return unix.Munmap(b)
 }

@@ -28,6 +28,7 @@ type slotMounts struct {
 	ready    bool
 	proc     bool     // a /proc of the last tool's pid namespace is on top
 	noProc   bool     // procfs takes no pid namespace here
+	procFD   int      // that /proc's mount, until takeProc takes it (0: none)
 	covered  []string // folders with a tmpfs of ours on them
 	tmpBytes int64
 	kept     []string // paths put back on top of them
@@ -43,6 +44,7 @@ func (s *slotMounts) prepare(m *confine.Mounts) error {
 		unix.Unmount("/proc", unix.MNT_DETACH)
 		s.proc = false
 	}
+	s.takeProcFD(true)
 	if m == nil {
 		s.undo()
 		return nil
@@ -226,12 +228,27 @@ func (s *slotMounts) procOf(pid int) error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(mfd)
 	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, "/proc", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		unix.Close(mfd)
 		return fmt.Errorf("the tool's /proc: %w", err)
 	}
-	s.proc = true
+	s.proc, s.procFD = true, mfd
 	return nil
+}
+
+// takeProcFD hands over the mount of the last tool's /proc that procOf
+// made (-1: none), for the call's memory watch; or closes it.
+func (s *slotMounts) takeProcFD(drop bool) int {
+	fd := s.procFD
+	s.procFD = 0
+	if fd <= 0 {
+		return -1
+	}
+	if drop {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
 }
 
 var errNoPidnsOption = errors.New("procfs takes no pid namespace here (Linux 6.15)")

@@ -110,6 +110,9 @@ func (b *pidns) newJail() (jail, error) {
 type pidJail struct {
 	b   *pidns
 	pid int
+	// mem measures the call's memory, made while its tool was stopped
+	// (see watch), until memory takes it.
+	mem memSource
 	limited
 }
 
@@ -129,13 +132,59 @@ func (j *pidJail) start(cmd *exec.Cmd, started func(int)) error {
 }
 
 func (j *pidJail) startLimited(cmd *exec.Cmd, c *confine.Config, started func(int)) error {
-	return j.limited.startLimited(cmd, c, j.record(started), nil, nil)
+	j.limited.stopped = j.watch(c)
+	err := j.limited.startLimited(cmd, c, j.record(started), nil, nil)
+	if err != nil {
+		j.dropMemory()
+	}
+	return err
 }
 
 // adopt records the tool of a confined start.
-func (j *pidJail) adopt(pid int, _ *confine.Config) error {
+func (j *pidJail) adopt(pid int, c *confine.Config) error {
 	j.pid = pid
+	if w := j.watch(c); w != nil {
+		return w(pid)
+	}
 	return nil
+}
+
+// watch, where c bounds the call's memory, makes what measures it while
+// the tool is stopped, on the thread that started it: a limiter's thread,
+// in a mount namespace of its own, may mount a procfs of the tool's pid
+// namespace where the host's other threads may not (an ordinary user's).
+func (j *pidJail) watch(c *confine.Config) func(pid int) error {
+	if c.MemoryBytes <= 0 {
+		return nil
+	}
+	return func(pid int) (err error) {
+		j.dropMemory() // a failed start's
+		if j.lim != nil {
+			// The tool's /proc, which the limiter just mounted.
+			if fd := j.lim.ns.takeProcFD(false); fd >= 0 {
+				j.mem = nsProcMemoryAt(fd)
+				return nil
+			}
+		}
+		j.mem, err = pidnsMemory(pid)
+		return err
+	}
+}
+
+// memory hands over what watch made, or makes it now.
+func (j *pidJail) memory(pid int) (memSource, error) {
+	if src := j.mem; src != nil {
+		j.mem = nil
+		return src, nil
+	}
+	return pidnsMemory(pid)
+}
+
+func (j *pidJail) dropMemory() {
+	if j.mem != nil {
+		j.mem.close()
+		j.mem = nil
+	}
 }
 
 // rlimits bounds the processes of the call. Without root, the count is
@@ -162,7 +211,10 @@ func (j *pidJail) clear(int, time.Duration, func() []int) (int, error) {
 	return 0, nil
 }
 
-func (j *pidJail) close() error { return j.closeLimiter() }
+func (j *pidJail) close() error {
+	j.dropMemory()
+	return j.closeLimiter()
+}
 
 // signalNamespaceInit signals pid, the first process of a pid namespace,
 // besides its process group: such a process gets only the signals it has

@@ -122,9 +122,12 @@ type Outcome struct {
 	ExitCode int
 	// Signal is the signal that ended the tool, if one did.
 	Signal syscall.Signal
-	// TimedOut, Cancelled and OutputLimit say why the host killed the tool;
-	// at most one is set.
-	TimedOut, Cancelled, OutputLimit bool
+	// TimedOut, Cancelled, OutputLimit and MemoryLimit say why the call
+	// failed; at most one is set. MemoryLimit: its processes together
+	// used more than confine.Config.MemoryBytes, and the host killed
+	// them all, or the kernel killed one of them (in the call's memory
+	// cgroup).
+	TimedOut, Cancelled, OutputLimit, MemoryLimit bool
 	// Leftovers counts processes of the call that were still there when
 	// the tool exited, killed and reaped by the host. In a pid namespace
 	// the kernel ends them with the tool, uncounted: there it is 0.
@@ -233,7 +236,7 @@ func New(opts Options) (*Launcher, error) {
 		if !opts.AllowUncontained {
 			l.log.Warn().Err(err).Msg("tool calls cannot be contained and will be refused")
 		} else {
-			l.log.Warn().Err(err).Msg("tool calls run UNCONTAINED: process count not bounded, leftovers may survive")
+			l.log.Warn().Err(err).Msg("tool calls run UNCONTAINED: process count and the call's memory not bounded, leftovers may survive")
 		}
 		b = uncontained{}
 	}
@@ -465,6 +468,7 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 		conf = &c
 	}
 
+	oomBefore := oomKills(j)
 	start := time.Now()
 	// Starts share the lock; reaping takes it alone, so a child is never
 	// reaped between its fork and its registration.
@@ -554,9 +558,30 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 		}
 		j.signal(sig)
 	}
+	// The call's memory, where no memory cgroup bounds it, is watched.
+	memOver := make(chan struct{})
+	var watchErr error
+	if conf != nil && conf.MemoryBytes > 0 {
+		src, err := j.memory(pid)
+		switch {
+		case err != nil:
+			// Refused rather than run unbounded.
+			watchErr = err
+			kill(syscall.SIGKILL)
+			killed = true
+		case src != nil:
+			go watchMemory(src, conf.MemoryBytes, exited, func() {
+				reason.CompareAndSwap(0, reasonMemory)
+				close(memOver)
+			})
+		}
+	}
 	select {
 	case <-exited:
 	case <-overflow:
+		kill(syscall.SIGKILL)
+		killed = true
+	case <-memOver:
 		kill(syscall.SIGKILL)
 		killed = true
 	case <-timer.C:
@@ -573,6 +598,9 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 		select {
 		case <-exited:
 		case <-overflow:
+			kill(syscall.SIGKILL)
+			killed = true
+		case <-memOver:
 			kill(syscall.SIGKILL)
 			killed = true
 		case <-l.killNow:
@@ -627,6 +655,8 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 		out.Cancelled = true
 	case reasonOutputLimit:
 		out.OutputLimit = true
+	case reasonMemory:
+		out.MemoryLimit = true
 	}
 	out.Duration = time.Since(start)
 
@@ -635,6 +665,15 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 		out.ExitCode, out.Signal = exitStatus(cmd.ProcessState, waitErr)
 	default:
 		out.ExitCode, out.Signal = -1, syscall.SIGKILL
+	}
+	if reason.Load() == 0 {
+		// The kernel's bound, where a memory cgroup holds the call: it
+		// killed one of the call's processes for memory, so the call
+		// fails as it would where the host watches it.
+		out.MemoryLimit = oomBefore >= 0 && oomKills(j) > oomBefore
+	}
+	if watchErr != nil {
+		return nil, broken, &LaunchError{Path: spec.Path, Err: fmt.Errorf("cannot watch the call's memory (memoryMB), so the tool was stopped: %w", watchErr)}
 	}
 	return out, broken, nil
 }
@@ -671,7 +710,17 @@ const (
 	reasonTimeout = 1 + iota
 	reasonCancelled
 	reasonOutputLimit
+	reasonMemory
 )
+
+// oomKills is the kernel's count of processes killed in j's memory
+// cgroup for going past its bound, or -1 where j has none.
+func oomKills(j jail) int {
+	if c, ok := j.(interface{ oomKills() int }); ok {
+		return c.oomKills()
+	}
+	return -1
+}
 
 func (l *Launcher) addChild(pid int) {
 	l.mu.Lock()
@@ -803,6 +852,10 @@ type jail interface {
 	// grace. It returns how many processes it found; an error means the
 	// jail cannot be reused.
 	clear(pgid int, grace time.Duration, reap func() []int) (int, error)
+	// memory measures the memory of the call whose tool is pid, where
+	// confine.Config.MemoryBytes is to bound it and no memory cgroup does
+	// (nil when one does, or when the jail cannot tell its processes).
+	memory(pid int) (memSource, error)
 	// close releases the jail.
 	close() error
 }
@@ -872,6 +925,7 @@ func (j *groupJail) startLimited(cmd *exec.Cmd, c *confine.Config, started func(
 }
 func (*groupJail) adopt(int, *confine.Config) error { return nil }
 func (*groupJail) signal(syscall.Signal)            {}
+func (*groupJail) memory(int) (memSource, error)    { return nil, nil }
 func (j *groupJail) close() error                   { return j.closeLimiter() }
 func (*groupJail) clear(pgid int, grace time.Duration, reap func() []int) (int, error) {
 	return clearGroup(pgid, grace, reap)

@@ -262,32 +262,63 @@ func TestPrivateMounts(t *testing.T) {
 	})
 }
 
-// On cgroup v1 with the memory controller, MemoryBytes bounds the whole
-// call: three processes of 40 MiB each fit without it, not within 64 MiB.
+// MemoryBytes bounds the whole call: three processes of 40 MiB each fit
+// without it, not within 64 MiB. On cgroup v1 with the memory controller
+// the kernel kills one of them (the helper reports it); elsewhere the host
+// sees their sum past the bound and kills the call. Either way the call
+// fails with MemoryLimit.
 func TestCallMemoryBound(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("cgroup v1 needs root")
-	}
-	f := newFixtureWith(t, Options{MaxProcs: 64, backendOverride: "v1"})
-	if err := f.l.CallMemory(); err != nil {
-		t.Skip(err)
-	}
-	// (At strict the bound is set by the same code, from adopt; the
-	// helper cannot start copies of itself there, as it runs by
-	// descriptor.)
-	for _, bound := range []int64{0, 64 << 20, 0} {
-		s := f.spec("hog", "3")
-		s.Confine = &confine.Config{NoNewPrivs: true, MemoryBytes: bound}
-		out := f.launch(context.Background(), s)
-		var got struct{ Died int }
-		json.Unmarshal(out.Stdout, &got)
-		switch {
-		case bound == 0 && (out.ExitCode != 0 || got.Died != 0):
-			t.Errorf("no bound: %s %s (exit %d), want all alive", out.Stdout, out.Stderr, out.ExitCode)
-		case bound > 0 && got.Died == 0 && out.ExitCode == 0:
-			t.Errorf("bound %d: %s, want the call's processes to die past it", bound, out.Stdout)
+	forEachBackendAndCgroupAlone(t, func(t *testing.T, f *fixture) {
+		if err := f.l.CallMemory(); err != nil {
+			if f.l.backend.id() != ContainmentNone {
+				t.Fatalf("contained by %s, but: %v", f.l.backend.id(), err)
+			}
+			t.Skip(err)
 		}
-	}
+		kernel := f.l.kernelBoundsMemory()
+		// (At strict the bound is set by the same code, from adopt; the
+		// helper cannot start copies of itself there, as it runs by
+		// descriptor.)
+		// The last also with mounts of its own, where the limiter's /proc
+		// of the call's pid namespace serves the watch.
+		for i, bound := range []int64{0, 64 << 20, 1 << 30, 0, 64 << 20} {
+			s := f.spec("hog", "3")
+			s.Confine = &confine.Config{NoNewPrivs: true, MemoryBytes: bound}
+			if i == 4 {
+				if f.l.mountsErr() != nil {
+					continue
+				}
+				s.Confine.Mounts = &confine.Mounts{Tmp: []string{"/dev/shm"}}
+			}
+			out := f.launch(context.Background(), s)
+			var got struct{ Died int }
+			json.Unmarshal(out.Stdout, &got)
+			switch {
+			case bound != 64<<20 && (out.ExitCode != 0 || got.Died != 0 || out.MemoryLimit):
+				t.Errorf("bound %d: %s %s (exit %d, memory limit %v), want all alive", bound, out.Stdout, out.Stderr, out.ExitCode, out.MemoryLimit)
+			case bound == 64<<20 && kernel && (got.Died == 0 || !out.MemoryLimit):
+				t.Errorf("bound %d: %s (exit %d, memory limit %v), want the kernel to kill one of the call's processes past it", bound, out.Stdout, out.ExitCode, out.MemoryLimit)
+			case bound == 64<<20 && !kernel && (!out.MemoryLimit || out.Signal != syscall.SIGKILL || out.TimedOut):
+				t.Errorf("bound %d: %+v, want the call killed for its memory", bound, out)
+			}
+		}
+	})
+}
+
+// Memory that the call's processes share counts once: three processes
+// mapping the same 40 MiB are within 64 MiB.
+func TestCallMemorySharedOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		if f.l.CallMemory() != nil || f.l.kernelBoundsMemory() {
+			t.Skip("no watch here")
+		}
+		s := f.spec("share")
+		s.Confine = &confine.Config{NoNewPrivs: true, MemoryBytes: 64 << 20}
+		out := f.launch(context.Background(), s)
+		if string(out.Stdout) != `{"died":0}`+"\n" || out.ExitCode != 0 || out.MemoryLimit {
+			t.Errorf("%+v, want all alive within the bound", out)
+		}
+	})
 }
 
 func TestEcho(t *testing.T) {

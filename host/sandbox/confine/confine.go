@@ -31,8 +31,9 @@ type Config struct {
 	// (see Mounts).
 	Mounts *Mounts
 	// MemoryBytes, when positive, bounds the memory of the whole call,
-	// the tool and everything it starts together, where the containment
-	// has a memory cgroup (cgroup v1 with the memory controller).
+	// the tool and everything it starts together: by the call's memory
+	// cgroup where the containment has one (cgroup v1 with the memory
+	// controller), else by the host's watch of its processes.
 	MemoryBytes int64
 }
 
