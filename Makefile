@@ -46,15 +46,15 @@ lint:
 # metric with its spread. Ratios compare against a baseline measured in
 # the same run, interleaved.
 bench:
-	$(GO) test -run '^$$' -bench 'CallVsRaw/seq|LaunchVsRaw' -benchtime 400x -count 6 ./host/ ./host/sandbox/ | tee bench.txt
-	$(GO) test -run '^$$' -bench 'CallVsRaw/par8' -benchtime 10x -count 6 ./host/ | tee -a bench.txt
-	$(GO) test -run '^$$' -bench 'Levels' -benchtime 200x -count 6 ./host/ | tee -a bench.txt
-	$(GO) test -run '^$$' -bench 'Containment' -benchtime 200x -count 6 ./host/ | tee -a bench.txt
-	$(GO) test -run '^$$' -bench 'ProtIndex' -benchtime 200x -count 6 ./host/ | tee -a bench.txt
-	$(GO) test -run '^$$' -bench 'Run100' -benchtime 10x -count 6 ./host/chat/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'CallVsRaw/seq|LaunchVsRaw' -benchtime 400x -count 6 ./internal/host/ ./internal/sandbox/ | tee bench.txt
+	$(GO) test -run '^$$' -bench 'CallVsRaw/par8' -benchtime 10x -count 6 ./internal/host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'Levels' -benchtime 200x -count 6 ./internal/host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'Containment' -benchtime 200x -count 6 ./internal/host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'ProtIndex' -benchtime 200x -count 6 ./internal/host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'Run100' -benchtime 10x -count 6 ./internal/chat/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'MCPVsRaw/seq' -benchtime 300x -count 6 ./cmd/agentcli/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'MCPVsRaw/par8' -benchtime 10x -count 6 ./cmd/agentcli/ | tee -a bench.txt
-	$(GO) test -run '^$$' -bench 'Load1000|Append|PeakMemory' -count 6 ./manifest/ ./host/audit/ ./cmd/agentcli/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'Load1000|Append|PeakMemory' -count 6 ./internal/manifest/ ./internal/audit/ ./cmd/agentcli/ | tee -a bench.txt
 	$(GO) run $(BENCHSTAT) bench.txt
 
 clean:

@@ -10,7 +10,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
-	"github.com/toolhost/toolhost/host"
+	"github.com/toolhost/toolhost/internal/host"
 )
 
 // withTerminal returns ctx with an approver that asks on the terminal

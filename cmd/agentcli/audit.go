@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/toolhost/toolhost/host/audit"
+	"github.com/toolhost/toolhost/internal/audit"
 )
 
 func cmdAudit(args []string, stdout, stderr io.Writer) int {

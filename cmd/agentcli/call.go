@@ -11,7 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/toolhost/toolhost/host"
+	"github.com/toolhost/toolhost/internal/host"
 	"github.com/toolhost/toolhost/protocol"
 )
 

@@ -18,11 +18,11 @@ import (
 	"github.com/rs/zerolog"
 	openai "github.com/sashabaranov/go-openai"
 
-	"github.com/toolhost/toolhost/host"
-	"github.com/toolhost/toolhost/host/audit"
-	"github.com/toolhost/toolhost/host/chat"
+	"github.com/toolhost/toolhost/internal/audit"
+	"github.com/toolhost/toolhost/internal/chat"
 	"github.com/toolhost/toolhost/internal/hideproc"
-	"github.com/toolhost/toolhost/manifest"
+	"github.com/toolhost/toolhost/internal/host"
+	"github.com/toolhost/toolhost/internal/manifest"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".

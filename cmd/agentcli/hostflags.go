@@ -12,11 +12,11 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
-	"github.com/toolhost/toolhost/host"
-	"github.com/toolhost/toolhost/host/audit"
-	"github.com/toolhost/toolhost/host/policy"
-	"github.com/toolhost/toolhost/host/sandbox"
-	"github.com/toolhost/toolhost/manifest"
+	"github.com/toolhost/toolhost/internal/audit"
+	"github.com/toolhost/toolhost/internal/host"
+	"github.com/toolhost/toolhost/internal/manifest"
+	"github.com/toolhost/toolhost/internal/policy"
+	"github.com/toolhost/toolhost/internal/sandbox"
 )
 
 // hostFlags are the flags of every command that runs tools.

@@ -19,8 +19,8 @@ import (
 	"runtime/debug"
 	"syscall"
 
-	"github.com/toolhost/toolhost/host"
-	"github.com/toolhost/toolhost/host/sandbox"
+	"github.com/toolhost/toolhost/internal/host"
+	"github.com/toolhost/toolhost/internal/sandbox"
 )
 
 // needsContainment reports whether the command runs tools or says how they

@@ -16,8 +16,10 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
-	"github.com/toolhost/toolhost/host/mcpserve"
 	"github.com/toolhost/toolhost/internal/hideproc"
+	"github.com/toolhost/toolhost/internal/manifest"
+	"github.com/toolhost/toolhost/internal/mcpserve"
+	"github.com/toolhost/toolhost/internal/netaddr"
 )
 
 // mcpFlags are the flags of "agentcli mcp".
@@ -132,10 +134,10 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if f.noAuth && (f.httpAddr == "" || !mcpserve.IsLoopbackAddr(f.httpAddr)) {
+	if f.noAuth && (f.httpAddr == "" || !netaddr.IsLoopback(f.httpAddr)) {
 		return fail(stderr, usagef("-no-auth is for -http on a loopback address only"))
 	}
-	if f.httpAddr != "" && mcpserve.IsLoopbackAddr(f.httpAddr) && !f.noAuth && len(httpOpts.Tokens) == 0 && httpOpts.JWT == nil {
+	if f.httpAddr != "" && netaddr.IsLoopback(f.httpAddr) && !f.noAuth && len(httpOpts.Tokens) == 0 && httpOpts.JWT == nil {
 		// Even on loopback: another local process, or a tool of this
 		// server, could otherwise call tools and answer approvals. (Off
 		// loopback, auth must be configured: CheckListen refuses.)
@@ -168,7 +170,7 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	log := logger(stderr, f.host.debug, zerolog.InfoLevel)
 	// Taken before the manifest is read: an edit made while it loads is
 	// then seen by the watcher.
-	since := mcpserve.VersionOf(f.host.tools)
+	since := manifest.VersionOf(f.host.tools)
 	h, alog, err := f.host.open(log)
 	if err != nil {
 		return fail(stderr, err)
@@ -183,7 +185,14 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if f.watch {
 		wctx, stop := context.WithCancel(ctx)
 		defer stop()
-		go srv.Watch(wctx, f.host.tools, since, 0)
+		go manifest.Watch(wctx, f.host.tools, since, 0, func(m *manifest.Manifest, err error) {
+			if err != nil {
+				log.Error().Err(err).Str("manifest", f.host.tools).Msg("reload refused; still serving the previous tools")
+				return
+			}
+			srv.Reload(m)
+			log.Info().Str("manifest", f.host.tools).Int("tools", len(m.Tools)).Msg("reloaded")
+		})
 	}
 	containment, cerr := h.Containment()
 	if cerr != nil {

@@ -10,8 +10,8 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"github.com/toolhost/toolhost/host/sandbox"
-	"github.com/toolhost/toolhost/host/secaudit"
+	"github.com/toolhost/toolhost/internal/sandbox"
+	"github.com/toolhost/toolhost/internal/secaudit"
 )
 
 const securityUsage = "agentcli security audit [-tools F] [-policy F] [-audit F] [-http ADDR [-no-auth]] [-token-file F] [-jwt-secret-file F] [-jwt-public-key F] [-json] [-fix]"

@@ -10,8 +10,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
-	"github.com/toolhost/toolhost/host/sandbox/confine"
-	"github.com/toolhost/toolhost/host/secaudit"
+	"github.com/toolhost/toolhost/internal/sandbox/confine"
+	"github.com/toolhost/toolhost/internal/secaudit"
 	"github.com/toolhost/toolhost/schemas"
 )
 

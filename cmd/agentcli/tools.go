@@ -9,7 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/toolhost/toolhost/manifest"
+	"github.com/toolhost/toolhost/internal/manifest"
 )
 
 // toolInfo is one tool in "agentcli tools -json".

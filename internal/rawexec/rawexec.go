@@ -6,7 +6,7 @@ import (
 	"bytes"
 	"os/exec"
 
-	"github.com/toolhost/toolhost/host/sandbox"
+	"github.com/toolhost/toolhost/internal/sandbox"
 )
 
 // Run fork/execs bin, writes stdin to it, reads its standard output and

@@ -5,7 +5,7 @@ import (
 	"io/fs"
 	"strings"
 
-	"github.com/toolhost/toolhost/host/policy"
+	"github.com/toolhost/toolhost/internal/policy"
 )
 
 // WalkOptions tunes Walk. The zero value skips hidden names.

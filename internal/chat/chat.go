@@ -1,0 +1,368 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	openai "github.com/sashabaranov/go-openai"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/toolhost/toolhost/internal/host"
+	"github.com/toolhost/toolhost/protocol"
+)
+
+// DefaultParallel bounds the tool calls of one step running at once.
+const DefaultParallel = 8
+
+// Options configure a run. Client, Host and Model are required.
+type Options struct {
+	Client *openai.Client
+	Host   *host.Host
+	Model  string
+	// Temperature and TopP are sent when set; nil leaves them to the
+	// server.
+	Temperature, TopP *float64
+	// MaxSteps bounds the requests to the model; past it the run ends with
+	// a *StepLimitError. 0 means 8.
+	MaxSteps int
+	// Stream asks for a streamed answer, assembled before use.
+	Stream bool
+	// Parallel bounds concurrent tool calls; 0 means DefaultParallel.
+	Parallel int
+	// Progress receives a short line per step and per tool call; nil means
+	// none. Verbose adds what the model says alongside its tool calls.
+	Progress io.Writer
+	Verbose  bool
+}
+
+// StepLimitError ends a run that used all its steps without an answer.
+type StepLimitError struct{ Steps int }
+
+func (e *StepLimitError) Error() string {
+	return fmt.Sprintf("reached maximum steps (%d); needs human review", e.Steps)
+}
+
+// Run continues the conversation in messages until the model answers. It
+// returns the answer and the whole conversation, which holds everything up
+// to the failure when err is not nil. A conversation whose last assistant
+// message still has tool calls without results resumes by running them; one
+// that already ends in an answer returns it without asking the model again.
+func Run(ctx context.Context, opts Options, messages []openai.ChatCompletionMessage) (string, []openai.ChatCompletionMessage, error) {
+	if opts.MaxSteps <= 0 {
+		opts.MaxSteps = 8
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = DefaultParallel
+	}
+	r := &runner{opts: opts, tools: functions(opts.Host)}
+	if err := Validate(messages); err != nil {
+		return "", messages, err
+	}
+	if n := len(messages); n > 0 && messages[n-1].Role == openai.ChatMessageRoleAssistant && len(messages[n-1].ToolCalls) == 0 {
+		return strings.TrimSpace(messages[n-1].Content), messages, nil
+	}
+	if calls := unanswered(messages); len(calls) > 0 {
+		results, err := r.callTools(ctx, 0, calls)
+		messages = append(messages, results...)
+		if err != nil {
+			return "", messages, err
+		}
+	}
+	for step := 1; step <= opts.MaxSteps; step++ {
+		msg, err := r.complete(ctx, step, messages)
+		if err != nil {
+			return "", messages, err
+		}
+		messages = append(messages, msg)
+		if len(msg.ToolCalls) == 0 {
+			answer := strings.TrimSpace(msg.Content)
+			if answer == "" {
+				return "", messages, errors.New("the model returned neither an answer nor tool calls")
+			}
+			r.progress("step %d: answer (%d bytes)", step, len(answer))
+			return answer, messages, nil
+		}
+		if opts.Verbose && strings.TrimSpace(msg.Content) != "" {
+			r.progress("step %d: the model says: %s", step, strings.TrimSpace(msg.Content))
+		}
+		results, err := r.callTools(ctx, step, msg.ToolCalls)
+		messages = append(messages, results...)
+		if err != nil {
+			return "", messages, err
+		}
+	}
+	return "", messages, &StepLimitError{Steps: opts.MaxSteps}
+}
+
+// unanswered returns the tool calls of the last assistant message that no
+// tool message after it answers: a run interrupted mid-step.
+func unanswered(msgs []openai.ChatCompletionMessage) []openai.ToolCall {
+	last := -1
+	for i, m := range msgs {
+		if m.Role == openai.ChatMessageRoleAssistant {
+			last = i
+		}
+	}
+	if last < 0 {
+		return nil
+	}
+	answered := map[string]bool{}
+	for _, m := range msgs[last+1:] {
+		answered[m.ToolCallID] = true
+	}
+	var calls []openai.ToolCall
+	for _, tc := range msgs[last].ToolCalls {
+		if !answered[tc.ID] {
+			calls = append(calls, tc)
+		}
+	}
+	return calls
+}
+
+type runner struct {
+	opts  Options
+	tools []openai.Tool
+	// noTemperature is set once the server refused the temperature.
+	noTemperature bool
+	progressMu    sync.Mutex
+}
+
+func (r *runner) progress(format string, args ...any) {
+	if r.opts.Progress == nil {
+		return
+	}
+	// Ids, names, messages and answers come from the model or a tool.
+	line := host.ForTerminal(fmt.Sprintf(format, args...))
+	r.progressMu.Lock()
+	defer r.progressMu.Unlock()
+	fmt.Fprintln(r.opts.Progress, line)
+}
+
+// functions offers the vetted tools as function definitions.
+func functions(h *host.Host) []openai.Tool {
+	var tools []openai.Tool
+	for _, t := range h.Manifest().Tools {
+		params := t.InputSchema
+		var root map[string]json.RawMessage
+		if json.Unmarshal(params, &root) == nil {
+			if _, ok := root["type"]; !ok {
+				// The API wants an object schema; arguments always are one.
+				root["type"] = json.RawMessage(`"object"`)
+				params, _ = json.Marshal(root)
+			}
+		}
+		tools = append(tools, openai.Tool{Type: openai.ToolTypeFunction, Function: &openai.FunctionDefinition{
+			Name: t.Name, Description: t.Description, Parameters: params,
+		}})
+	}
+	return tools
+}
+
+// complete asks the model for the next message.
+func (r *runner) complete(ctx context.Context, step int, messages []openai.ChatCompletionMessage) (openai.ChatCompletionMessage, error) {
+	req := openai.ChatCompletionRequest{Model: r.opts.Model, Messages: messages, Tools: r.tools}
+	if len(r.tools) > 0 {
+		req.ToolChoice = "auto"
+	}
+	if r.opts.TopP != nil {
+		req.TopP = nonZero(*r.opts.TopP)
+	}
+	if r.opts.Temperature != nil && !r.noTemperature {
+		req.Temperature = nonZero(*r.opts.Temperature)
+	}
+	r.progress("step %d: asking %s (%d messages)", step, r.opts.Model, len(messages))
+	msg, err := r.send(ctx, req)
+	var apiErr *openai.APIError
+	if err != nil && req.Temperature != 0 && errors.As(err, &apiErr) && apiErr.HTTPStatusCode == 400 && rejectsTemperature(apiErr.Message) {
+		// Some models take no temperature: ask once more without it.
+		r.noTemperature = true
+		r.progress("step %d: the server refused the temperature; asking again without it", step)
+		req.Temperature = 0
+		msg, err = r.send(ctx, req)
+	}
+	if err != nil {
+		return msg, describeHTTPError(err)
+	}
+	return msg, nil
+}
+
+func rejectsTemperature(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "temperature") && (strings.Contains(m, "unsupported") || strings.Contains(m, "invalid") || strings.Contains(m, "not support"))
+}
+
+// nonZero converts to the client's float32, keeping an explicit zero: the
+// client omits the field when it is 0, which would leave the server's
+// default (usually 1) in place of the 0 asked for.
+func nonZero(v float64) float32 {
+	if v == 0 {
+		return math.SmallestNonzeroFloat32
+	}
+	return float32(v)
+}
+
+func (r *runner) send(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionMessage, error) {
+	if r.opts.Stream {
+		req.Stream = true
+		return r.stream(ctx, req)
+	}
+	resp, err := r.opts.Client.CreateChatCompletion(ctx, req)
+	if err != nil {
+		return openai.ChatCompletionMessage{}, err
+	}
+	if len(resp.Choices) == 0 {
+		return openai.ChatCompletionMessage{}, errors.New("the response has no choices")
+	}
+	msg := resp.Choices[0].Message
+	if msg.Role == "" {
+		msg.Role = openai.ChatMessageRoleAssistant
+	}
+	return msg, nil
+}
+
+// stream reads a streamed answer and assembles its content and tool calls
+// from the deltas. Tool calls arrive in pieces keyed by index: the first
+// piece of each carries its id and name, later ones more of its arguments.
+func (r *runner) stream(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionMessage, error) {
+	s, err := r.opts.Client.CreateChatCompletionStream(ctx, req)
+	if err != nil {
+		return openai.ChatCompletionMessage{}, err
+	}
+	defer s.Close()
+	msg := openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant}
+	var content, reasoning strings.Builder
+	byIndex := map[int]int{} // delta index → position in msg.ToolCalls
+	for {
+		chunk, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return openai.ChatCompletionMessage{}, err
+		}
+		if len(chunk.Choices) == 0 {
+			continue
+		}
+		d := chunk.Choices[0].Delta
+		content.WriteString(d.Content)
+		reasoning.WriteString(d.ReasoningContent)
+		for i, tc := range d.ToolCalls {
+			idx := i
+			if tc.Index != nil {
+				idx = *tc.Index
+			}
+			pos, ok := byIndex[idx]
+			if !ok {
+				pos = len(msg.ToolCalls)
+				byIndex[idx] = pos
+				msg.ToolCalls = append(msg.ToolCalls, openai.ToolCall{Type: openai.ToolTypeFunction})
+			}
+			call := &msg.ToolCalls[pos]
+			if tc.ID != "" {
+				call.ID = tc.ID
+			}
+			if tc.Type != "" {
+				call.Type = tc.Type
+			}
+			call.Function.Name += tc.Function.Name
+			call.Function.Arguments += tc.Function.Arguments
+		}
+	}
+	msg.Content = content.String()
+	msg.ReasoningContent = reasoning.String()
+	return msg, nil
+}
+
+// callTools runs the calls of one step and returns one tool message per
+// call, in the order asked. Only a fault of the host itself (its audit log
+// failing) is an error.
+func (r *runner) callTools(ctx context.Context, step int, calls []openai.ToolCall) ([]openai.ChatCompletionMessage, error) {
+	if step > 0 {
+		r.progress("step %d: %d tool call(s)", step, len(calls))
+	}
+	results := make([]openai.ChatCompletionMessage, len(calls))
+	// A fault of the host cancels the other calls of the step.
+	g, gctx := errgroup.WithContext(host.WithCaller(ctx, host.Caller{Frontend: "chat"}))
+	g.SetLimit(r.opts.Parallel)
+	for i, call := range calls {
+		results[i] = openai.ChatCompletionMessage{Role: openai.ChatMessageRoleTool, ToolCallID: call.ID}
+		g.Go(func() error {
+			content, err := r.callTool(gctx, call)
+			if err != nil {
+				return err
+			}
+			results[i].Content = content
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return results, err
+	}
+	if err := ctx.Err(); err != nil {
+		return results, err
+	}
+	return results, nil
+}
+
+func (r *runner) callTool(ctx context.Context, call openai.ToolCall) (string, error) {
+	name := call.Function.Name
+	if call.Type != "" && call.Type != openai.ToolTypeFunction {
+		env := protocol.Errorf(protocol.CodeUnknownTool, "tool call %q has type %q; only functions are offered", call.ID, call.Type)
+		return string(env.JSON()), nil
+	}
+	start := time.Now()
+	res, err := r.opts.Host.Call(ctx, name, json.RawMessage(call.Function.Arguments))
+	if err != nil {
+		return "", err
+	}
+	if !res.OK() {
+		r.progress("  %s (%s): %s: %s", name, call.ID, res.Err.Code, cutLine(res.Err.Message, 160))
+		return string(res.Err.JSON()), nil
+	}
+	r.progress("  %s (%s): ok in %v", name, call.ID, time.Since(start).Round(time.Millisecond))
+	return string(res.Output), nil
+}
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return t
+	}
+	return "status"
+}
+
+func cutLine(s string, n int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// describeHTTPError turns the client's errors into one line that says what
+// the server answered.
+func describeHTTPError(err error) error {
+	var apiErr *openai.APIError
+	var reqErr *openai.RequestError
+	switch {
+	case errors.As(err, &apiErr):
+		return fmt.Errorf("chat API: %d %s: %s", apiErr.HTTPStatusCode, statusText(apiErr.HTTPStatusCode), apiErr.Message)
+	case errors.As(err, &reqErr):
+		body := strings.TrimSpace(string(reqErr.Body))
+		if len(body) > 2000 {
+			body = body[:2000] + "…"
+		}
+		if body != "" {
+			return fmt.Errorf("chat API: %d %s: %s", reqErr.HTTPStatusCode, statusText(reqErr.HTTPStatusCode), body)
+		}
+		return fmt.Errorf("chat API: %w", err)
+	}
+	return fmt.Errorf("chat API: %w", err)
+}

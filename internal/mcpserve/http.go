@@ -1,0 +1,436 @@
+package mcpserve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
+
+	"github.com/toolhost/toolhost/internal/netaddr"
+	"github.com/toolhost/toolhost/protocol"
+)
+
+// Defaults for the zero HTTPOptions fields.
+const (
+	DefaultRate        = 10 // requests per second per client
+	DefaultBurst       = 20
+	DefaultMaxBody     = 4 << 20
+	DefaultBodyTimeout = 10 * time.Second
+	// FailedAuthRate and FailedAuthBurst limit failed authentications
+	// per client address: 5 at once, then one every 10 seconds.
+	FailedAuthRate     = 0.1
+	FailedAuthBurst    = 5
+	DefaultMaxInFlight = 64
+	// DecodeBudget bounds the memory the requests in flight may take
+	// once decoded, as estimated by decodeCost: the library decodes a
+	// body whole into maps and slices, which take tens of times its size
+	// (4 MiB of [],[],... became over 300 MiB).
+	DecodeBudget = 256 << 20
+	// SessionIdleTTL ends a session no request has used for that long
+	// (its client then starts a new one, as the MCP spec has it).
+	SessionIdleTTL = 12 * time.Hour
+)
+
+// HTTPOptions configure the streamable HTTP transport.
+type HTTPOptions struct {
+	// Tokens are the accepted bearer tokens; JWT, when set, accepts JSON
+	// Web Tokens. Without either, requests are not authenticated, which
+	// ServeHTTP allows only on a loopback address.
+	Tokens []Token
+	JWT    *JWTConfig
+	// AllowOrigins are the browser origins accepted besides loopback ones
+	// ("https://app.example.com"); a request with any other Origin header
+	// is refused (the MCP spec's DNS-rebinding protection).
+	AllowOrigins []string
+	// Rate and Burst are each client's token bucket (clients are told
+	// apart by identity, or by address without auth); 0 means the
+	// defaults.
+	Rate  float64
+	Burst int
+	// MaxBody caps a request body; MaxInFlight caps the requests being
+	// served at once (long-lived event streams aside). 0 means the
+	// defaults.
+	MaxBody     int64
+	MaxInFlight int
+	// BodyTimeout bounds the time a request's body may take to arrive;
+	// 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// FailedAuthBurst is how many failed authentications an address may
+	// make at once before it must wait (one more every 10 seconds); 0
+	// means FailedAuthBurst.
+	FailedAuthBurst int
+}
+
+// ServeHTTP serves the streamable HTTP transport on addr, at /mcp, with
+// /healthz answering without auth, until ctx is cancelled. It refuses an
+// address off loopback unless requests are authenticated. When ctx ends,
+// the host is shut down (every running tool killed at once) before the
+// connections are closed; the host is of no further use, and its Close
+// waits for the calls still ending.
+func (s *Server) ServeHTTP(ctx context.Context, addr string, o HTTPOptions) error {
+	if err := CheckListen(addr, o); err != nil {
+		return err
+	}
+	h, err := s.HTTPHandler(o)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("MCP over streamable HTTP at /mcp")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		s.opts.Host.Shutdown()
+		shut, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if srv.Shutdown(shut) != nil {
+			// An event stream (GET /mcp) never goes idle, so Shutdown
+			// gives up on it: close what is left.
+			srv.Close()
+		}
+		// Close does not wait for the handlers; Host.Close does wait
+		// for their calls (their tools are killed) and audit records.
+		return nil
+	}
+}
+
+// CheckListen refuses to serve addr without auth unless it is a loopback
+// address: a check a caller can make before it opens anything.
+func CheckListen(addr string, o HTTPOptions) error {
+	if !netaddr.IsLoopback(addr) && len(o.Tokens) == 0 && o.JWT == nil {
+		return fmt.Errorf("refusing to listen on %s without auth: only a loopback address (127.0.0.1, [::1], localhost) may be served without a token or JWT", addr)
+	}
+	return nil
+}
+
+// HTTPHandler returns the HTTP handler: /healthz, and /mcp behind the
+// checks, each refusal a JSON error envelope with its own status and code.
+func (s *Server) HTTPHandler(o HTTPOptions) (http.Handler, error) {
+	auth, err := newAuthenticator(o.Tokens, o.JWT)
+	if err != nil {
+		return nil, err
+	}
+	origins := map[string]bool{}
+	for _, raw := range o.AllowOrigins {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("allowed origin %q: want scheme://host[:port]", raw)
+		}
+		origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
+	}
+	if o.Rate <= 0 {
+		o.Rate = DefaultRate
+	}
+	if o.Burst <= 0 {
+		o.Burst = DefaultBurst
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
+	if o.FailedAuthBurst <= 0 {
+		o.FailedAuthBurst = FailedAuthBurst
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	// The gate puts the caller's identity on the request's context, which
+	// the library's handlers inherit.
+	sess := newSessions()
+	streamable := server.NewStreamableHTTPServer(s.mcp, server.WithEndpointPath("/mcp"),
+		server.WithSessionIdManagerResolver(sess))
+	g := &gate{auth: auth, origins: origins, limits: newLimiters(rate.Limit(o.Rate), o.Burst), sessions: sess, decoding: semaphore.NewWeighted(DecodeBudget),
+		failures: newLimiters(FailedAuthRate, o.FailedAuthBurst),
+		maxBody:  o.MaxBody, bodyTimeout: o.BodyTimeout, reading: make(chan struct{}, 2*o.MaxInFlight),
+		inFlight: make(chan struct{}, o.MaxInFlight), next: streamable}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "tools": len(s.opts.Host.Manifest().Tools)})
+	})
+	mux.Handle("/mcp", g)
+	return mux, nil
+}
+
+// gate applies the checks to /mcp in order: origin, body cap (by the
+// declared length), auth, rate, requests in flight, body cap (by the
+// length read, for a body without a declared length).
+type gate struct {
+	auth        *authenticator
+	origins     map[string]bool
+	limits      *limiters
+	failures    *limiters // failed authentications, per address
+	maxBody     int64
+	bodyTimeout time.Duration
+	reading     chan struct{} // bodies being received
+	inFlight    chan struct{}
+	decoding    *semaphore.Weighted // see DecodeBudget
+	sessions    *sessions
+	next        http.Handler
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if origin := r.Header.Get("Origin"); origin != "" && !g.allowedOrigin(origin) {
+		refuse(w, http.StatusForbidden, "FORBIDDEN_ORIGIN", fmt.Sprintf("origin %q is not allowed", origin))
+		return
+	}
+	if r.ContentLength > g.maxBody {
+		refuse(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body over %d bytes", g.maxBody))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
+	client := clientAddr(r)
+	if g.auth.enabled() {
+		// Failed authentications are limited per address, before the
+		// check: guessing tokens costs an attacker time.
+		if ok, wait := g.failures.open(client); !ok {
+			w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+			refuse(w, http.StatusTooManyRequests, protocol.CodeRateLimited, "too many failed authentications from this address; retry later")
+			return
+		}
+		// The scheme is case-insensitive (RFC 7235 section 2.1) and
+		// required: a bare secret is not a bearer credential.
+		scheme, bearer, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			bearer = ""
+		}
+		id, err := g.auth.check(strings.TrimSpace(bearer))
+		if err != nil {
+			g.failures.allow(client)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="toolhost"`)
+			refuse(w, http.StatusUnauthorized, "UNAUTHENTICATED", err.Error())
+			return
+		}
+		client = id
+	}
+	// The audit log records who called: the token's or JWT's name, or
+	// without auth the client's address.
+	r = r.WithContext(withIdentity(r.Context(), client))
+	if ok, wait := g.limits.allow(client); !ok {
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		refuse(w, http.StatusTooManyRequests, protocol.CodeRateLimited, "rate limit exceeded; retry later")
+		return
+	}
+	// A session is its creator's alone: another identity may not use
+	// it, listen to it (GET), answer its elicitations or end it.
+	if id := r.Header.Get(server.HeaderKeySessionID); id != "" {
+		ended, err := g.sessions.check(id, client)
+		switch {
+		case errors.Is(err, errSessionOther):
+			refuse(w, http.StatusForbidden, "SESSION_FORBIDDEN", "the session "+id+" belongs to another client")
+			return
+		case err != nil:
+			refuse(w, http.StatusNotFound, "SESSION_UNKNOWN", "unknown session "+id+": this server did not start it; initialize a new one")
+			return
+		case ended:
+			refuse(w, http.StatusNotFound, "SESSION_ENDED", "the session "+id+" has ended; initialize a new one")
+			return
+		}
+	}
+	if r.Method == http.MethodPost {
+		// The whole body is read here, within BodyTimeout, before the
+		// request takes a slot: a client that sends its body slowly, or
+		// never finishes it, holds no slot and is cut off. (A body of
+		// unknown length shows it is too large only when read, and the
+		// library would answer that with a JSON-RPC parse error: it is
+		// refused as such here. The library reads whole bodies anyway.)
+		select {
+		case g.reading <- struct{}{}:
+		default:
+			w.Header().Set("Retry-After", "1")
+			refuse(w, http.StatusServiceUnavailable, "BUSY", "too many requests being received; retry later")
+			return
+		}
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(time.Now().Add(g.bodyTimeout))
+		body, err := io.ReadAll(r.Body)
+		rc.SetReadDeadline(time.Time{})
+		<-g.reading
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			refuse(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body over %d bytes", g.maxBody))
+			return
+		}
+		if err != nil {
+			refuse(w, http.StatusRequestTimeout, "BODY_TIMEOUT", fmt.Sprintf("the request body did not arrive within %v: %v", g.bodyTimeout, err))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		select {
+		case g.inFlight <- struct{}{}:
+			defer func() { <-g.inFlight }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			refuse(w, http.StatusServiceUnavailable, "BUSY", "too many requests in flight; retry later")
+			return
+		}
+		// The memory the body takes once decoded, held until the
+		// request is answered.
+		cost := decodeCost(body)
+		if cost > DecodeBudget {
+			refuse(w, http.StatusRequestEntityTooLarge, "BODY_TOO_COMPLEX", fmt.Sprintf("the request body holds too many JSON values to decode (about %d MiB once decoded, over the %d MiB the server allows)", cost>>20, DecodeBudget>>20))
+			return
+		}
+		if !g.decoding.TryAcquire(cost) {
+			w.Header().Set("Retry-After", "1")
+			refuse(w, http.StatusServiceUnavailable, "BUSY", "the requests in flight hold the server's decoding memory; retry later")
+			return
+		}
+		defer g.decoding.Release(cost)
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+// allowedOrigin accepts loopback origins and the configured ones.
+func (g *gate) allowedOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false // includes "null"
+	}
+	if g.origins[strings.ToLower(u.Scheme+"://"+u.Host)] {
+		return true
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// decodeCost estimates the memory a JSON body takes once decoded into
+// maps, slices and interface values: its bytes (strings are copied) and,
+// for each value, the boxes, headers and map or slice slots it needs, with
+// the garbage the decoding leaves behind.
+func decodeCost(body []byte) int64 {
+	values := int64(1)
+	inString, escaped := false, false
+	for _, c := range body {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ',' || c == '[' || c == '{':
+			values++
+		}
+	}
+	return 4*int64(len(body)) + 400*values
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return "addr:" + host
+}
+
+func refuse(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, &protocol.Error{Message: msg, Code: code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// limiters are the token buckets of the clients seen recently.
+type limiters struct {
+	mu    sync.Mutex
+	rate  rate.Limit
+	burst int
+	m     map[string]*limiterEntry
+}
+
+type limiterEntry struct {
+	l    *rate.Limiter
+	seen time.Time
+}
+
+// maxClients bounds the buckets kept; idle ones are dropped past it.
+const maxClients = 10000
+
+func newLimiters(r rate.Limit, burst int) *limiters {
+	return &limiters{rate: r, burst: burst, m: map[string]*limiterEntry{}}
+}
+
+// open reports whether client's bucket has a token, without taking it;
+// when it has none it says how long until it has.
+func (l *limiters) open(client string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.m[client]
+	if e == nil {
+		return true, 0
+	}
+	now := time.Now()
+	if t := e.l.TokensAt(now); t < 1 {
+		return false, time.Duration((1 - t) / float64(l.rate) * float64(time.Second))
+	}
+	return true, 0
+}
+
+// allow takes a token from client's bucket; when there is none it says how
+// long until there is.
+func (l *limiters) allow(client string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	e := l.m[client]
+	if e == nil {
+		if len(l.m) >= maxClients {
+			// Drop the buckets idle for a minute (full again by then), and
+			// if none is, the least recently seen: the map never grows
+			// past maxClients.
+			oldest, oldestSeen := "", now
+			for k, v := range l.m {
+				if now.Sub(v.seen) > time.Minute {
+					delete(l.m, k)
+				} else if v.seen.Before(oldestSeen) {
+					oldest, oldestSeen = k, v.seen
+				}
+			}
+			if len(l.m) >= maxClients {
+				delete(l.m, oldest)
+			}
+		}
+		e = &limiterEntry{l: rate.NewLimiter(l.rate, l.burst)}
+		l.m[client] = e
+	}
+	e.seen = now
+	res := e.l.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}

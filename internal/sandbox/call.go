@@ -1,0 +1,425 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/toolhost/toolhost/internal/sandbox/confine"
+)
+
+// A call is one launch in a jail, from its pipes to its Outcome: runIn
+// prepares it, starts the tool, watches it until it ends or must be
+// stopped (stopLadder), clears what it left and drains its output.
+type call struct {
+	l    *Launcher
+	j    jail
+	spec *Spec
+	cmd  *exec.Cmd
+	conf *confine.Config // spec.Confine with the jail's limits, mounts and grants
+	// The host's ends of the tool's standard streams, and the tool's
+	// ends until it has started.
+	stdinW, stdoutR, stderrR *os.File
+	theirs                   []*os.File
+	tmp                      string // the call's own temporary folder, removed after it ("" for none)
+	pid                      int
+	// release ends the thread that started a confined tool: only once
+	// the call is over, as the tool's parent-death signal is tied to it.
+	release func()
+	// reason is why the host ended the call; the first to happen wins.
+	reason  atomic.Int32
+	exited  chan struct{} // closed once the tool has been waited for
+	waitErr error
+	// overflow is closed when the tool wrote past MaxStdout, memOver when
+	// its processes went past their memory bound.
+	overflow, memOver chan struct{}
+}
+
+const (
+	reasonTimeout = 1 + iota
+	reasonCancelled
+	reasonOutputLimit
+	reasonMemory
+)
+
+// runIn launches spec in j. broken is set when j can no longer be used.
+func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome, broken, err error) {
+	c := &call{l: l, j: j, spec: spec, exited: make(chan struct{}), overflow: make(chan struct{}), memOver: make(chan struct{})}
+	if err := c.prepare(); err != nil {
+		c.closeAll()
+		return nil, nil, &LaunchError{Path: spec.Path, Err: err}
+	}
+	defer c.removeTmp()
+	oomBefore := oomKills(j)
+	start := time.Now()
+	err = c.start()
+	if c.release != nil {
+		defer c.release()
+	}
+	if err != nil {
+		c.closeAll()
+		if err = unavailable(err); errors.As(err, new(*UnavailableError)) {
+			return nil, nil, err
+		}
+		return nil, nil, &LaunchError{Path: spec.Path, Err: err}
+	}
+	out = &Outcome{PID: c.pid, Containment: l.backend.id()}
+	c.feedStdin()
+	stdoutDone, stderrDone, keeper := c.readOutput(out)
+	go func() {
+		AwaitExit(c.pid)
+		c.waitErr = c.cmd.Wait()
+		l.removeChild(c.pid)
+		close(c.exited)
+	}()
+	watchErr := c.watchMemory()
+	broken = c.stopLadder(ctx, watchErr != nil)
+
+	// Whatever the tool left behind goes now, so the pipes close.
+	if broken == nil {
+		n, err := j.clear(c.pid, l.opts.KillGrace, l.reapOrphans)
+		out.Leftovers = n
+		if err != nil {
+			broken = err
+		}
+	}
+	c.drain(stdoutDone, stderrDone)
+	out.Stderr = keeper.Bytes()
+	switch c.reason.Load() {
+	case reasonTimeout:
+		out.TimedOut = true
+	case reasonCancelled:
+		out.Cancelled = true
+	case reasonOutputLimit:
+		out.OutputLimit = true
+	case reasonMemory:
+		out.MemoryLimit = true
+	}
+	out.Duration = time.Since(start)
+	select {
+	case <-c.exited:
+		out.ExitCode, out.Signal = exitStatus(c.cmd.ProcessState, c.waitErr)
+	default:
+		out.ExitCode, out.Signal = -1, syscall.SIGKILL
+	}
+	if c.reason.Load() == 0 {
+		// The kernel's bound, where a memory cgroup holds the call: it
+		// killed one of the call's processes for memory, so the call
+		// fails as it would where the host watches it.
+		out.MemoryLimit = oomBefore >= 0 && oomKills(j) > oomBefore
+	}
+	if watchErr != nil {
+		return nil, broken, &LaunchError{Path: spec.Path, Err: fmt.Errorf("cannot watch the call's memory (memoryMB), so the tool was stopped: %w", watchErr)}
+	}
+	return out, broken, nil
+}
+
+// prepare makes the call's pipes, temporary folder and command, and
+// the confinement it starts under.
+func (c *call) prepare() error {
+	l, spec := c.l, c.spec
+	var stdinR, stdoutW, stderrW *os.File
+	var errs [3]error
+	stdinR, c.stdinW, errs[0] = c.pipe()
+	c.stdoutR, stdoutW, errs[1] = c.pipe()
+	c.stderrR, stderrW, errs[2] = c.pipe()
+	if err := errors.Join(errs[:]...); err != nil {
+		return err
+	}
+	env := spec.Env
+	if env == nil {
+		env = []string{} // nil would mean the host's environment
+	}
+	// A tool with mounts of its own has a private /tmp, emptied for each
+	// call; any other gets a folder of its own there.
+	mounts := spec.Confine != nil && spec.Confine.Mounts != nil && canLimit(spec.Confine) && l.mountsErr() == nil
+	tmp := "/tmp"
+	if !mounts {
+		var err error
+		if tmp, err = l.callTmp(spec.Confine); err != nil {
+			return fmt.Errorf("the call's temporary folder: %w", err)
+		}
+		c.tmp = tmp
+	}
+	env = withTmp(env, tmp)
+	c.cmd = &exec.Cmd{
+		Path:        spec.Path,
+		Args:        spec.Args,
+		Env:         env,
+		Dir:         spec.Dir,
+		Stdin:       stdinR,
+		Stdout:      stdoutW,
+		Stderr:      stderrW,
+		SysProcAttr: sysProcAttr(),
+	}
+	exe := spec.Exec
+	if exe == nil && spec.Confine != nil && !spec.ByPath {
+		// Executed by descriptor, opened here: a tool running as another
+		// user may not be able to walk the path to its program.
+		f, err := os.Open(spec.Path)
+		if err != nil {
+			return err
+		}
+		c.theirs = append(c.theirs, f)
+		exe = f
+	}
+	if exe != nil {
+		execByDescriptor(c.cmd, exe, spec.Confine != nil)
+	}
+	addCloneFlags(c.cmd.SysProcAttr, c.j.cloneFlags())
+	conf := withRlimits(spec.Confine, c.j.rlimits())
+	if conf != nil && conf.Mounts != nil {
+		if !canLimit(conf) {
+			return errors.New("mounts of the tool's own are set up by the limits level's thread: they cannot go with Landlock or seccomp")
+		}
+		cp, m := *conf, *conf.Mounts
+		if !mounts {
+			cp.Mounts = nil // reported once, at the first call
+		} else {
+			// What the tool needs stays visible: its folder, program
+			// and home.
+			m.Keep = append(append([]string(nil), m.Keep...), spec.Dir, filepath.Dir(spec.Path))
+			for _, kv := range env {
+				if home, ok := strings.CutPrefix(kv, "HOME="); ok && filepath.IsAbs(home) {
+					m.Keep = append(m.Keep, filepath.Clean(home))
+				}
+			}
+			cp.Mounts = &m
+		}
+		conf = &cp
+	}
+	if conf != nil && conf.Landlock != nil {
+		// The tool may read and execute its own program.
+		cp, ll := *conf, *conf.Landlock
+		ll.Read = append(append([]string(nil), ll.Read...), spec.Path)
+		// And use its temporary folder.
+		ll.Write = append(append([]string(nil), ll.Write...), tmp)
+		cp.Landlock = &ll
+		conf = &cp
+	}
+	c.conf = conf
+	return nil
+}
+
+// pipe makes a pipe; the tool's end is closed once it has started.
+func (c *call) pipe() (r, w *os.File, err error) {
+	r, w, err = os.Pipe()
+	if err == nil {
+		c.theirs = append(c.theirs, r, w)
+	}
+	return r, w, err
+}
+
+// closeAll closes every descriptor of the call: after a failed start.
+func (c *call) closeAll() {
+	for _, f := range c.theirs {
+		f.Close()
+	}
+	c.theirs = nil
+	c.removeTmp()
+}
+
+func (c *call) removeTmp() {
+	if c.tmp == "" {
+		return
+	}
+	if err := removeTree(c.tmp); err != nil {
+		c.l.log.Error().Err(err).Str("dir", c.tmp).Msg("removing a call's temporary folder")
+	}
+	c.tmp = ""
+}
+
+// start starts the tool in the jail, the way its confinement asks.
+func (c *call) start() error {
+	l, j, cmd, conf := c.l, c.j, c.cmd, c.conf
+	// Starts share the lock; reaping takes it alone, so a child is never
+	// reaped between its fork and its registration.
+	var err error
+	l.startMu.RLock()
+	if conf != nil && canLimit(conf) {
+		err = j.startLimited(cmd, conf, l.addChild)
+	} else if conf != nil {
+		c.release, err = startConfined(j, cmd, conf, l.addChild)
+	} else {
+		err = j.start(cmd, l.addChild)
+	}
+	if err != nil && cmd.Process != nil {
+		// A confined start that failed after the fork killed and reaped
+		// the child already.
+		l.removeChild(cmd.Process.Pid)
+	}
+	l.startMu.RUnlock()
+	if err != nil {
+		return err
+	}
+	c.pid = cmd.Process.Pid
+	// The child has its own copies; keeping ours would hold the pipes
+	// open (the program's descriptor too).
+	for _, f := range c.theirs {
+		if f != c.stdinW && f != c.stdoutR && f != c.stderrR {
+			f.Close()
+		}
+	}
+	c.theirs = []*os.File{c.stdinW, c.stdoutR, c.stderrR}
+	return nil
+}
+
+// feedStdin writes the call's input and closes the tool's stdin.
+func (c *call) feedStdin() {
+	write := func() {
+		c.stdinW.Write(c.spec.Stdin) // EPIPE when the tool does not read: fine
+		c.stdinW.Close()
+	}
+	if len(c.spec.Stdin) <= pipeMinCapacity {
+		write() // fits in any pipe: cannot block
+	} else {
+		go write()
+	}
+}
+
+// readOutput reads the tool's stdout into out, up to MaxStdout (past it,
+// overflow closes), and keeps the ends of its stderr.
+func (c *call) readOutput(out *Outcome) (stdoutDone, stderrDone chan struct{}, keeper *tailKeeper) {
+	stdoutDone = make(chan struct{})
+	go func() {
+		defer close(stdoutDone)
+		var over bool
+		out.Stdout, out.StdoutBytes, over, _ = readCapped(c.stdoutR, c.spec.MaxStdout)
+		if over {
+			c.reason.CompareAndSwap(0, reasonOutputLimit)
+			close(c.overflow)
+		}
+	}()
+	maxErr := c.spec.MaxStderr
+	if maxErr <= 0 {
+		maxErr = DefaultMaxStderr
+	}
+	keeper = newTailKeeper(maxErr, c.spec.StderrGuard)
+	stderrDone = make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		io.Copy(keeper, c.stderrR)
+	}()
+	return stdoutDone, stderrDone, keeper
+}
+
+// watchMemory starts the watch of the call's memory where its
+// confinement bounds it and no memory cgroup does. An error means the
+// watch cannot be had, and the tool must be stopped rather than run
+// unbounded.
+func (c *call) watchMemory() error {
+	if c.conf == nil || c.conf.MemoryBytes <= 0 {
+		return nil
+	}
+	src, err := c.j.memory(c.pid)
+	if err != nil || src == nil {
+		return err
+	}
+	go watchMemory(src, c.conf.MemoryBytes, c.exited, func() {
+		c.reason.CompareAndSwap(0, reasonMemory)
+		close(c.memOver)
+	})
+	return nil
+}
+
+// kill sends sig to the tool's process group, to the tool as the first
+// process of its pid namespace, and to every process of the jail.
+func (c *call) kill(sig syscall.Signal) {
+	signalGroup(c.pid, sig)
+	if c.j.cloneFlags()&cloneNewPID != 0 {
+		signalNamespaceInit(c.pid, sig)
+	}
+	c.j.signal(sig)
+}
+
+// stopLadder waits for the tool to end, and ends it when it must:
+// SIGKILL at once past a limit (output, memory) or when the host shuts
+// down (and when now is set); SIGTERM at its timeout or the caller's
+// cancel, then SIGKILL after the grace period. It returns an error when
+// not even SIGKILL ended the tool.
+func (c *call) stopLadder(ctx context.Context, now bool) error {
+	l := c.l
+	timer := time.NewTimer(c.spec.Timeout)
+	defer timer.Stop()
+	killed := now
+	if now {
+		c.kill(syscall.SIGKILL)
+	} else {
+		select {
+		case <-c.exited:
+		case <-c.overflow:
+			killed = true
+		case <-c.memOver:
+			killed = true
+		case <-timer.C:
+			c.reason.CompareAndSwap(0, reasonTimeout)
+		case <-ctx.Done():
+			c.reason.CompareAndSwap(0, reasonCancelled)
+		case <-l.killNow:
+			c.reason.CompareAndSwap(0, reasonCancelled)
+			killed = true
+		}
+		if killed {
+			c.kill(syscall.SIGKILL)
+		}
+	}
+	grace := l.opts.KillGrace
+	if r := c.reason.Load(); !killed && (r == reasonTimeout || r == reasonCancelled) {
+		c.kill(syscall.SIGTERM)
+		select {
+		case <-c.exited:
+		case <-c.overflow:
+			killed = true
+		case <-c.memOver:
+			killed = true
+		case <-l.killNow:
+			killed = true
+		case <-time.After(grace):
+			killed = true
+		}
+		if killed {
+			c.kill(syscall.SIGKILL)
+		}
+	}
+	if !killed {
+		return nil
+	}
+	select {
+	case <-c.exited:
+		return nil
+	case <-time.After(grace):
+		// Not even SIGKILL ended it (uninterruptible sleep): give up
+		// waiting rather than hang the caller; the waiter reaps it
+		// whenever it does end.
+		l.log.Error().Int("pid", c.pid).Msg("tool did not die after SIGKILL")
+		return fmt.Errorf("pid %d survived SIGKILL", c.pid)
+	}
+}
+
+// drain waits for the readers of the tool's output. Without a cgroup a
+// process that left the group may still hold the pipes: they wait a
+// grace period at most, then stop reading.
+func (c *call) drain(stdoutDone, stderrDone chan struct{}) {
+	readers := time.NewTimer(c.l.opts.KillGrace)
+	defer readers.Stop()
+	for _, done := range []chan struct{}{stdoutDone, stderrDone} {
+		select {
+		case <-done:
+		case <-readers.C:
+			c.stdoutR.Close()
+			c.stderrR.Close()
+			<-done
+		}
+	}
+	c.stdoutR.Close()
+	c.stderrR.Close()
+	c.stdinW.Close() // unblocks the writer if something still holds stdin
+}
