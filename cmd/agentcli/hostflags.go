@@ -136,6 +136,7 @@ func (f *hostFlags) openWith(m *manifest.Manifest, log zerolog.Logger) (*host.Ho
 		DefaultTimeout: f.toolTimeout,
 		Redact:         f.redact,
 		Sandbox: sandbox.Options{
+			Supervisor:       sandbox.Supervise(),
 			MaxConcurrent:    f.maxConcurrent,
 			MaxProcs:         f.maxProcs,
 			KillGrace:        f.killGrace,

@@ -45,6 +45,10 @@ func main() {
 			os.Exit(code)
 		}
 	}
+	// What running tools asks of the whole process (close-on-exec of what
+	// it inherited, subreaping, reaping), done here, once, before anything
+	// starts a child; every launcher shares it.
+	sandbox.Supervise()
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(host.GCPercent)
 	}

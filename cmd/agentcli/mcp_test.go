@@ -220,12 +220,14 @@ func testMCPStdio(t *testing.T, version string) {
 	}
 }
 
-// The end of stdin ends the server at once, and every running tool with
-// it, even one that ignores SIGTERM. The client here is raw JSON-RPC on
-// pipes, so that nothing but the end of input tells the server to go.
+// At the end of stdin the server answers what it read before it: a call
+// that ends within the kill grace with its result, one that does not
+// (its tool ignores SIGTERM) CANCELLED, its tool killed; then it exits.
+// The client here is raw JSON-RPC on pipes, as "echo REQUEST | agentcli
+// mcp" is, so that nothing but the end of input tells the server to go.
 func TestMCPStdinEOF(t *testing.T) {
 	dir := project(t, `{"name":"stubborn","command":["/bin/sh","-c","trap '' TERM; exec /bin/sleep 1234.5"],"timeoutSec":120}`)
-	cmd := exec.Command(filepath.Join(built, "agentcli"), "mcp", "-tools", "tools.json", "-kill-grace", "1h")
+	cmd := exec.Command(filepath.Join(built, "agentcli"), "mcp", "-tools", "tools.json", "-kill-grace", "1s")
 	cmd.Dir = dir
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -237,7 +239,8 @@ func TestMCPStdinEOF(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	io.WriteString(stdin, handshakeAndCall("stubborn"))
+	io.WriteString(stdin, handshakeAndCall("stubborn")+
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get_time","arguments":{"timezone":"UTC"}}}`+"\n")
 	waitFor(t, sleeperRunning)
 	stdin.Close()
 	if err := waitExit(t, cmd); err != nil {
@@ -246,14 +249,23 @@ func TestMCPStdinEOF(t *testing.T) {
 	if sleeperRunning() {
 		t.Error("the tool outlived the server")
 	}
-	// Every line on stdout is a JSON-RPC message.
+	// Every line on stdout is a JSON-RPC message; both calls are answered.
+	answers := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
 		var msg struct {
-			JSONRPC string `json:"jsonrpc"`
+			JSONRPC string          `json:"jsonrpc"`
+			ID      json.RawMessage `json:"id"`
 		}
 		if json.Unmarshal([]byte(line), &msg) != nil || msg.JSONRPC != "2.0" {
 			t.Errorf("stdout line %q is not a JSON-RPC message", line)
 		}
+		answers[string(msg.ID)] = line
+	}
+	if a := answers["3"]; strings.Contains(a, `"isError":true`) || !strings.Contains(a, "UTC") {
+		t.Errorf("get_time, read before the end of input, answered %q", a)
+	}
+	if a := answers["2"]; !strings.Contains(a, `"isError":true`) || !strings.Contains(a, "CANCELLED") || strings.Contains(a, "LAUNCH_FAILED") {
+		t.Errorf("the stubborn call answered %q, want CANCELLED", a)
 	}
 }
 

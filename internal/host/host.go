@@ -180,6 +180,11 @@ type prepared struct {
 	byPath bool
 }
 
+// ErrStopNow, as the cause of a call's cancelled context
+// (context.WithCancelCause), kills its tool at once rather than after the
+// kill grace: the call ends CANCELLED.
+var ErrStopNow = sandbox.ErrStopNow
+
 // New returns a Host serving m. It fails when the workspace is not a
 // folder or no audit log is given; containment that is unavailable is
 // reported by each call (LAUNCH_FAILED) rather than here.
@@ -332,6 +337,9 @@ func (h *Host) Containment() (string, error) { return h.launcher.Containment() }
 // Shutdown kills every running tool at once and refuses further calls: for
 // a server that must exit now. Follow it with Close.
 func (h *Host) Shutdown() { h.launcher.Shutdown() }
+
+// KillGrace is how long a cancelled call's tool has to end after SIGTERM.
+func (h *Host) KillGrace() time.Duration { return h.launcher.KillGrace() }
 
 // Close refuses new calls and waits for running ones, until each has
 // handed its record to the audit log. Cancel their contexts first, or call

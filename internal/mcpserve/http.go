@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
+	"github.com/toolhost/toolhost/internal/host"
 	"github.com/toolhost/toolhost/internal/netaddr"
 	"github.com/toolhost/toolhost/protocol"
 )
@@ -77,8 +78,8 @@ type HTTPOptions struct {
 // ServeHTTP serves the streamable HTTP transport on addr, at /mcp, with
 // /healthz answering without auth, until ctx is cancelled. It refuses an
 // address off loopback unless requests are authenticated. When ctx ends,
-// the host is shut down (every running tool killed at once) before the
-// connections are closed; the host is of no further use, and its Close
+// the calls being served are cancelled, their tools killed at once, before
+// the connections are closed; the host stays its owner's, whose Close
 // waits for the calls still ending.
 func (s *Server) ServeHTTP(ctx context.Context, addr string, o HTTPOptions) error {
 	if err := CheckListen(addr, o); err != nil {
@@ -92,7 +93,12 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, o HTTPOptions) erro
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// The requests' context, cancelled only by the end below: their
+	// tools are then killed at once, not after the kill grace.
+	calls, stopCalls := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopCalls(nil)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return calls }}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("MCP over streamable HTTP at /mcp")
@@ -100,7 +106,7 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, o HTTPOptions) erro
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		s.opts.Host.Shutdown()
+		stopCalls(host.ErrStopNow)
 		shut, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		if srv.Shutdown(shut) != nil {
@@ -109,7 +115,8 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, o HTTPOptions) erro
 			srv.Close()
 		}
 		// Close does not wait for the handlers; Host.Close does wait
-		// for their calls (their tools are killed) and audit records.
+		// for their calls (their tools are killed) and audit records:
+		// the host's owner closes it.
 		return nil
 	}
 }

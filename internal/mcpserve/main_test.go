@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,6 +73,9 @@ func helper(name string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		// Only SIGKILL ends it: a cancellation that gave it the kill
+		// grace would show.
+		signal.Ignore(syscall.SIGTERM)
 		fmt.Fprintln(conn, "started")
 		io.Copy(io.Discard, conn)
 		conn.Close()
@@ -144,8 +149,9 @@ func newHost(t *testing.T, opts Options) *fixture {
 	return newHostMode(t, opts, policy.ModeBypass)
 }
 
-// newHostMode is newHost with the gate in the given mode.
-func newHostMode(t *testing.T, opts Options, mode policy.Mode) *fixture {
+// newHostMode is newHost with the gate in the given mode, and the host's
+// options as set changes them.
+func newHostMode(t *testing.T, opts Options, mode policy.Mode, set ...func(*host.Options)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	mpath := filepath.Join(dir, "tools.json")
@@ -165,7 +171,11 @@ func newHostMode(t *testing.T, opts Options, mode policy.Mode) *fixture {
 	}
 	// A helper built with -race would otherwise sleep a second as it exits.
 	env := []string{"GORACE=atexit_sleep_ms=0"}
-	f.host, err = host.New(m, host.Options{Audit: f.audit, Workspace: f.workspace, Environ: env, Mode: mode})
+	hopts := host.Options{Audit: f.audit, Workspace: f.workspace, Environ: env, Mode: mode}
+	for _, s := range set {
+		s(&hopts)
+	}
+	f.host, err = host.New(m, hopts)
 	if err != nil {
 		t.Fatal(err)
 	}

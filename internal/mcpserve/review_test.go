@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolhost/toolhost/internal/host"
 	"github.com/toolhost/toolhost/internal/policy"
 )
 
@@ -245,9 +246,10 @@ func (b *blockCall) killed(d time.Duration) bool {
 
 // TestReviewCancelDistinctLargeIDs checks that cancelling a request whose
 // id is a large integer cancels that request, not another whose id differs
-// beyond float64 precision.
+// beyond float64 precision; and that it kills the tool at once, without
+// the kill grace (an hour here).
 func TestReviewCancelDistinctLargeIDs(t *testing.T) {
-	p := newStdioPeer(t)
+	p := newStdioPeerOn(t, newHostMode(t, Options{}, policy.ModeBypass, func(o *host.Options) { o.Sandbox.KillGrace = time.Hour }), `{}`)
 	a, b := newBlockCall(t), newBlockCall(t)
 	p.send(a.request("9007199254740993", ""))
 	a.started(t)

@@ -13,9 +13,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/toolhost/toolhost/internal/host"
 )
 
 // Limits of the stdio transport.
@@ -33,10 +35,13 @@ const (
 // stdout) until in ends or ctx is cancelled. Nothing but protocol messages
 // is written to out.
 //
-// Either end shuts the host down: every running tool is killed at once,
-// without a grace period, and no call is taken after. ServeStdio returns
-// when every request has been answered (or its answer failed to write);
-// the host is of no further use.
+// At the end of in, no message is read, and the requests read before it
+// are served: those still running after the host's kill grace are
+// cancelled, their tools killed at once, and answered CANCELLED. When ctx
+// is cancelled, or out cannot be written (the client went away), they are
+// cancelled at once. ServeStdio returns when every request has been
+// answered (or its answer failed to write). The host stays its owner's,
+// to use again or shut down.
 //
 // The transport is this package's own rather than the library's
 // StdioServer, which decodes every message about seven times and hands it
@@ -54,8 +59,13 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	}
 	defer s.mcp.UnregisterSession(context.WithoutCancel(ctx), sess.SessionID())
 	ctx = s.mcp.WithContext(withIdentity(ctx, "stdio"), sess)
-	// A failed write means the client cannot hear us: the session ends.
-	w := &messageWriter{w: out, onFail: cancel}
+	// The requests' context, cancelled only by the end below: not when
+	// ctx is, which would give their tools the kill grace.
+	calls, stopCalls := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopCalls(nil)
+	// A failed write means the client cannot hear us: the session ends,
+	// and its requests at once.
+	w := &messageWriter{w: out, onFail: func() { stopCalls(host.ErrStopNow); cancel() }}
 	sess.w = w
 
 	var bg sync.WaitGroup
@@ -69,7 +79,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 			}
 		}
 	})
-	c := &stdioConn{s: s, ctx: ctx, w: w}
+	c := &stdioConn{s: s, ctx: ctx, calls: calls, w: w}
 	readDone := make(chan error, 1)
 	go func() {
 		readDone <- readMessages(in, func(msg []byte, tooLong bool) {
@@ -82,16 +92,23 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 		})
 	}()
 	var err error
+	now := false
 	select {
 	case err = <-readDone:
+		now = err != nil && !errors.Is(err, io.EOF)
 	case <-ctx.Done():
 		// A read may still be blocked; whatever it brings is dropped.
+		now = true
 	}
-	// The client is gone or the server told to go: the tools die now,
-	// their calls end (each audited) and are answered; then the writers
-	// stop.
-	s.opts.Host.Shutdown()
-	c.stop()
+	// No message is taken any more. At the end of input the requests
+	// have the kill grace to finish; then, or at once, they are
+	// cancelled, their tools killed (each call audited), and answered.
+	c.stopReading()
+	if !now {
+		c.waitRequests(ctx, s.opts.Host.KillGrace())
+	}
+	stopCalls(host.ErrStopNow)
+	c.requests.Wait()
 	cancel()
 	bg.Wait()
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -105,8 +122,10 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 
 // stdioConn is the state of one stdio client's requests.
 type stdioConn struct {
-	s        *Server
-	ctx      context.Context
+	s   *Server
+	ctx context.Context
+	// calls is the requests' parent context (see ServeStdio).
+	calls    context.Context
 	w        *messageWriter
 	mu       sync.Mutex // guards stopped, requests.Add and running
 	stopped  bool
@@ -121,7 +140,7 @@ type stdioRequest struct {
 	// cancel ends the request, wherever it is served: the library notes a
 	// request as in flight only once its goroutine runs, so a cancellation
 	// that comes first would miss it.
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	// cancelled: the client cancelled it, so its response is not sent,
 	// as the spec asks.
 	cancelled bool
@@ -179,12 +198,28 @@ func withID(resp mcp.JSONRPCMessage, raw json.RawMessage) mcp.JSONRPCMessage {
 	return resp
 }
 
-// stop takes no more messages and waits for the requests being served.
-func (c *stdioConn) stop() {
+// stopReading takes no more messages.
+func (c *stdioConn) stopReading() {
 	c.mu.Lock()
 	c.stopped = true
 	c.mu.Unlock()
-	c.requests.Wait()
+}
+
+// waitRequests waits up to grace for the requests being served to end;
+// it gives up when ctx ends.
+func (c *stdioConn) waitRequests(ctx context.Context, grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		c.requests.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // message is what dispatch reads of a message to route it.
@@ -268,7 +303,7 @@ func (c *stdioConn) dispatch(msg []byte) {
 			k, _ := idKey(m.Params.RequestID)
 			if r := c.running[k]; r != nil {
 				r.cancelled = true
-				r.cancel()
+				r.cancel(host.ErrStopNow) // its tool killed at once
 			}
 		}
 		c.s.handle(c.ctx, msg) // notifications have no response
@@ -279,8 +314,9 @@ func (c *stdioConn) dispatch(msg []byte) {
 			fmt.Sprintf("more than %d requests pending; retry later", MaxPendingRequests), nil))
 		return
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
-	r := &stdioRequest{cancel: cancel}
+	ctx, cancelCause := context.WithCancelCause(c.calls)
+	cancel := func() { cancelCause(nil) }
+	r := &stdioRequest{cancel: cancelCause}
 	if c.running == nil {
 		c.running = map[string]*stdioRequest{}
 	}

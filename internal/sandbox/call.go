@@ -77,7 +77,7 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 	go func() {
 		AwaitExit(c.pid)
 		c.waitErr = c.cmd.Wait()
-		l.removeChild(c.pid)
+		l.super.waited(c.pid)
 		close(c.exited)
 	}()
 	watchErr := c.watchMemory()
@@ -243,20 +243,21 @@ func (c *call) start() error {
 	// Starts share the lock; reaping takes it alone, so a child is never
 	// reaped between its fork and its registration.
 	var err error
-	l.startMu.RLock()
+	s := l.super
+	s.starting.RLock()
 	if conf != nil && canLimit(conf) {
-		err = j.startLimited(cmd, conf, l.addChild)
+		err = j.startLimited(cmd, conf, s.started)
 	} else if conf != nil {
-		c.release, err = startConfined(j, cmd, conf, l.addChild)
+		c.release, err = startConfined(j, cmd, conf, s.started)
 	} else {
-		err = j.start(cmd, l.addChild)
+		err = j.start(cmd, s.started)
 	}
 	if err != nil && cmd.Process != nil {
 		// A confined start that failed after the fork killed and reaped
 		// the child already.
-		l.removeChild(cmd.Process.Pid)
+		s.waited(cmd.Process.Pid)
 	}
-	l.startMu.RUnlock()
+	s.starting.RUnlock()
 	if err != nil {
 		return err
 	}
@@ -340,11 +341,17 @@ func (c *call) kill(sig syscall.Signal) {
 	c.j.signal(sig)
 }
 
+// ErrStopNow, as the cause of a call's cancelled context
+// (context.WithCancelCause), kills its tool at once, without the grace
+// period a cancelled call's tool has to end after SIGTERM: for a caller
+// that must end now (its client went away, or it got SIGTERM).
+var ErrStopNow = errors.New("stopped at once")
+
 // stopLadder waits for the tool to end, and ends it when it must:
-// SIGKILL at once past a limit (output, memory) or when the host shuts
-// down (and when now is set); SIGTERM at its timeout or the caller's
-// cancel, then SIGKILL after the grace period. It returns an error when
-// not even SIGKILL ended the tool.
+// SIGKILL at once past a limit (output, memory), when the host shuts
+// down, when the caller cancels with ErrStopNow (and when now is set);
+// SIGTERM at its timeout or the caller's cancel, then SIGKILL after the
+// grace period. It returns an error when not even SIGKILL ended the tool.
 func (c *call) stopLadder(ctx context.Context, now bool) error {
 	l := c.l
 	timer := time.NewTimer(c.spec.Timeout)
@@ -363,6 +370,7 @@ func (c *call) stopLadder(ctx context.Context, now bool) error {
 			c.reason.CompareAndSwap(0, reasonTimeout)
 		case <-ctx.Done():
 			c.reason.CompareAndSwap(0, reasonCancelled)
+			killed = errors.Is(context.Cause(ctx), ErrStopNow)
 		case <-l.killNow:
 			c.reason.CompareAndSwap(0, reasonCancelled)
 			killed = true

@@ -37,8 +37,8 @@ var selfCgroups = sync.OnceValues(func() ([]byte, error) { return os.ReadFile("/
 func newBackend(l *Launcher) (backend, error) {
 	// Orphans of tools come to us instead of to init (which on some
 	// machines never reaps them), so clear can reap them.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, &UncontainedError{Reason: fmt.Sprintf("become child subreaper: %v", err)}
+	if err := l.super.err; err != nil {
+		return nil, &UncontainedError{Reason: err.Error()}
 	}
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {

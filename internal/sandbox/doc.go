@@ -19,14 +19,13 @@
 // Where no cgroup can be had, the tool starts as the first process of a
 // pid namespace of its own, whose other processes the kernel kills when it
 // exits, with RLIMIT_NPROC bounding them; an ordinary user's program gets
-// the right to start pid namespaces from EnterUserNamespace. The Launcher
-// makes its process a child subreaper, so that orphans of tools are reaped
-// by it rather than left as zombies. Where neither can be had, Launch
-// refuses with an *UncontainedError unless Options.AllowUncontained is
-// set; then only the process group is killed.
+// the right to start pid namespaces from EnterUserNamespace. Where
+// neither can be had, Launch refuses with an *UncontainedError unless
+// Options.AllowUncontained is set; then only the process group is killed.
 //
-// A program that uses a Launcher should not wait separately for other
-// children while calls end: the Launcher reaps every zombie child that is
-// not one of its own running tools, orphans of tools being reparented to
-// it whatever process group or session they moved to.
+// What is the whole process's belongs to its Supervisor (Supervise), made
+// once before anything starts: it makes the process a child subreaper, so
+// that orphans of tools are reaped rather than left as zombies, and reaps
+// only those, so other children of the program (started in its own
+// session) are left to their owners' Wait.
 package sandbox

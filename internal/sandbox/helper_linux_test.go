@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolhost/toolhost/internal/sandbox/confine"
 	"golang.org/x/sys/unix"
 )
 
@@ -280,6 +282,30 @@ func helper(marker, name string, args []string) int {
 			fds = append(fds, e.Name()+"="+l)
 		}
 		json.NewEncoder(os.Stdout).Encode(fds)
+	case "inherited-fds":
+		// A program that inherited a descriptor without close-on-exec
+		// (fd 3) runs "fds" through a Launcher of its own, bare and
+		// confined, and reports what each saw.
+		l, err := New(Options{AllowUncontained: true})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer l.Close()
+		exe, _ := os.Executable()
+		var seen [][]string
+		for _, c := range []*confine.Config{nil, {NoNewPrivs: true}} {
+			out, err := l.Launch(context.Background(), &Spec{Path: exe, Args: []string{exe, "sandbox-helper", marker, "fds"},
+				Confine: c, Timeout: 30 * time.Second, MaxStdout: 1 << 20})
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			var fds []string
+			json.Unmarshal(out.Stdout, &fds)
+			seen = append(seen, fds)
+		}
+		json.NewEncoder(os.Stdout).Encode(seen)
 	case "secret-holder":
 		// Holds a secret in its environment for a second: long enough for
 		// another call to look for it.

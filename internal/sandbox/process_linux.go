@@ -107,6 +107,45 @@ func procStat(pid int) (state byte, pgrp int, ok bool) {
 	return f[0][0], pgrp, err == nil
 }
 
+// sessionOf is the session of pid, a zombie's too (-1: unknown).
+func sessionOf(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return -1
+	}
+	// state ppid pgrp session ...
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 4 {
+		return -1
+	}
+	sid, err := strconv.Atoi(f[3])
+	if err != nil {
+		return -1
+	}
+	return sid
+}
+
+func ownSession() int {
+	sid, err := unix.Getsid(0)
+	if err != nil {
+		return -1
+	}
+	return sid
+}
+
+// becomeSubreaper makes this process the reaper of its descendants'
+// orphans.
+func becomeSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become child subreaper: %w", err)
+	}
+	return nil
+}
+
 // clearGroup kills what is left of process group pgid and reaps it, for
 // calls without a cgroup: processes that left the group are out of reach.
 func clearGroup(pgid int, grace time.Duration, reap func() []int) (int, error) {

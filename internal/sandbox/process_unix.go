@@ -26,8 +26,11 @@ func signalNamespaceInit(int, syscall.Signal) {}
 func execByDescriptor(*exec.Cmd, *os.File, bool) {}
 
 // Without a subreaper, orphans go to init, which reaps them.
-func zombieChildren() []int { return nil }
-func reap(int) bool         { return false }
+func zombieChildren() []int  { return nil }
+func reap(int) bool          { return false }
+func sessionOf(int) int      { return -1 }
+func ownSession() int        { return 0 }
+func becomeSubreaper() error { return nil }
 
 func newBackend(*Launcher) (backend, error) {
 	return nil, &UncontainedError{Reason: "cgroups exist only on Linux"}

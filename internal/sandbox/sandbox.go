@@ -41,6 +41,8 @@ type Options struct {
 	AllowUncontained bool
 	// Logger receives diagnostics. The zero value logs nothing.
 	Logger zerolog.Logger
+	// Supervisor is the process's (see Supervise); nil means Supervise().
+	Supervisor *Supervisor
 	// Containment, when set, asks for one backend by its Containment id
 	// (ContainmentCgroupV2, ContainmentCgroupV1 or
 	// ContainmentPidNamespace) instead of the strongest available; when it
@@ -147,12 +149,11 @@ type Launcher struct {
 
 	slots chan slot // free slots; nil jails are created on demand
 
-	mu       sync.Mutex
-	closed   bool         // no new calls
-	done     bool         // Close has run
-	children map[int]bool // pids of running direct children
+	super *Supervisor
 
-	startMu sync.RWMutex // see run and reapOrphans
+	mu     sync.Mutex
+	closed bool // no new calls
+	done   bool // Close has run
 
 	running sync.WaitGroup
 	closing chan struct{}
@@ -194,14 +195,16 @@ func New(opts Options) (*Launcher, error) {
 	default:
 		return nil, fmt.Errorf("sandbox: unknown containment %q", opts.Containment)
 	}
-	closeInheritedOnExec()
+	if opts.Supervisor == nil {
+		opts.Supervisor = Supervise()
+	}
 	l := &Launcher{
-		opts:     opts,
-		log:      opts.Logger,
-		slots:    make(chan slot, opts.MaxConcurrent),
-		children: make(map[int]bool),
-		closing:  make(chan struct{}),
-		killNow:  make(chan struct{}),
+		opts:    opts,
+		log:     opts.Logger,
+		super:   opts.Supervisor,
+		slots:   make(chan slot, opts.MaxConcurrent),
+		closing: make(chan struct{}),
+		killNow: make(chan struct{}),
 	}
 	var b backend
 	var err error
@@ -400,41 +403,13 @@ func oomKills(j jail) int {
 	return -1
 }
 
-func (l *Launcher) addChild(pid int) {
-	l.mu.Lock()
-	l.children[pid] = true
-	l.mu.Unlock()
-}
+// reapOrphans reaps the orphans of tools: they become our children (we
+// are a subreaper) whatever process group or session they moved to, and
+// a zombie left unreaped would hold its slot's pids count forever.
+func (l *Launcher) reapOrphans() []int { return l.super.reapOrphans() }
 
-func (l *Launcher) removeChild(pid int) {
-	l.mu.Lock()
-	delete(l.children, pid)
-	l.mu.Unlock()
-}
-
-// isChild reports whether pid is a direct child still awaiting its Wait:
-// reaping it elsewhere would take its exit status from that Wait.
-func (l *Launcher) isChild(pid int) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.children[pid]
-}
-
-// reapOrphans reaps every zombie child of this process except direct
-// children awaiting their own Wait. Orphans of tools become our children
-// (we are a subreaper) whatever process group or session they moved to,
-// and a zombie left unreaped would hold its slot's pids count forever.
-func (l *Launcher) reapOrphans() []int {
-	l.startMu.Lock()
-	defer l.startMu.Unlock()
-	var reaped []int
-	for _, pid := range zombieChildren() {
-		if !l.isChild(pid) && reap(pid) {
-			reaped = append(reaped, pid)
-		}
-	}
-	return reaped
-}
+// KillGrace is the time between SIGTERM and SIGKILL.
+func (l *Launcher) KillGrace() time.Duration { return l.opts.KillGrace }
 
 // Shutdown kills every running call at once, without a grace period, and
 // makes later calls fail: for a server that must exit now (its client went

@@ -821,3 +821,20 @@ func TestNprocLimit(t *testing.T) {
 		}
 	}
 }
+
+// Reaping the tools' orphans leaves the program's other children to their
+// owners: a child started elsewhere (in the program's session, as a
+// plugin would be) keeps its exit status for its own Wait.
+func TestReapLeavesOtherChildren(t *testing.T) {
+	f := newFixture(t, anyBackend(t))
+	cmd := exec.Command("/bin/sh", "-c", "exit 7")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	AwaitExit(cmd.Process.Pid) // a zombie child of ours now
+	f.l.reapOrphans()
+	var ee *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Errorf("the other child's Wait: %v, want exit status 7", err)
+	}
+}
