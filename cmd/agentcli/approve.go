@@ -13,20 +13,19 @@ import (
 	"github.com/toolhost/toolhost/internal/host"
 )
 
-// withTerminal returns ctx with an approver that asks on the terminal
-// when stdin is one: a person is there to answer the gate's questions.
-// Otherwise ctx is returned as it is, and calls the gate asks about fail
-// NEEDS_APPROVAL.
-func withTerminal(ctx context.Context, stdin io.Reader, stderr io.Writer) context.Context {
+// terminalApprover is an approver that asks on the terminal when stdin is
+// one: a person is there to answer the gate's questions. Otherwise it is
+// nil, and calls the gate asks about fail NEEDS_APPROVAL.
+func terminalApprover(stdin io.Reader, stderr io.Writer) host.Approver {
 	f, ok := stdin.(*os.File)
 	if !ok || !isatty.IsTerminal(f.Fd()) {
-		return ctx
+		return nil
 	}
 	flush, ok := flushInput(f)
 	if !ok {
-		return ctx // no way to drop typed-ahead answers: nobody is asked
+		return nil // no way to drop typed-ahead answers: nobody is asked
 	}
-	return host.WithApprover(ctx, askOn(stdin, stderr, flush))
+	return askOn(stdin, stderr, flush)
 }
 
 // askOn returns an approver that writes the question to out and reads the

@@ -91,7 +91,7 @@ func cmdCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	defer alog.Close()
 	defer h.Close()
 
-	res, err := h.Call(withTerminal(host.WithCaller(ctx, host.Caller{Frontend: "cli"}), stdin, stderr), name, input)
+	res, err := h.Call(ctx, host.Request{Tool: name, Args: input, Caller: host.Caller{Frontend: "cli"}, Approver: terminalApprover(stdin, stderr)})
 	if err == nil {
 		// No result leaves this process before its record is written.
 		err = alog.Flush()

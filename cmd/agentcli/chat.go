@@ -132,8 +132,8 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		b, _ := json.MarshalIndent(messages, "", "  ")
 		fmt.Fprintf(stderr, "%s\n", b)
 	}
-	answer, transcript, runErr := chat.Run(withTerminal(ctx, stdin, stderr), chat.Options{
-		Client: openai.NewClientWithConfig(oc), Host: h, Model: cfg.model,
+	answer, transcript, runErr := chat.Run(ctx, chat.Options{
+		Client: openai.NewClientWithConfig(oc), Host: h, Approver: terminalApprover(stdin, stderr), Model: cfg.model,
 		Temperature: cfg.temperature, TopP: cfg.topP, MaxSteps: f.maxSteps, Stream: f.stream,
 		Parallel: hf.maxConcurrent, Progress: progress, Verbose: f.verbose,
 	}, messages)

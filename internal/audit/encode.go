@@ -65,7 +65,7 @@ func appendRecord(b []byte, rec *Record) []byte {
 	}
 	if rec.Decision != "" {
 		b = append(b, `,"decision":`...)
-		b = appendString(b, rec.Decision)
+		b = appendString(b, string(rec.Decision))
 	}
 	if rec.Rule != "" {
 		b = append(b, `,"rule":`...)

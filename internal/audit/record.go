@@ -39,14 +39,27 @@ type Record struct {
 	// Leftovers counts processes of the call that outlived it and were
 	// killed by the host.
 	Leftovers int `json:"leftovers,omitempty"`
-	// Decision is the gate's: allow, approved, deny, declined or
-	// needs-approval; Rule is what decided (floor:ID, guard:ID, rule:ID
-	// or mode:MODE). Both are empty when the call never reached the gate.
-	Decision string `json:"decision,omitempty"`
-	Rule     string `json:"rule,omitempty"`
-	Code     string `json:"code,omitempty"`
-	Message  string `json:"message,omitempty"`
-	Prev     string `json:"prev"`
+	// Decision is the gate's; Rule is what decided (floor:ID, guard:ID,
+	// rule:ID or mode:MODE). Both are empty when the call never reached
+	// the gate.
+	Decision Decision `json:"decision,omitempty"`
+	Rule     string   `json:"rule,omitempty"`
+	Code     string   `json:"code,omitempty"`
+	Message  string   `json:"message,omitempty"`
+	Prev     string   `json:"prev"`
 	// Hash is set by Append; it is never part of the hashed bytes.
 	Hash string `json:"hash,omitempty"`
 }
+
+// Decision is the gate's verdict on a call.
+type Decision string
+
+const (
+	Allowed Decision = "allow" // a rule or the mode allowed it
+	Denied  Decision = "deny"  // the floor, a guard, a rule or the mode denied it
+	// Asked about: approved (or pre-approved with -approve), declined,
+	// or nobody could answer.
+	Approved      Decision = "approved"
+	Declined      Decision = "declined"
+	NeedsApproval Decision = "needs-approval"
+)

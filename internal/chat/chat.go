@@ -26,7 +26,10 @@ const DefaultParallel = 8
 type Options struct {
 	Client *openai.Client
 	Host   *host.Host
-	Model  string
+	// Approver answers when the gate asks about a tool call; nil means
+	// nobody can, and such calls fail NEEDS_APPROVAL.
+	Approver host.Approver
+	Model    string
 	// Temperature and TopP are sent when set; nil leaves them to the
 	// server.
 	Temperature, TopP *float64
@@ -290,7 +293,7 @@ func (r *runner) callTools(ctx context.Context, step int, calls []openai.ToolCal
 	}
 	results := make([]openai.ChatCompletionMessage, len(calls))
 	// A fault of the host cancels the other calls of the step.
-	g, gctx := errgroup.WithContext(host.WithCaller(ctx, host.Caller{Frontend: "chat"}))
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.opts.Parallel)
 	for i, call := range calls {
 		results[i] = openai.ChatCompletionMessage{Role: openai.ChatMessageRoleTool, ToolCallID: call.ID}
@@ -319,7 +322,8 @@ func (r *runner) callTool(ctx context.Context, call openai.ToolCall) (string, er
 		return string(env.JSON()), nil
 	}
 	start := time.Now()
-	res, err := r.opts.Host.Call(ctx, name, json.RawMessage(call.Function.Arguments))
+	res, err := r.opts.Host.Call(ctx, host.Request{Tool: name, Args: json.RawMessage(call.Function.Arguments),
+		Caller: host.Caller{Frontend: "chat"}, Approver: r.opts.Approver})
 	if err != nil {
 		return "", err
 	}

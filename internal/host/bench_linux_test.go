@@ -116,7 +116,7 @@ func rawCallWait(b *testing.B, bin string, n int, poll bool) {
 func hostCall(b *testing.B, h *Host, n int) { hostCallTool(b, h, "noop", n) }
 
 func hostCallTool(b *testing.B, h *Host, tool string, n int) {
-	r, err := h.Call(context.Background(), tool, fmt.Appendf(nil, `{"n":%d}`, n))
+	r, err := h.Call(context.Background(), Request{Tool: tool, Args: fmt.Appendf(nil, `{"n":%d}`, n)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/toolhost/toolhost/internal/audit"
 	"github.com/toolhost/toolhost/internal/manifest"
 	"github.com/toolhost/toolhost/internal/policy"
 	"github.com/toolhost/toolhost/protocol"
@@ -57,14 +58,6 @@ func (r ApprovalRequest) Summary() string {
 	return strings.Join(parts, ", ")
 }
 
-type approverKey struct{}
-
-// WithApprover returns a context whose calls ask a for approval when the
-// gate says ask.
-func WithApprover(ctx context.Context, a Approver) context.Context {
-	return context.WithValue(ctx, approverKey{}, a)
-}
-
 // defaultPolicy is the policy of a manifest without one: no rules, mode
 // default (every call asks).
 var defaultPolicy = &policy.Policy{Mode: policy.ModeDefault}
@@ -86,15 +79,24 @@ func (h *Host) policyFor(m *manifest.Manifest) *policy.Policy {
 	return p
 }
 
+// verdict is the gate's answer on a call: its decision, what made it
+// (floor:ID, guard:ID, rule:ID, policy:…, mode:MODE), and, when the call
+// may not run, the error it fails with.
+type verdict struct {
+	decision audit.Decision
+	rule     string
+	err      *protocol.Error
+}
+
 // gate decides whether a call with validated args may run: the floor,
 // then the guards of marked arguments, then the policy's rules and mode,
-// then approval. It records the decision in rec's Decision and Rule.
-func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, stdin []byte) (decision, by string, perr *protocol.Error) {
+// then approval.
+func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, stdin []byte, approve Approver) verdict {
 	t := p.tool
 	obj, _ := args.(map[string]any)
 	pol := ts.policy
-	deny := func(by string, f *policy.Finding, what string) (string, string, *protocol.Error) {
-		return "deny", by, protocol.Errorf(protocol.CodeDenied, "%s denied by %s (%s): %s", t.Name, by, what, f.Reason)
+	deny := func(by string, f *policy.Finding, what string) verdict {
+		return verdict{audit.Denied, by, protocol.Errorf(protocol.CodeDenied, "%s denied by %s (%s): %s", t.Name, by, what, f.Reason)}
 	}
 	paths := &policy.Paths{Workspace: h.workspace, Access: t.Sandbox.Workspace, Read: p.sandbox.read, Write: p.sandbox.write, Own: ts.own, Deny: ts.deny}
 
@@ -191,27 +193,27 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 	v := pol.Decide(t.Name, obj, commands)
 	switch v.Decision {
 	case policy.Allow:
-		return "allow", v.By, nil
+		return verdict{audit.Allowed, v.By, nil}
 	case policy.Deny:
-		return "deny", v.By, protocol.Errorf(protocol.CodeDenied, "%s denied (%s)", t.Name, v.Reason)
+		return verdict{audit.Denied, v.By, protocol.Errorf(protocol.CodeDenied, "%s denied (%s)", t.Name, v.Reason)}
 	}
 	if slices.Contains(h.opts.Approve, t.Name) {
-		return "approved", v.By + " (-approve)", nil
+		return verdict{audit.Approved, v.By + " (-approve)", nil}
 	}
 	why := ""
-	if a, ok := ctx.Value(approverKey{}).(Approver); ok && a != nil {
-		yes, err := a(ctx, ApprovalRequest{Tool: t.Name, Args: stdin, Reason: v.Reason})
+	if approve != nil {
+		yes, err := approve(ctx, ApprovalRequest{Tool: t.Name, Args: stdin, Reason: v.Reason})
 		switch {
 		case err == nil && yes:
-			return "approved", v.By, nil
+			return verdict{audit.Approved, v.By, nil}
 		case err == nil:
-			return "declined", v.By, protocol.Errorf(protocol.CodeDenied, "%s: the call was declined (%s)", t.Name, v.Reason)
+			return verdict{audit.Declined, v.By, protocol.Errorf(protocol.CodeDenied, "%s: the call was declined (%s)", t.Name, v.Reason)}
 		}
 		h.log.Debug().Err(err).Str("tool", t.Name).Msg("approval could not be asked")
 		why = fmt.Sprintf(" (%v)", err)
 	}
-	return "needs-approval", v.By, protocol.Errorf(protocol.CodeNeedsApproval,
-		"%s needs approval (%s), and nobody can approve it here%s: pre-approve it with -approve %s, or add a policy rule that allows it", t.Name, v.Reason, why, t.Name)
+	return verdict{audit.NeedsApproval, v.By, protocol.Errorf(protocol.CodeNeedsApproval,
+		"%s needs approval (%s), and nobody can approve it here%s: pre-approve it with -approve %s, or add a policy rule that allows it", t.Name, v.Reason, why, t.Name)}
 }
 
 // pathStrings are the strings of a path argument: the string, or the

@@ -351,26 +351,36 @@ func (h *Host) Close() error {
 	return err
 }
 
-// Call runs the tool called name with args, a JSON object ("" or nil means
-// {}). A failed call — unknown tool, bad arguments, a tool that fails,
-// hangs or misbehaves — is a Result with Err set. Every call is handed to
-// the audit log, which writes records in call order (Options.Audit.Flush
-// waits for them). The error is for faults of the host itself: once the
-// audit log has failed to write, every call returns its error and no
-// result, so nothing runs unrecorded after the first failure.
-func (h *Host) Call(ctx context.Context, name string, args json.RawMessage) (*Result, error) {
-	return h.call(ctx, name, args, nil)
+// Request is one call of a tool: all a call takes besides its context.
+// Every field but Tool may be left zero.
+type Request struct {
+	// Tool names the tool.
+	Tool string
+	// Args is a JSON object; nil or empty means {}.
+	Args json.RawMessage
+	// Caller says who asks, for the audit log; the zero value is an
+	// anonymous caller of frontend "api".
+	Caller Caller
+	// Approver answers when the gate asks about the call; nil means
+	// nobody can, and such a call fails NEEDS_APPROVAL.
+	Approver Approver
+	// Refusal, when set, is the frontend's own refusal of the call (an
+	// MCP client asking for a tool it was never offered): nothing runs,
+	// and the audit log records the call with its code and message, like
+	// any failed call.
+	Refusal *protocol.Error
 }
 
-// Refuse records a call that a frontend refused before it reached the
-// host (an MCP client asking for a tool it was never offered): nothing
-// runs, and the audit log gets the record, with refusal's code and
-// message, like any failed call. The error is for a failed audit log.
-func (h *Host) Refuse(ctx context.Context, name string, args json.RawMessage, refusal *protocol.Error) (*Result, error) {
-	return h.call(ctx, name, args, refusal)
-}
-
-func (h *Host) call(ctx context.Context, name string, args json.RawMessage, refusal *protocol.Error) (*Result, error) {
+// Call runs the call req asks for. A failed call — unknown tool, bad
+// arguments, a tool that fails, hangs or misbehaves — is a Result with
+// Err set. Every call is handed to the audit log, which writes records
+// in call order (Options.Audit.Flush waits for them). The error is for
+// faults of the host itself: once the audit log has failed to write,
+// every call returns its error and no result, so nothing runs unrecorded
+// after the first failure. Cancelling ctx cancels the call (its tool gets
+// the kill grace, or none with ErrStopNow as the cause).
+func (h *Host) Call(ctx context.Context, req Request) (*Result, error) {
+	name, args := req.Tool, req.Args
 	h.calls.add(1)
 	defer h.calls.add(-1)
 	if err := h.opts.Audit.Err(); err != nil {
@@ -378,7 +388,10 @@ func (h *Host) call(ctx context.Context, name string, args json.RawMessage, refu
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	start := time.Now()
-	caller := callerFrom(ctx)
+	caller := req.Caller
+	if caller.Frontend == "" {
+		caller.Frontend = "api"
+	}
 	res := &Result{CallID: h.idPrefix + strconv.FormatUint(h.seq.Add(1), 10)}
 	sum := sha256.Sum256(args)
 	redact := h.redact.Load()
@@ -389,12 +402,12 @@ func (h *Host) call(ctx context.Context, name string, args json.RawMessage, refu
 	}
 
 	var out *sandbox.Outcome
-	if refusal != nil {
-		res.Err = &protocol.Error{Message: refusal.Message, Code: refusal.Code}
+	if req.Refusal != nil {
+		res.Err = &protocol.Error{Message: req.Refusal.Message, Code: req.Refusal.Code}
 	} else if ts := h.tools.Load(); ts.byKey[name] == nil {
 		res.Err = h.unknownTool(name)
 	} else {
-		out, res.Output, res.Err = h.run(ctx, ts, ts.byKey[name], redact, args, rec)
+		out, res.Output, res.Err = h.run(ctx, ts, ts.byKey[name], redact, args, req.Approver, rec)
 	}
 
 	res.Duration = time.Since(start)
@@ -437,7 +450,7 @@ func (h *Host) unknownTool(name string) *protocol.Error {
 }
 
 // run checks the arguments, launches the tool and reads its result.
-func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redactor, args json.RawMessage, rec *audit.Record) (*sandbox.Outcome, json.RawMessage, *protocol.Error) {
+func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redactor, args json.RawMessage, approve Approver, rec *audit.Record) (*sandbox.Outcome, json.RawMessage, *protocol.Error) {
 	t := p.tool
 	max := t.MaxArgsBytes
 	if max <= 0 {
@@ -455,9 +468,10 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 	if perr != nil {
 		return nil, nil, perr
 	}
-	rec.Decision, rec.Rule, perr = h.gate(ctx, ts, p, value, stdin)
-	if perr != nil {
-		return nil, nil, perr
+	v := h.gate(ctx, ts, p, value, stdin, approve)
+	rec.Decision, rec.Rule = v.decision, v.rule
+	if v.err != nil {
+		return nil, nil, v.err
 	}
 	if e := p.sandbox.err; e != nil {
 		return nil, nil, &protocol.Error{Code: e.code, Message: e.msg}

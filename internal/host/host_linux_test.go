@@ -97,7 +97,7 @@ func newEnv(t *testing.T, entries []string, opts Options) *env {
 
 func (e *env) call(name, args string) *Result {
 	e.t.Helper()
-	r, err := e.h.Call(context.Background(), name, json.RawMessage(args))
+	r, err := e.h.Call(context.Background(), Request{Tool: name, Args: json.RawMessage(args)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func TestSixteenConcurrentCalls(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			payload := strings.Repeat(string(rune('a'+i)), 100<<10+i)
-			r, err := e.h.Call(context.Background(), "echo", json.RawMessage(`{"n":`+fmt.Sprint(i%10)+`,"s":"`+payload+`"}`))
+			r, err := e.h.Call(context.Background(), Request{Tool: "echo", Args: json.RawMessage(`{"n":` + fmt.Sprint(i%10) + `,"s":"` + payload + `"}`)})
 			if err != nil {
 				t.Error(err)
 				return
@@ -397,9 +397,9 @@ func TestSixteenConcurrentCalls(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	e := newEnv(t, hostileTools, Options{})
-	ctx, cancel := context.WithCancel(WithCaller(context.Background(), Caller{Frontend: "mcp", Identity: "token:ci"}))
+	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
-	r, err := e.h.Call(ctx, "ignore-term", json.RawMessage(`{}`))
+	r, err := e.h.Call(ctx, Request{Tool: "ignore-term", Args: json.RawMessage(`{}`), Caller: Caller{Frontend: "mcp", Identity: "token:ci"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +446,7 @@ func TestIntegrity(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	r, _ := h.Call(context.Background(), "pinned", nil)
+	r, _ := h.Call(context.Background(), Request{Tool: "pinned"})
 	if !r.OK() || string(r.Output) != `{"v":1}` {
 		t.Fatalf("pinned tool: %s %v", r.Output, r.Err)
 	}
@@ -454,7 +454,7 @@ func TestIntegrity(t *testing.T) {
 	tmp := filepath.Join(bin, "new")
 	os.WriteFile(tmp, []byte("#!/bin/sh\necho '{\"v\":666}'\n"), 0o755)
 	os.Rename(tmp, filepath.Join(bin, "pinned"))
-	r, _ = h.Call(context.Background(), "pinned", nil)
+	r, _ = h.Call(context.Background(), Request{Tool: "pinned"})
 	wantCode(t, r, protocol.CodeIntegrity, "refusing to run pinned", "pinned "+sum)
 }
 
@@ -463,7 +463,7 @@ func TestIntegrity(t *testing.T) {
 func TestAuditFailureWithholdsResult(t *testing.T) {
 	e := newEnv(t, []string{helperTool("touch", "")}, Options{})
 	e.h.opts.Audit.Close()
-	r, err := e.h.Call(context.Background(), "touch", json.RawMessage(`{}`))
+	r, err := e.h.Call(context.Background(), Request{Tool: "touch", Args: json.RawMessage(`{}`)})
 	if err == nil || r != nil {
 		t.Fatalf("Call = %v, %v; want an error and no result", r, err)
 	}
@@ -476,8 +476,8 @@ func TestAuditFailureWithholdsResult(t *testing.T) {
 // and runs nothing.
 func TestRefuse(t *testing.T) {
 	e := newEnv(t, []string{helperTool("touch", "")}, Options{})
-	ctx := WithCaller(context.Background(), Caller{Frontend: "mcp", Identity: "stdio"})
-	r, err := e.h.Refuse(ctx, "touch", json.RawMessage(`{}`), protocol.Errorf(protocol.CodeUnknownTool, "not offered"))
+	r, err := e.h.Call(context.Background(), Request{Tool: "touch", Args: json.RawMessage(`{}`), Caller: Caller{Frontend: "mcp", Identity: "stdio"},
+		Refusal: protocol.Errorf(protocol.CodeUnknownTool, "not offered")})
 	if err != nil {
 		t.Fatal(err)
 	}

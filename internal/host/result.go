@@ -1,7 +1,6 @@
 package host
 
 import (
-	"context"
 	"encoding/json"
 	"time"
 
@@ -32,19 +31,4 @@ type Caller struct {
 	// Identity is the caller's identity when known (a token id, a JWT
 	// subject), never a secret.
 	Identity string
-}
-
-type callerKey struct{}
-
-// WithCaller returns a context carrying c, which Call records.
-func WithCaller(ctx context.Context, c Caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
-}
-
-func callerFrom(ctx context.Context) Caller {
-	c, _ := ctx.Value(callerKey{}).(Caller)
-	if c.Frontend == "" {
-		c.Frontend = "api"
-	}
-	return c
 }

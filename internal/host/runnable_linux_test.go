@@ -134,7 +134,7 @@ print(json.dumps({"zero": __file__, "beside": beside, "home": os.environ["HOME"]
 		{"shtool", "shtool", `{}`, ""},
 		{"pytool", "pytool.py", `{"name":"ada"}`, "hello ada"},
 	} {
-		r, err := h.Call(context.Background(), c.tool, json.RawMessage(c.args))
+		r, err := h.Call(context.Background(), Request{Tool: c.tool, Args: json.RawMessage(c.args)})
 		if err != nil || !r.OK() {
 			t.Fatalf("%s: %v %+v", c.tool, err, r.Err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/rs/zerolog"
+	"github.com/toolhost/toolhost/internal/host"
 )
 
 var (
@@ -593,7 +594,7 @@ func TestServeHTTPRefusesPublicWithoutAuth(t *testing.T) {
 		}
 	}
 	// The host was not shut down: it still runs calls.
-	res, err := f.host.Call(context.Background(), "touch", nil)
+	res, err := f.host.Call(context.Background(), host.Request{Tool: "touch"})
 	if err != nil || !res.OK() {
 		t.Fatalf("call after the refusals: %+v, %v", res, err)
 	}

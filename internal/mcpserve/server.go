@@ -210,9 +210,8 @@ func (s *Server) auditUnknownTool(ctx context.Context, _ any, method mcp.MCPMeth
 		return
 	}
 	args, _ := rawArguments(req) // unencodable arguments are recorded as none
-	ctx = host.WithCaller(ctx, host.Caller{Frontend: "mcp", Identity: identity(ctx)})
 	refusal := protocol.Errorf(protocol.CodeUnknownTool, "unknown tool %q: not offered to this client", req.Params.Name)
-	if _, err := s.opts.Host.Refuse(ctx, req.Params.Name, args, refusal); err != nil {
+	if _, err := s.opts.Host.Call(ctx, host.Request{Tool: req.Params.Name, Args: args, Caller: s.caller(ctx), Refusal: refusal}); err != nil {
 		s.log.Error().Err(err).Msg("recording a call of an unknown tool")
 	}
 }
@@ -224,9 +223,12 @@ func (s *Server) call(ctx context.Context, name string, args json.RawMessage, to
 		stop := s.progress(ctx, token, name)
 		defer stop()
 	}
-	ctx = host.WithCaller(ctx, host.Caller{Frontend: "mcp", Identity: identity(ctx)})
-	ctx = host.WithApprover(ctx, s.approve)
-	return s.opts.Host.Call(ctx, name, args)
+	return s.opts.Host.Call(ctx, host.Request{Tool: name, Args: args, Caller: s.caller(ctx), Approver: s.approve})
+}
+
+// caller is the client of ctx, for the audit log.
+func (s *Server) caller(ctx context.Context) host.Caller {
+	return host.Caller{Frontend: "mcp", Identity: identity(ctx)}
 }
 
 // approve asks the client's user, by an MCP elicitation, whether a call
