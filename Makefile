@@ -5,7 +5,7 @@ GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-.PHONY: build tools run test lint bench clean
+.PHONY: build tools run test lint fuzz bench clean
 
 build:
 	$(GO) build -o bin/agentcli ./cmd/agentcli
@@ -34,6 +34,20 @@ run: build tools
 test: lint
 	npm ci --prefix e2e/mcp-ts --no-audit --no-fund
 	TOOLHOST_REQUIRE_NODE=1 $(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+
+# A short run of every fuzz target (their seed corpora run with the tests
+# too); FUZZTIME=1m make fuzz for a longer one. A crash is kept under the
+# package's testdata/fuzz, to replay.
+FUZZTIME ?= 4s
+fuzz:
+	@set -e; grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do \
+	  dir=$$(dirname "$$file"); \
+	  for f in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+	    echo "fuzz $$dir $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) "$$dir" > .fuzz.out 2>&1 || { cat .fuzz.out; rm -f .fuzz.out; exit 1; }; \
+	  done; \
+	done; rm -f .fuzz.out
 
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "not gofmt-clean:"; echo "$$unformatted"; exit 1; fi

@@ -36,3 +36,29 @@ func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendRecord: for any strings and numbers, appendRecord writes what
+// encoding/json writes.
+func FuzzAppendRecord(f *testing.F) {
+	f.Add("c1", "mcp", "token:ci", "echo", "/bin/echo", "TOOL_ERROR", "quote\" \x1b <&> \xff", int64(7), 1.5, "allow")
+	f.Add("", "", "", "", "", "", "", int64(-1), 1e21, "")
+	f.Fuzz(func(t *testing.T, call, frontend, caller, tool, argv, code, msg string, n int64, ms float64, decision string) {
+		if math.IsNaN(ms) || math.IsInf(ms, 0) {
+			return // encoding/json refuses them; durations are finite
+		}
+		exit := int(n % 256)
+		rec := &Record{V: 1, Seq: uint64(n), Time: time.Unix(n%1e10, n%1e9).UTC(), Call: call, Frontend: frontend, Caller: caller,
+			Tool: tool, ArgsSHA256: call, Argv: []string{argv, msg}, Env: []string{tool}, PID: int(n), Exit: &exit, Signal: code,
+			DurationMs: ms, BytesIn: n, BytesOut: -n, Leftovers: int(n % 5), Decision: Decision(decision), Rule: caller,
+			Code: code, Message: msg, Prev: Genesis}
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(rec); err != nil {
+			return // a time encoding/json cannot write
+		}
+		if got := appendRecord(nil, rec); !bytes.Equal(got, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
+			t.Fatalf("\n got %s\nwant %s", got, want.Bytes())
+		}
+	})
+}

@@ -134,3 +134,29 @@ func TestParsePolicyLists(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: any bytes either parse or are refused with an error that
+// names the source; a policy that parses decides any call without
+// failing, one of allow, ask or deny.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"mode":"strict","rules":[{"id":"r","tool":"read","decision":"allow"}]}`), "fs_read_file", `{"path":"a"}`)
+	f.Add([]byte(`{"mode":"default","rules":[{"id":"w","tool":"write","args":{"path":"*.go"},"decision":"ask"}],"commands":{"deny":["git push"],"allow":["ls"]},"paths":{"deny":["*.sqlite"]}}`), "fs_write_file", `{"path":"x.go"}`)
+	f.Add([]byte(`{"mode":"bypass"}`), "", `{}`)
+	f.Add([]byte(`{"rules":[{"decision":"maybe"}]}`), "x", `null`)
+	f.Fuzz(func(t *testing.T, data []byte, tool, rawArgs string) {
+		p, err := Parse(data, "fuzz.json")
+		if err != nil {
+			if !strings.Contains(err.Error(), "fuzz.json") {
+				t.Fatalf("the error does not name the source: %v", err)
+			}
+			return
+		}
+		var a map[string]any
+		json.Unmarshal([]byte(rawArgs), &a)
+		switch v := p.Decide(tool, a, nil); v.Decision {
+		case Allow, Ask, Deny:
+		default:
+			t.Fatalf("decision %q by %s", v.Decision, v.By)
+		}
+	})
+}
