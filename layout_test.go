@@ -21,7 +21,7 @@ var rank = map[string]int{
 	"internal/gobuild": 0, "internal/fakeoai": 0,
 	"internal/policy": 1, "internal/sandbox": 1,
 	"internal/manifest": 2, "internal/rawexec": 2,
-	"tools/internal/workspace": 2, "tools/internal/tooltest": 2,
+	"tools/internal/workspace": 2, "tools/internal/tooltest": 3,
 	"internal/host": 3, "tools/cmd/*": 3,
 	"internal/chat": 4, "internal/mcpserve": 4, "internal/secaudit": 4,
 	"cmd/agentcli": 5,

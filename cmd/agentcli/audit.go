@@ -17,17 +17,15 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("agentcli audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	head := fs.String("head", "", "a hash recorded earlier that the log must still contain")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, ok := parseFlags(fs, args[1:])
+	if !ok {
+		return code
 	}
 	if len(pos) > 1 {
 		return fail(stderr, usagef("audit verify takes at most one file, got %q", pos))
 	}
 	path := ""
+	var err error
 	if len(pos) == 1 {
 		path = pos[0]
 	} else if path, err = audit.DefaultPath(); err != nil {

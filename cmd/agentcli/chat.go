@@ -38,12 +38,9 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprint(stderr, "Usage: agentcli -prompt TEXT [flags]  (goagent-compatible agent loop)\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
 	}
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
@@ -138,7 +135,7 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		Parallel: hf.maxConcurrent, Progress: progress, Verbose: f.verbose,
 	}, messages)
 
-	code := exitOK
+	code = exitOK
 	if f.saveMessages != "" {
 		if err := chat.SaveMessages(f.saveMessages, transcript); err != nil {
 			fmt.Fprintf(stderr, "error: -save-messages: %v\n", err)

@@ -117,12 +117,9 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs.SetOutput(stderr)
 	var f mcpFlags
 	f.register(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
 	}
 	if len(pos) > 0 {
 		return fail(stderr, usagef("mcp takes no arguments, got %q (did you mean \"agentcli mcp config\"?)", pos))
@@ -237,11 +234,8 @@ func cmdMCPConfig(args []string, stdout, stderr io.Writer) int {
 	httpAddr := fs.String("http", "", "configure clients for streamable HTTP at ADDR instead of stdio")
 	name := fs.String("name", "toolhost", "the server's name in the client configuration")
 	bearer := fs.Bool("bearer", false, "with -http: send a bearer token (VS Code asks for it; desktop clients get a placeholder to replace)")
-	if _, err := parse(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if _, code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *bearer && *httpAddr == "" {
 		return fail(stderr, usagef("-bearer needs -http: stdio needs no token"))

@@ -95,6 +95,20 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseFlags is parse for a subcommand: when it fails, ok is false and
+// code is the exit status, 0 for -h and 2 for a bad flag (the flag
+// package has said why on the flag set's output).
+func parseFlags(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+	pos, err := parse(fs, args)
+	switch {
+	case err == nil:
+		return pos, exitOK, true
+	case errors.Is(err, flag.ErrHelp):
+		return nil, exitOK, false
+	}
+	return nil, exitUsage, false
+}
+
 // usageError reports a mistake in how agentcli was called.
 type usageError struct{ msg string }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,12 +47,9 @@ func cmdSecurity(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.JWTPublicKey, "jwt-public-key", "", "the -jwt-public-key of \"agentcli mcp\"")
 	asJSON := fs.Bool("json", false, "print the report as JSON (schemas/security-audit.schema.json)")
 	fix := fs.Bool("fix", false, "tighten permissions (chmod, nothing else), then audit again")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, ok := parseFlags(fs, args[1:])
+	if !ok {
+		return code
 	}
 	if len(pos) > 0 {
 		return fail(stderr, usagef("security audit takes no arguments, got %q", pos))
@@ -68,6 +64,7 @@ func cmdSecurity(args []string, stdout, stderr io.Writer) int {
 	o.MountsErr = sandbox.CheckPrivateMounts()
 
 	var r *secaudit.Report
+	var err error
 	if *fix {
 		r, err = secaudit.RunFix(o)
 	} else {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,12 +31,9 @@ func cmdTools(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	tools := fs.String("tools", "tools.json", "the tools manifest")
 	asJSON := fs.Bool("json", false, "print the tools as JSON")
-	pos, err := parse(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
 	}
 	if len(pos) > 0 {
 		return fail(stderr, usagef("tools takes no arguments, got %q", pos))

@@ -115,6 +115,15 @@ func compileSchemas(tools []*Tool) []*FieldError {
 
 const toolSchemaURL = "toolhost:///tool-schema.json"
 
+// CompileSchema compiles one tool schema exactly as loading a manifest
+// does (see newCompiler): for tests and tools that check a tool alone.
+func CompileSchema(raw json.RawMessage) (*jsonschema.Schema, error) {
+	if len(raw) == 0 {
+		return nil, errors.New("missing")
+	}
+	return compileOne(raw)
+}
+
 func compileOne(raw json.RawMessage) (*jsonschema.Schema, error) {
 	c := newCompiler()
 	if err := c.AddResource(toolSchemaURL, bytes.NewReader(raw)); err != nil {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 	"github.com/toolhost/toolhost/internal/host"
 )
 
@@ -417,157 +415,4 @@ func readMessages(in io.Reader, handle func(msg []byte, tooLong bool)) error {
 			return err
 		}
 	}
-}
-
-// messageWriter writes one JSON message per line, whole, from any
-// goroutine. After a failed write it writes nothing more.
-type messageWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	failed error
-	onFail func() // called once, after the first failed write
-}
-
-func (m *messageWriter) write(v any) { m.writeLine(m.encode(v)) }
-
-// encode returns v as one line of JSON.
-func (m *messageWriter) encode(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b, _ = json.Marshal(mcp.NewJSONRPCError(mcp.NewRequestId(nil), mcp.INTERNAL_ERROR, "encoding a message: "+err.Error(), nil))
-	}
-	return append(b, '\n')
-}
-
-// writeLine writes b, one message ending in a newline, whole.
-func (m *messageWriter) writeLine(b []byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.failed != nil {
-		return
-	}
-	if _, m.failed = m.w.Write(b); m.failed != nil && m.onFail != nil {
-		go m.onFail()
-	}
-}
-
-func (m *messageWriter) err() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.failed
-}
-
-// stdioSession is the one client of a stdio server.
-type stdioSession struct {
-	notes       chan mcp.JSONRPCNotification
-	initialized atomic.Bool
-	w           *messageWriter
-	seq         atomic.Int64
-	mu          sync.Mutex
-	info        mcp.Implementation
-	caps        mcp.ClientCapabilities
-	// waiting are our requests awaiting the client's response, by id key.
-	waiting map[string]chan clientReply
-}
-
-// clientReply is a client's response to a request of ours.
-type clientReply struct{ result, err json.RawMessage }
-
-var (
-	_ server.ClientSession          = (*stdioSession)(nil)
-	_ server.SessionWithClientInfo  = (*stdioSession)(nil)
-	_ server.SessionWithElicitation = (*stdioSession)(nil)
-)
-
-// sess returns the stdio session of ctx.
-func (s *Server) sess(ctx context.Context) *stdioSession {
-	sess, _ := server.ClientSessionFromContext(ctx).(*stdioSession)
-	return sess
-}
-
-// RequestElicitation asks the client, which must have declared the
-// capability, and waits for its answer or the end of ctx.
-func (s *stdioSession) RequestElicitation(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
-	if s.GetClientCapabilities().Elicitation == nil {
-		return nil, server.ErrElicitationNotSupported
-	}
-	id := "toolhost-elicit-" + strconv.FormatInt(s.seq.Add(1), 10)
-	key, _ := idKey(json.RawMessage(strconv.Quote(id)))
-	ch := make(chan clientReply, 1)
-	s.mu.Lock()
-	if s.waiting == nil {
-		s.waiting = map[string]chan clientReply{}
-	}
-	s.waiting[key] = ch
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.waiting, key)
-		s.mu.Unlock()
-	}()
-	s.w.write(struct {
-		JSONRPC string                `json:"jsonrpc"`
-		ID      string                `json:"id"`
-		Method  string                `json:"method"`
-		Params  mcp.ElicitationParams `json:"params"`
-	}{mcp.JSONRPC_VERSION, id, string(mcp.MethodElicitationCreate), req.Params})
-	select {
-	case r := <-ch:
-		if len(r.err) > 0 && string(r.err) != "null" {
-			return nil, fmt.Errorf("the client refused the elicitation: %s", r.err)
-		}
-		var res mcp.ElicitationResult
-		if err := json.Unmarshal(r.result, &res); err != nil {
-			return nil, fmt.Errorf("elicitation result: %w", err)
-		}
-		return &res, nil
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
-}
-
-// deliver hands a client's response to the request of ours with that id
-// key, and reports whether there was one.
-func (s *stdioSession) deliver(key string, result, errv json.RawMessage) bool {
-	if s == nil {
-		return false
-	}
-	s.mu.Lock()
-	ch := s.waiting[key]
-	delete(s.waiting, key)
-	s.mu.Unlock()
-	if ch == nil {
-		return false
-	}
-	ch <- clientReply{bytes.Clone(result), bytes.Clone(errv)}
-	return true
-}
-
-func (s *stdioSession) SessionID() string                                   { return "stdio" }
-func (s *stdioSession) NotificationChannel() chan<- mcp.JSONRPCNotification { return s.notes }
-func (s *stdioSession) Initialize()                                         { s.initialized.Store(true) }
-func (s *stdioSession) Initialized() bool                                   { return s.initialized.Load() }
-
-func (s *stdioSession) GetClientInfo() mcp.Implementation {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.info
-}
-
-func (s *stdioSession) SetClientInfo(info mcp.Implementation) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.info = info
-}
-
-func (s *stdioSession) GetClientCapabilities() mcp.ClientCapabilities {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.caps
-}
-
-func (s *stdioSession) SetClientCapabilities(caps mcp.ClientCapabilities) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.caps = caps
 }

@@ -97,21 +97,10 @@ func helper(marker, name string, args []string) int {
 	case "hog":
 		// Starts children that take 40 MiB each and hold it for half a
 		// second (or args[1]); reports how many of them died.
-		var kids []*exec.Cmd
 		n, _ := strconv.Atoi(args[0])
-		for range n {
-			c := self("hog-child", args[1:]...)
-			c.Stdout = os.Stderr
-			if err := c.Start(); err != nil {
-				return 9
-			}
-			kids = append(kids, c)
-		}
-		died := 0
-		for _, c := range kids {
-			if c.Wait() != nil {
-				died++
-			}
+		died, err := runAll(n, func() *exec.Cmd { return self("hog-child", args[1:]...) })
+		if err != nil {
+			return 9
 		}
 		fmt.Printf(`{"died":%d}`+"\n", died)
 	case "hog-child":
@@ -134,30 +123,27 @@ func helper(marker, name string, args []string) int {
 			return 9
 		}
 		f := os.NewFile(uintptr(fd), "share")
-		if shareTouch(fd) != nil {
+		b, err := shareMap(fd)
+		if err != nil {
 			return 9
 		}
-		var kids []*exec.Cmd
-		for range 2 {
+		died, err := runAll(2, func() *exec.Cmd {
 			c := self("share-child")
 			c.ExtraFiles = []*os.File{f}
-			c.Stdout = os.Stderr
-			if err := c.Start(); err != nil {
-				return 9
-			}
-			kids = append(kids, c)
-		}
-		died := 0
-		for _, c := range kids {
-			if c.Wait() != nil {
-				died++
-			}
-		}
-		fmt.Printf(`{"died":%d}`+"\n", died)
-	case "share-child":
-		if shareTouch(3) != nil {
+			return c
+		})
+		if err != nil {
 			return 9
 		}
+		runtime.KeepAlive(b)
+		fmt.Printf(`{"died":%d}`+"\n", died)
+	case "share-child":
+		b, err := shareMap(3)
+		if err != nil {
+			return 9
+		}
+		time.Sleep(500 * time.Millisecond)
+		runtime.KeepAlive(b)
 	case "tmpdir":
 		// Fills its temporary folder, with a folder it cannot read
 		// itself, and reports the folder, its mode and owner.
@@ -510,16 +496,34 @@ func rawSocket(domain, typ, proto uintptr) error {
 
 const shareBytes = 256 << 20
 
-// shareTouch maps the shareBytes of fd shared, touches every page and
-// holds them for half a second.
-func shareTouch(fd int) error {
+// shareMap maps the shareBytes of fd shared and touches every page.
+func shareMap(fd int) ([]byte, error) {
 	b, err := unix.Mmap(fd, 0, shareBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i := 0; i < len(b); i += 4096 {
 		b[i] = 1
 	}
-	time.Sleep(500 * time.Millisecond)
-	return unix.Munmap(b)
+	return b, nil
+}
+
+// runAll starts n children made by cmd, their output on stderr, waits
+// for them all, and says how many died (failed).
+func runAll(n int, cmd func() *exec.Cmd) (died int, err error) {
+	var kids []*exec.Cmd
+	for range n {
+		c := cmd()
+		c.Stdout = os.Stderr
+		if err := c.Start(); err != nil {
+			return 0, err
+		}
+		kids = append(kids, c)
+	}
+	for _, c := range kids {
+		if c.Wait() != nil {
+			died++
+		}
+	}
+	return died, nil
 }

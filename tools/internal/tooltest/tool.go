@@ -1,11 +1,8 @@
 package tooltest
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,6 +11,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/toolhost/toolhost/internal/gobuild"
+	"github.com/toolhost/toolhost/internal/manifest"
 	"github.com/toolhost/toolhost/protocol"
 )
 
@@ -109,21 +107,8 @@ func (tool *Tool) loadSpec(file string) error {
 	return fmt.Errorf("no tool %q", tool.Name)
 }
 
-// compileSchema compiles a tool schema the way the host does: draft
-// 2020-12, formats asserted, nothing loaded from outside.
-func compileSchema(raw json.RawMessage) (*jsonschema.Schema, error) {
-	if len(raw) == 0 {
-		return nil, errors.New("missing")
-	}
-	c := jsonschema.NewCompiler()
-	c.Draft = jsonschema.Draft2020
-	c.AssertFormat = true
-	c.LoadURL = func(url string) (io.ReadCloser, error) { return nil, fmt.Errorf("no loading %s", url) }
-	if err := c.AddResource("schema.json", bytes.NewReader(raw)); err != nil {
-		return nil, err
-	}
-	return c.Compile("schema.json")
-}
+// compileSchema compiles a tool schema the way the host does.
+var compileSchema = manifest.CompileSchema
 
 // CheckArgs reports whether args, a JSON object, satisfies the tool's
 // input schema. It fails the test if args is not JSON.
