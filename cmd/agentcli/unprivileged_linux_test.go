@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/toolhost/toolhost/internal/asuser"
 	"github.com/toolhost/toolhost/internal/fakeoai"
 )
 
@@ -71,31 +71,13 @@ func unprivilegedProject(t *testing.T) (dir, ws string, env []string) {
 	return dir, ws, env
 }
 
-func copyExec(t *testing.T, from, to string) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
+var copyExec = asuser.CopyExec
 
 // asUser is a command that runs as testUID with no other groups.
 func asUser(dir string, env []string, args ...string) *exec.Cmd {
-	cmd := exec.Command(filepath.Join(dir, "agentcli"), args...)
+	cmd := asuser.Command(testUID, filepath.Join(dir, "agentcli"), args...)
 	cmd.Dir = filepath.Join(dir, "ws")
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testUID, Gid: testUID, Groups: []uint32{}}}
 	return cmd
 }
 

@@ -9,22 +9,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/toolhost/toolhost/internal/asuser"
 	"github.com/toolhost/toolhost/internal/audit"
 	"github.com/toolhost/toolhost/internal/manifest"
 	"github.com/toolhost/toolhost/internal/policy"
 )
 
-// publicTemp is a folder every user may enter (t.TempDir's are closed).
-func publicTemp(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "toolhost-host-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+// publicTemp is a folder any user may enter, removed after the test.
+var publicTemp = asuser.PublicDir
 
 // loadHost loads tools.json in dir, written from entries, and makes a host
 // on it with opts (Audit and Workspace filled in).

@@ -1,13 +1,11 @@
 package host
 
 import (
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/toolhost/toolhost/internal/asuser"
 )
 
 // toolBinEnv gives the test binary, run again, the toolbelt already built.
@@ -21,37 +19,12 @@ func TestUnprivilegedHostileTools(t *testing.T) {
 	if os.Getenv(toolBinEnv) != "" {
 		t.Skip("already running unprivileged")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to become an ordinary user (CI runs as root)")
-	}
 	if testing.Short() {
 		t.Skip("runs tests again")
 	}
-	dir := publicTemp(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "host.test")
-	in, err := os.Open(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(out, in)
-	in.Close()
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, "tmp")
-	os.Mkdir(tmp, 0o700)
-	os.Chown(tmp, 65534, 65534)
-	cmd := exec.Command(bin, "-test.v", "-test.count=1", "-test.run", "^(TestHostileTools|TestLimitsLevelMounts|TestCallMemoryLimit)$")
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + tmp, "TMPDIR=" + tmp, toolBinEnv + "=" + toolBin}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	cmd := asuser.TestBinary(t, asuser.Nobody, []string{toolBinEnv + "=" + toolBin},
+		"-test.v", "-test.count=1", "-test.run", "^(TestHostileTools|TestLimitsLevelMounts|TestCallMemoryLimit)$")
+	cmd.Dir = "" // here: the tests read the repository's tools.json
 	output, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the hostile-tool tests as nobody failed: %v\n%s", err, output)

@@ -35,6 +35,16 @@ func newStdioPeer(t *testing.T) *stdioPeer {
 // newStdioPeerOn serves f over stdio to a client declaring caps.
 func newStdioPeerOn(t *testing.T, f *fixture, caps string) *stdioPeer {
 	t.Helper()
+	p := newStdioPeerRaw(t, f)
+	p.send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":` + caps + `,"clientInfo":{"name":"review","version":"0"}}}`)
+	p.recv()
+	p.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return p
+}
+
+// newStdioPeerRaw serves f over stdio to a client that has sent nothing.
+func newStdioPeerRaw(t *testing.T, f *fixture) *stdioPeer {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -54,9 +64,6 @@ func newStdioPeerOn(t *testing.T, f *fixture, caps string) *stdioPeer {
 			t.Error("ServeStdio did not return")
 		}
 	})
-	p.send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":` + caps + `,"clientInfo":{"name":"review","version":"0"}}}`)
-	p.recv()
-	p.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 	return p
 }
 

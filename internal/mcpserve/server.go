@@ -176,15 +176,7 @@ func (s *Server) handler(name string, structured bool) server.ToolHandlerFunc {
 			// A fault of the host (its audit log failed): a protocol error.
 			return nil, err
 		}
-		if !res.OK() {
-			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{mcp.NewTextContent(string(res.Err.JSON()))}}, nil
-		}
-		out := &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(string(res.Output))}}
-		if structured {
-			// The host checked it against the output schema; an object.
-			out.StructuredContent = json.RawMessage(res.Output)
-		}
-		return out, nil
+		return callResult(res, structured), nil
 	}
 }
 
@@ -263,29 +255,19 @@ func (s *Server) approve(ctx context.Context, req host.ApprovalRequest) (bool, e
 	return yes, nil
 }
 
-// appendCallResponse appends the JSON-RPC response to a tools/call, one
-// line, as the library would encode it: the result (or the error envelope,
-// with isError) as text, and the result as structuredContent when the
-// tool offers an output schema. id is the request's id as sent.
-func appendCallResponse(b []byte, id json.RawMessage, res *host.Result, structured bool) []byte {
-	text := res.Output
+// callResult is the MCP result of a call, whichever transport carries
+// it: the result (or the error envelope, with isError) as text, and the
+// result as structuredContent when the tool offers an output schema (the
+// host checked it against that schema: an object).
+func callResult(res *host.Result, structured bool) *mcp.CallToolResult {
 	if !res.OK() {
-		text = res.Err.JSON()
+		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{mcp.NewTextContent(string(res.Err.JSON()))}}
 	}
-	quoted, _ := json.Marshal(string(text)) // a string always encodes
-	b = append(b, `{"jsonrpc":"2.0","id":`...)
-	b = append(b, id...)
-	b = append(b, `,"result":{"content":[{"type":"text","text":`...)
-	b = append(b, quoted...)
-	b = append(b, "}]"...)
-	switch {
-	case !res.OK():
-		b = append(b, `,"isError":true`...)
-	case structured:
-		b = append(b, `,"structuredContent":`...)
-		b = append(b, res.Output...)
+	out := &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(string(res.Output))}}
+	if structured {
+		out.StructuredContent = json.RawMessage(res.Output)
 	}
-	return append(b, "}}\n"...)
+	return out
 }
 
 // progress sends notifications/progress for a running call until stopped:

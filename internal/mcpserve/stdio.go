@@ -346,7 +346,7 @@ func (c *stdioConn) dispatch(msg []byte) {
 				finish(append(b, '\n'))
 				return
 			}
-			finish(appendCallResponse(nil, m.ID, res, structured))
+			finish(c.w.encode(mcp.NewJSONRPCResultResponse(rawID(m.ID), callResult(res, structured))))
 		})
 		return
 	}

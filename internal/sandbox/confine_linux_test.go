@@ -15,20 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolhost/toolhost/internal/asuser"
 	"github.com/toolhost/toolhost/internal/sandbox/confine"
 )
 
 // publicDir is a folder any user may enter, removed after the test.
-func publicDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "toolhost-confine-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(d, 0o755)
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
+var publicDir = asuser.PublicDir
 
 // confined is a spec for the helper name under c, executed by descriptor
 // (the test binary's folder may be closed to other users) in a folder any

@@ -1,15 +1,13 @@
 package sandbox
 
 import (
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/toolhost/toolhost/internal/asuser"
 	"github.com/toolhost/toolhost/internal/sandbox/confine"
 )
 
@@ -24,32 +22,14 @@ func TestUnprivileged(t *testing.T) {
 	if os.Getenv(unprivilegedEnv) != "" {
 		t.Skip("already running unprivileged")
 	}
-	rootOnly(t)
 	if testing.Short() {
 		t.Skip("runs the package's tests again")
 	}
-	// A copy of the test binary nobody can run, in a folder nobody can
-	// write (its temporary files go to a folder of nobody's own).
-	dir := publicDir(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "sandbox.test")
-	copyFile(t, exe, bin)
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	os.Chown(tmp, 65534, 65534)
-	cmd := exec.Command(bin, "-test.v", "-test.count=1", "-test.run",
+	cmd := asuser.TestBinary(t, asuser.Nobody, []string{unprivilegedEnv + "=1"}, "-test.v", "-test.count=1", "-test.run",
 		"^(TestEcho|TestEnvironmentArgvDir|TestFailureKeepsStderr|TestTimeout|TestCancel|TestLeftovers|TestEscapedSession|"+
 			"TestOutputCap|TestStderrFlood|TestForkBomb|TestProcessLimit|TestConcurrentCallsGetTheirOwnOutput|TestExecByDescriptor|"+
 			"TestLaunchErrors|TestShutdown|TestConfineStrictFiles|TestConfineMissingGrant|TestInheritedDescriptorsStayHome|"+
 			"TestConfineUnprivileged|TestCallTmp|TestPrivateMounts)$")
-	cmd.Dir = tmp
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + tmp, "TMPDIR=" + tmp, unprivilegedEnv + "=1"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the tests as nobody failed: %v\n%s", err, out)
@@ -61,25 +41,6 @@ func TestUnprivileged(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("no %q in the output of the tests as nobody:\n%s", want, out)
 		}
-	}
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
 	}
 }
 
