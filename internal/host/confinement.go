@@ -58,6 +58,10 @@ type confinement struct {
 	err *errorCode
 	// read and write are the resolved grants, for path arguments.
 	read, write []string
+	// keep is what stays visible under the limits level's private
+	// temporary folders: the grants, and the files the command names (an
+	// interpreter's script) with their folders, as the program's is.
+	keep []string
 	// ownUser runs the tool as a user of the call's own (see
 	// sandbox.Spec.OwnUser); conf.User then stands for those users.
 	ownUser bool
@@ -112,6 +116,19 @@ func (h *Host) confineTool(t *manifest.Tool, p *prepared, ts *toolset) confineme
 	}
 	if sb.Level == manifest.LevelNone {
 		return c
+	}
+	c.keep = append(append([]string(nil), c.read...), c.write...)
+	for _, a := range t.Command[1:] {
+		if !filepath.IsAbs(a) {
+			continue
+		}
+		if fi, err := os.Stat(a); err == nil && fi.Mode().IsRegular() {
+			dir := filepath.Dir(filepath.Clean(a))
+			if slices.Contains(privateTmp, dir) {
+				dir = filepath.Clean(a) // not the whole of /tmp
+			}
+			c.keep = append(c.keep, dir)
+		}
 	}
 	if err := limitsCheck(); err != nil {
 		return fail(protocol.CodeSandboxUnavailable, "%s needs the %s sandbox, which this machine cannot provide: %v", t.Name, sb.Level, err)
@@ -250,7 +267,7 @@ func userIDs(uid, gid string) (*confine.User, error) {
 func (h *Host) forCall(t *manifest.Tool, c *confinement, ts *toolset) (*confine.Config, error) {
 	conf := c.conf
 	if conf != nil && conf.Landlock == nil && t.Sandbox.Level == manifest.LevelLimits {
-		return h.withMounts(conf, c, ts, t.Command[1:]), nil
+		return h.withMounts(conf, c, ts), nil
 	}
 	if conf == nil || conf.Landlock == nil || t.Sandbox.Workspace == manifest.WorkspaceNone {
 		return conf, nil
@@ -281,21 +298,12 @@ func (h *Host) scanProtected(ts *toolset) (*protScan, error) {
 	})
 }
 
+// privateTmp are the folders the limits level covers with its own.
+var privateTmp = []string{"/tmp", "/var/tmp", "/dev/shm"}
+
 // withMounts adds the limits level's own mounts to conf (see forCall).
-// args are the words of the tool's command after its program.
-func (h *Host) withMounts(conf *confine.Config, c *confinement, ts *toolset, args []string) *confine.Config {
-	m := &confine.Mounts{Tmp: []string{"/tmp", "/var/tmp", "/dev/shm"}, Keep: append(append([]string(nil), c.read...), c.write...)}
-	// A file the command names (an interpreter's script) stays visible,
-	// with its folder (the modules beside it), as the program does.
-	for _, a := range args {
-		if fi, err := os.Stat(a); err == nil && filepath.IsAbs(a) && fi.Mode().IsRegular() {
-			dir := filepath.Dir(filepath.Clean(a))
-			if slices.Contains(m.Tmp, dir) {
-				dir = filepath.Clean(a) // not the whole of /tmp
-			}
-			m.Keep = append(m.Keep, dir)
-		}
-	}
+func (h *Host) withMounts(conf *confine.Config, c *confinement, ts *toolset) *confine.Config {
+	m := &confine.Mounts{Tmp: privateTmp, Keep: c.keep}
 	for _, r := range conf.Rlimits {
 		if r.Resource == rlimitFsize {
 			m.TmpBytes = int64(min(r.Value, 1<<40))

@@ -58,7 +58,6 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 		return nil, nil, &LaunchError{Path: spec.Path, Err: err}
 	}
 	defer c.removeTmp()
-	oomBefore := oomKills(j)
 	start := time.Now()
 	err = c.start()
 	if c.release != nil {
@@ -110,11 +109,12 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 	default:
 		out.ExitCode, out.Signal = -1, syscall.SIGKILL
 	}
-	if c.reason.Load() == 0 {
-		// The kernel's bound, where a memory cgroup holds the call: it
-		// killed one of the call's processes for memory, so the call
-		// fails as it would where the host watches it.
-		out.MemoryLimit = oomBefore >= 0 && oomKills(j) > oomBefore
+	// The kernel's bound, where a memory cgroup holds the call: when it
+	// killed one of the call's processes for memory, the call fails as
+	// it would where the host watches it. (Asked after every call, so
+	// that the next one counts from its end.)
+	if oomKilled(j) && c.reason.Load() == 0 {
+		out.MemoryLimit = true
 	}
 	if watchErr != nil {
 		return nil, broken, &LaunchError{Path: spec.Path, Err: fmt.Errorf("cannot watch the call's memory (memoryMB), so the tool was stopped: %w", watchErr)}

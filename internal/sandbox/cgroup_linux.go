@@ -373,6 +373,7 @@ type v1slot struct {
 	dir      string
 	mem      string // the slot's memory cgroup, or ""
 	memLimit int64  // the limit it has now
+	oomSeen  int    // its oomKills when last asked (see oomKilled)
 	home     string
 	maxProcs int
 	current  counter
@@ -407,6 +408,7 @@ func (b *v1) newJail() (jail, error) {
 		}
 		// What a call uses beyond its bound is not swapped out either.
 		writeFile(filepath.Join(s.mem, "memory.swappiness"), "0")
+		s.oomSeen = s.oomKills()
 	}
 	ready := make(chan error)
 	go s.serve(ready)
@@ -536,6 +538,15 @@ func (s *v1slot) memory(int) (memSource, error) {
 		return nil, nil
 	}
 	return cgroupMemory(s.dir)
+}
+
+// oomKilled reports whether the kernel killed a process in the slot's
+// memory cgroup for going past its bound since it was last asked.
+func (s *v1slot) oomKilled() bool {
+	n := s.oomKills()
+	killed := n > s.oomSeen && s.oomSeen >= 0
+	s.oomSeen = n
+	return killed
 }
 
 // oomKills counts the processes the kernel killed in the slot's memory

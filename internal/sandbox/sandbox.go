@@ -394,13 +394,12 @@ next:
 // capacity Linux gives new pipes once a user exceeds pipe-user-pages-soft.
 const pipeMinCapacity = 4096
 
-// oomKills is the kernel's count of processes killed in j's memory
-// cgroup for going past its bound, or -1 where j has none.
-func oomKills(j jail) int {
-	if c, ok := j.(interface{ oomKills() int }); ok {
-		return c.oomKills()
-	}
-	return -1
+// oomKilled reports whether the kernel killed a process in j's memory
+// cgroup for going past its bound since it was last asked (never where j
+// has none).
+func oomKilled(j jail) bool {
+	c, ok := j.(interface{ oomKilled() bool })
+	return ok && c.oomKilled()
 }
 
 // reapOrphans reaps the orphans of tools: they become our children (we
