@@ -2,6 +2,7 @@ package mcpserve
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"golang.org/x/tools/txtar"
 )
 
@@ -35,8 +37,42 @@ var goldenSession = []string{
 	`not json`,
 }
 
-// goldenRevisions are the handshake revisions served over stdio.
-var goldenRevisions = []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"}
+// statelessSession is goldenSession at the stateless revision (%s), where
+// no handshake is made: the client asks server/discover, and every request
+// carries the revision, the client and its capabilities in _meta (M). The
+// last request leaves out the capabilities the revision requires.
+var statelessSession = []string{
+	`{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":M}}`,
+	`{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":M}}`,
+	`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"touch","arguments":{},"_meta":M}}`,
+	`{"jsonrpc":"2.0","id":"five","method":"tools/call","params":{"name":"touch","arguments":{},"_meta":M}}`,
+	`{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"block","arguments":{},"_meta":M}}`,
+	`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"invented","arguments":{},"_meta":M}}`,
+	`{"jsonrpc":"2.0","id":8,"method":"no/such/method","params":{"_meta":M}}`,
+	`{"jsonrpc":"2.0","id":null,"method":"tools/list","params":{"_meta":M}}`,
+	`[{"jsonrpc":"2.0","id":9,"method":"tools/list","params":{"_meta":M}}]`,
+	`not json`,
+	`{"jsonrpc":"2.0","id":10,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"%s"}}}`,
+}
+
+// goldenRevisions are the revisions served: the stateless one, and those
+// negotiated with initialize.
+var goldenRevisions = []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"}
+
+// sessionAt is the session a client at revision rev sends.
+func sessionAt(rev string) []string {
+	if !mcp.IsModernProtocol(rev) {
+		return goldenSession
+	}
+	meta := `{"io.modelcontextprotocol/protocolVersion":"` + rev + `",` +
+		`"io.modelcontextprotocol/clientInfo":{"name":"golden","version":"1"},` +
+		`"io.modelcontextprotocol/clientCapabilities":{}}`
+	out := make([]string, len(statelessSession))
+	for i, line := range statelessSession {
+		out[i] = strings.ReplaceAll(line, ":M}", ":"+meta+"}")
+	}
+	return out
+}
 
 // volatile are the parts of a transcript that differ from run to run or
 // machine to machine, and what stands for them.
@@ -58,7 +94,7 @@ func TestGoldenStdio(t *testing.T) {
 		t.Run(rev, func(t *testing.T) {
 			p := newStdioPeerRaw(t, newHost(t, Options{}))
 			var b strings.Builder
-			for _, line := range goldenSession {
+			for _, line := range sessionAt(rev) {
 				if strings.Contains(line, "%s") {
 					line = fmt.Sprintf(line, rev)
 				}
@@ -131,9 +167,15 @@ func TestGoldenHTTP(t *testing.T) {
 			hdr := http.Header{"Authorization": {"Bearer " + alice.Secret}, "Content-Type": {"application/json"},
 				"Accept": {"application/json, text/event-stream"}}
 			var b strings.Builder
-			for _, line := range goldenSession {
+			if mcp.IsModernProtocol(rev) {
+				hdr.Set("Mcp-Protocol-Version", rev) // on every request: there is no session
+			}
+			for _, line := range sessionAt(rev) {
 				if strings.Contains(line, "%s") {
 					line = fmt.Sprintf(line, rev)
+				}
+				if mcp.IsModernProtocol(rev) {
+					mirrorHeaders(hdr, line)
 				}
 				r := f.post(hdr, line, false)
 				if id := r.header.Get("Mcp-Session-Id"); id != "" {
@@ -145,5 +187,23 @@ func TestGoldenHTTP(t *testing.T) {
 			compareGolden(t, filepath.Join("testdata", "http-"+rev+".txtar"),
 				"A streamable HTTP session at revision "+rev+": > the client posted, < the status, content type and body of the answer.\n", b.String())
 		})
+	}
+}
+
+// mirrorHeaders sets the headers a stateless-revision client sends beside
+// the body: the method, and the tool's name for tools/call.
+func mirrorHeaders(hdr http.Header, body string) {
+	var msg struct {
+		Method string
+		Params struct{ Name string }
+	}
+	hdr.Del(mcp.HeaderMethod)
+	hdr.Del(mcp.HeaderName)
+	if json.Unmarshal([]byte(body), &msg) != nil || msg.Method == "" {
+		return
+	}
+	hdr.Set(mcp.HeaderMethod, msg.Method)
+	if msg.Params.Name != "" {
+		hdr.Set(mcp.HeaderName, msg.Params.Name)
 	}
 }
