@@ -21,10 +21,11 @@ var rank = map[string]int{
 	"internal/gobuild": 0, "internal/fakeoai": 0, "internal/asuser": 0,
 	"internal/policy": 1, "internal/sandbox": 1,
 	"internal/manifest": 2, "internal/rawexec": 2,
-	"tools/internal/workspace": 2, "tools/internal/tooltest": 3,
-	"internal/host": 3, "tools/cmd/*": 3,
-	"internal/chat": 4, "internal/mcpserve": 4, "internal/secaudit": 4,
-	"cmd/agentcli": 5,
+	"tools/internal/workspace": 2,
+	"internal/host":            3, "tools/cmd/*": 3,
+	"internal/chat": 4, "internal/mcpserve": 4, "internal/secaudit": 4, "internal/toolcheck": 4,
+	"cmd/agentcli": 5, "protocol/tooltest": 5,
+	"tools/internal/belt": 6,
 }
 
 // forTests are imported by tests (and the tool test kit) only.
@@ -84,7 +85,7 @@ func TestImportGraph(t *testing.T) {
 					t.Errorf("%s (%s): imports %s, which the layering does not place", name, goos, to)
 				case r >= from:
 					t.Errorf("%s (%s): imports %s, not below it in the layering", name, goos, to)
-				case forTests[to] && name != "tools/internal/tooltest":
+				case forTests[to] && name != "protocol/tooltest":
 					t.Errorf("%s (%s): imports %s, which is for tests", name, goos, to)
 				}
 			}

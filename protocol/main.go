@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 )
 
 // MaxInput bounds how many bytes of arguments Run reads from standard input.
@@ -26,7 +27,18 @@ const (
 	CodeBadResult = "BAD_RESULT"
 	// CodePanic: the tool panicked; the stack precedes the envelope.
 	CodePanic = "PANIC"
+	// CodeTerminated: Main was asked to stop (SIGTERM, Ctrl-C) and run
+	// had not returned StopGrace later, or the arguments had not even
+	// arrived.
+	CodeTerminated = "TERMINATED"
 )
+
+// StopGrace is how long Main waits, after SIGTERM or Ctrl-C, for run to
+// return (its context is cancelled) before it exits on its own. It is
+// shorter than the host's kill grace, so a tool on Main always exits on
+// SIGTERM, even one whose run ignores its context or that is still
+// waiting for its arguments.
+const StopGrace = 500 * time.Millisecond
 
 // Main runs a tool built on the contract and exits the process. It reads the
 // call's arguments from standard input, decodes them into In with
@@ -36,7 +48,9 @@ const (
 // other error becomes a message without a code.
 //
 // The context passed to run is cancelled when the host sends SIGTERM (on a
-// timeout or a cancelled call), so a tool can stop early and clean up.
+// timeout or a cancelled call), so a tool can stop early and clean up;
+// if run has not returned StopGrace later, Main writes the envelope with
+// code TERMINATED and exits 1 without it.
 //
 //	func main() {
 //		protocol.Main(func(ctx context.Context, in struct{ Name string }) (string, error) {
@@ -45,9 +59,28 @@ const (
 //	}
 func Main[In, Out any](run func(ctx context.Context, in In) (Out, error)) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	code := Run(ctx, os.Stdin, os.Stdout, os.Stderr, run)
-	stop()
-	os.Exit(code)
+	defer stop()
+	os.Exit(mainExit(ctx, func() int { return Run(ctx, os.Stdin, os.Stdout, os.Stderr, run) }, os.Stderr))
+}
+
+// mainExit runs call and returns its exit status, or, when ctx is
+// cancelled and call has not returned StopGrace later, writes the
+// TERMINATED envelope to stderr and returns 1.
+func mainExit(ctx context.Context, call func() int, stderr io.Writer) int {
+	done := make(chan int, 1)
+	go func() { done <- call() }()
+	select {
+	case code := <-done:
+		return code
+	case <-ctx.Done():
+	}
+	select {
+	case code := <-done:
+		return code
+	case <-time.After(StopGrace):
+		fmt.Fprintf(stderr, "%s\n", (&Error{Message: "stopped by a signal before the tool finished", Code: CodeTerminated}).JSON())
+		return 1
+	}
 }
 
 // Run is Main without the process: it reads stdin, calls run, writes the

@@ -1,6 +1,6 @@
 // Package schemas embeds the JSON Schemas toolhost publishes: the tools.json
-// manifest (policy included), the error envelope, the audit record and the
-// security audit's report. Editors can point a
+// manifest (policy included), the error envelope, the audit record, and
+// the reports of the security audit and of tool test. Editors can point a
 // tools.json at manifest.schema.json with a "$schema" key.
 package schemas
 
@@ -26,3 +26,9 @@ var AuditRecord []byte
 //
 //go:embed security-audit.schema.json
 var SecurityAudit []byte
+
+// ToolTestReport is the JSON Schema of the report of "agentcli tool test
+// -json".
+//
+//go:embed tooltest-report.schema.json
+var ToolTestReport []byte

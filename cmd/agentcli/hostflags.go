@@ -34,6 +34,7 @@ type hostFlags struct {
 	policyFile       string
 	mode             policy.Mode
 	approve          []string
+	countLeftovers   bool // agentcli tool test: see sandbox.Options.CountLeftovers
 }
 
 func (f *hostFlags) register(fs *flag.FlagSet) {
@@ -103,27 +104,44 @@ func (f *hostFlags) open(log zerolog.Logger) (*host.Host, *audit.Log, error) {
 
 // openWith starts a host serving m. The caller closes both.
 func (f *hostFlags) openWith(m *manifest.Manifest, log zerolog.Logger) (*host.Host, *audit.Log, error) {
-	var err error
+	alog, err := f.openAudit()
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := f.newHost(m, alog, log)
+	if err != nil {
+		alog.Close()
+		return nil, nil, err
+	}
+	return h, alog, nil
+}
+
+// openAudit opens the audit log -audit names, or the default one.
+func (f *hostFlags) openAudit() (*audit.Log, error) {
 	path := f.auditPath
 	if path == "" {
+		var err error
 		if path, err = audit.DefaultPath(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
+	return audit.Open(path)
+}
+
+// newHost starts a host serving m that records its calls in alog. The
+// caller closes it.
+func (f *hostFlags) newHost(m *manifest.Manifest, alog *audit.Log, log zerolog.Logger) (*host.Host, error) {
 	var pol *policy.Policy
 	if f.policyFile != "" {
+		var err error
 		if pol, err = policy.Load(f.policyFile); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	for _, name := range f.approve {
 		if m.Lookup(name) == nil {
-			return nil, nil, fmt.Errorf("-approve %s: no such tool in %s", name, m.Path)
+			return nil, fmt.Errorf("-approve %s: no such tool in %s", name, m.Path)
 		}
-	}
-	alog, err := audit.Open(path)
-	if err != nil {
-		return nil, nil, err
 	}
 	h, err := host.New(m, host.Options{
 		Policy:         pol,
@@ -141,16 +159,16 @@ func (f *hostFlags) openWith(m *manifest.Manifest, log zerolog.Logger) (*host.Ho
 			MaxProcs:         f.maxProcs,
 			KillGrace:        f.killGrace,
 			AllowUncontained: f.allowUncontained,
+			CountLeftovers:   f.countLeftovers,
 		},
 	})
 	if err != nil {
-		alog.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	if how, err := h.Containment(); err == nil {
 		log.Debug().Str("containment", how).Str("audit", alog.Path()).Str("workspace", h.Workspace()).Msg("host ready")
 	}
-	return h, alog, nil
+	return h, nil
 }
 
 // containment says how a host would contain tool processes on this

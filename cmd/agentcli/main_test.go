@@ -161,6 +161,26 @@ func TestCall(t *testing.T) {
 	}
 }
 
+// A tool's stderr reaches its author: with -debug on success too, and on
+// failure its end (where a traceback is) survives a long log before it.
+func TestCallShowsToolStderr(t *testing.T) {
+	dir := project(t,
+		`{"name":"chatty","command":["/bin/sh","-c","cat >/dev/null; echo 'log: warming the cache' >&2; echo '{}'"]}`,
+		`{"name":"crashy","command":["/bin/sh","-c","cat >/dev/null; i=0; while [ $i -lt 400 ]; do echo \"log line $i of the tool's busy day\" >&2; i=$((i+1)); done; echo 'ValueError: the last words' >&2; exit 1"]}`,
+	)
+	code, out, errs := runIn(t, dir, "call", "-debug", "chatty")
+	if code != exitOK || out != "{}\n" || !strings.Contains(errs, "log: warming the cache") {
+		t.Errorf("-debug success: exit %d, stdout %q, stderr %s", code, out, errs)
+	}
+	if _, _, errs := runIn(t, dir, "call", "chatty"); strings.Contains(errs, "warming") {
+		t.Errorf("without -debug a success's stderr stays out of the way: %s", errs)
+	}
+	code, _, errs = runIn(t, dir, "call", "crashy")
+	if code != exitFailed || !strings.Contains(errs, "ValueError: the last words") || !strings.Contains(errs, "log line 0 of") || !strings.Contains(errs, "bytes cut]") {
+		t.Errorf("failure: exit %d, stderr %s", code, errs)
+	}
+}
+
 func TestBrokenManifestNamesTheProblem(t *testing.T) {
 	dir := project(t, `{"name":"bad","command":["./tools/bin/../../escape"]}`)
 	code, _, errs := runIn(t, dir, "call", "get_time")

@@ -34,6 +34,11 @@ Usage:
         Run one call. The result goes to stdout (exit 0); a failure goes to
         stderr as {"error":"...","code":"..."} (exit 1). JSON defaults to {};
         "-" reads it from stdin.
+  agentcli tool test [-tools FILE] [-json] [-runs N] [-seed N] [NAME...]
+        Check tools against the tool contract with inputs made from their
+        schemas; exit 1 when an error is found.
+  agentcli tool new NAME [-lang go|python|sh]
+        Write a working tool skeleton, its manifest entry and a test.
   agentcli audit verify [-head HASH] [FILE]
         Check the audit log's hash chain; FILE defaults to the log in use.
   agentcli security audit [-tools F] [-json] [-fix]
@@ -63,6 +68,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdMCP(ctx, rest, stdin, stdout, stderr)
 	case "security":
 		return cmdSecurity(rest, stdout, stderr)
+	case "tool":
+		return cmdTool(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

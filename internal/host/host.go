@@ -341,6 +341,10 @@ func (h *Host) Shutdown() { h.launcher.Shutdown() }
 // KillGrace is how long a cancelled call's tool has to end after SIGTERM.
 func (h *Host) KillGrace() time.Duration { return h.launcher.KillGrace() }
 
+// CountsLeftovers reports whether a call's leftover processes are counted
+// (sandbox.Options.CountLeftovers).
+func (h *Host) CountsLeftovers() bool { return h.launcher.CountsLeftovers() }
+
 // Close refuses new calls and waits for running ones, until each has
 // handed its record to the audit log. Cancel their contexts first, or call
 // Shutdown, for a quick exit.
@@ -369,6 +373,25 @@ type Request struct {
 	// and the audit log records the call with its code and message, like
 	// any failed call.
 	Refusal *protocol.Error
+	// Probe, when set, makes the call a conformance run of the tool
+	// (agentcli tool test); nil is an ordinary call.
+	Probe *Probe
+}
+
+// Probe is what a conformance run changes in a call. Everything else is
+// as for any call: the gate (give the Request an Approver to let asked
+// calls run), the tool's launch, sandbox and limits, the audit record.
+type Probe struct {
+	// Unvalidated passes Args to the tool as they are, whether or not
+	// they are a JSON object the input schema accepts: to see how the
+	// tool fails where no host validates its input. The floor still
+	// checks whatever JSON strings they hold.
+	Unvalidated bool
+	// Timeout, when positive, replaces the tool's timeout.
+	Timeout time.Duration
+	// HoldStdin keeps the tool's standard input open after the arguments
+	// until the call ends (see sandbox.Spec.HoldStdin).
+	HoldStdin bool
 }
 
 // Call runs the call req asks for. A failed call — unknown tool, bad
@@ -407,7 +430,10 @@ func (h *Host) Call(ctx context.Context, req Request) (*Result, error) {
 	} else if ts := h.tools.Load(); ts.byKey[name] == nil {
 		res.Err = h.unknownTool(name)
 	} else {
-		out, res.Output, res.Err = h.run(ctx, ts, ts.byKey[name], redact, args, req.Approver, rec)
+		out, res.Output, res.Err = h.run(ctx, ts, ts.byKey[name], redact, args, req.Approver, req.Probe, rec)
+	}
+	if req.Probe != nil {
+		res.Outcome = out
 	}
 
 	res.Duration = time.Since(start)
@@ -450,7 +476,7 @@ func (h *Host) unknownTool(name string) *protocol.Error {
 }
 
 // run checks the arguments, launches the tool and reads its result.
-func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redactor, args json.RawMessage, approve Approver, rec *audit.Record) (*sandbox.Outcome, json.RawMessage, *protocol.Error) {
+func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redactor, args json.RawMessage, approve Approver, probe *Probe, rec *audit.Record) (*sandbox.Outcome, json.RawMessage, *protocol.Error) {
 	t := p.tool
 	max := t.MaxArgsBytes
 	if max <= 0 {
@@ -464,8 +490,15 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 		return nil, nil, protocol.Errorf(protocol.CodeCancelled, "call cancelled while waiting to parse its arguments")
 	}
 	defer h.parsing.Release(weight)
-	stdin, value, perr := checkArgs(t.Input, args)
-	if perr != nil {
+	var (
+		stdin []byte
+		value any
+		perr  *protocol.Error
+	)
+	if probe != nil && probe.Unvalidated {
+		stdin = args
+		value, _ = protocol.ParseOutput(args) // not JSON: no strings to check
+	} else if stdin, value, perr = checkArgs(t.Input, args); perr != nil {
 		return nil, nil, perr
 	}
 	v := h.gate(ctx, ts, p, value, stdin, approve)
@@ -484,6 +517,12 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 		Path: t.Program.Path, Args: t.Command, Env: p.env, Dir: h.workspace,
 		Stdin: stdin, Timeout: p.timeout, MaxStdout: p.maxOut, StderrGuard: redact.guard(),
 		Confine: conf, ByPath: p.byPath, OwnUser: p.sandbox.ownUser,
+	}
+	if probe != nil {
+		if probe.Timeout > 0 {
+			spec.Timeout = probe.Timeout
+		}
+		spec.HoldStdin = probe.HoldStdin
 	}
 	if t.Program.Pinned() {
 		f, err := t.Program.Open()
@@ -517,6 +556,10 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 	}
 	if out.Leftovers > 0 {
 		h.log.Warn().Str("tool", t.Name).Int("count", out.Leftovers).Msg("killed processes the tool left running")
+	}
+	if len(out.Stderr) > 0 {
+		// What a tool logs, on success too, for its author (-debug).
+		h.log.Debug().Str("tool", t.Name).Int64("bytes", out.StderrBytes).Str("stderr", redact.clean(string(out.Stderr))).Msg("tool stderr")
 	}
 	result, perr := h.interpret(p, redact, out)
 	return out, result, perr
@@ -555,7 +598,7 @@ func (h *Host) interpret(p *prepared, redact *redactor, out *sandbox.Outcome) (j
 	}
 	if t.Output != nil {
 		if err := t.Output.Validate(v); err != nil {
-			return nil, protocol.Errorf(protocol.CodeOutputSchema, "%s returned a result that does not match its output schema: %s", t.Name, redact.redact(describe(err)))
+			return nil, protocol.Errorf(protocol.CodeOutputSchema, "%s returned a result that does not match its output schema: %s", t.Name, redact.redact(manifest.DescribeSchemaError(err)))
 		}
 	}
 	// Always re-encoded: the caller gets exactly the value that was
@@ -596,8 +639,9 @@ func toolFailure(name, stderr string, out *sandbox.Outcome) *protocol.Error {
 		return protocol.Errorf(code, "%s failed (%s) without a message", name, status)
 	}
 	if env.Code == "" {
-		// Not an envelope: the text is whatever the tool printed.
-		return protocol.Errorf(code, "%s failed (%s): %s", name, status, msg)
+		// Not an envelope: the text is whatever the tool printed, whose
+		// end (a traceback, the line that says why) matters most.
+		return protocol.Errorf(code, "%s failed (%s): %s", name, status, cutMiddle(msg, maxMessage-256))
 	}
 	return &protocol.Error{Code: code, Message: msg}
 }
@@ -628,7 +672,7 @@ func checkArgs(schema *jsonschema.Schema, args json.RawMessage) ([]byte, any, *p
 		return nil, nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments must be a JSON object, got %s", jsonKind(v))
 	}
 	if err := schema.Validate(v); err != nil {
-		return nil, nil, protocol.Errorf(protocol.CodeInvalidArgs, "invalid arguments: %s", describe(err))
+		return nil, nil, protocol.Errorf(protocol.CodeInvalidArgs, "invalid arguments: %s", manifest.DescribeSchemaError(err))
 	}
 	if where, a, b := foldCollision("", v); where != "" {
 		// encoding/json (and other decoders) match keys without regard
@@ -692,34 +736,4 @@ func jsonKind(v any) string {
 		return "an array"
 	}
 	return "an object"
-}
-
-// describe lists the failed rules of a validation error, each with the
-// place in the value (a JSON pointer) and the rule's keyword.
-func describe(err error) string {
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return err.Error()
-	}
-	var parts []string
-	var walk func(*jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) > 0 {
-			for _, c := range e.Causes {
-				walk(c)
-			}
-			return
-		}
-		at := e.InstanceLocation
-		if at == "" {
-			at = "(root)"
-		}
-		rule := e.KeywordLocation[strings.LastIndexByte(e.KeywordLocation, '/')+1:]
-		parts = append(parts, fmt.Sprintf("%s: %s (%s)", at, e.Message, rule))
-	}
-	walk(ve)
-	if len(parts) > 8 {
-		parts = append(parts[:8], fmt.Sprintf("and %d more", len(parts)-8))
-	}
-	return strings.Join(parts, "; ")
 }

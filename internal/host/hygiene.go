@@ -124,6 +124,25 @@ func (r *redactor) cleanValue(v any) (out any, changed bool) {
 }
 
 // cut shortens s to at most max bytes on a rune boundary, saying so.
+// cutMiddle cuts s to about max bytes by leaving out its middle: a
+// quarter of max from its start and the rest from its end, where a
+// failing program's last words (a traceback, the line that says why)
+// are.
+func cutMiddle(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	head := max / 4
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	tail := len(s) - (max - head)
+	for tail < len(s) && !utf8.RuneStart(s[tail]) {
+		tail++
+	}
+	return fmt.Sprintf("%s\n… [%d bytes cut] …\n%s", s[:head], tail-head, s[tail:])
+}
+
 func cut(s string, max int) string {
 	if len(s) <= max {
 		return s

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/toolhost/toolhost/internal/sandbox"
 	"github.com/toolhost/toolhost/protocol"
 )
 
@@ -18,6 +19,10 @@ type Result struct {
 	Err *protocol.Error
 	// Duration is the wall time of the whole call.
 	Duration time.Duration
+	// Outcome, for a Request with a Probe, is what the tool did as it
+	// did it: its output unread by the host, neither cleaned nor
+	// redacted. Nil when the tool did not run, and for every other call.
+	Outcome *sandbox.Outcome
 }
 
 // OK reports whether the call succeeded.

@@ -64,6 +64,8 @@ func TestUnrunnableRefusedAtLoad(t *testing.T) {
 	os.WriteFile(filepath.Join(bin, "private"), []byte("#!/bin/sh\necho '{}'\n"), 0o700)
 	os.WriteFile(filepath.Join(bin, "hidden-interp"), []byte("#!"+filepath.Join(closed, "sh")+"\necho '{}'\n"), 0o755)
 	os.WriteFile(filepath.Join(bin, "env-interp"), []byte("#!/usr/bin/env python3\nprint('{}')\n"), 0o755)
+	os.WriteFile(filepath.Join(bin, "missing-interp"), []byte("#!/nonexistent/sh\necho '{}'\n"), 0o755)
+	os.WriteFile(filepath.Join(bin, "env-missing"), []byte("#!/usr/bin/env no-such-interpreter\necho '{}'\n"), 0o755)
 	for _, c := range []struct {
 		tool, path string
 		want       []string
@@ -71,6 +73,8 @@ func TestUnrunnableRefusedAtLoad(t *testing.T) {
 		{"private", "", []string{"private runs as a user of its own (uid 2147352576 and up, no account), who cannot read and execute " + filepath.Join(bin, "private"), "mode 0700, owner root (uid 0)", "fix: chmod a+rx " + filepath.Join(bin, "private")}},
 		{"hidden-interp", "", []string{"hidden-interp runs as a user of its own (uid 2147352576 and up, no account), who cannot enter " + closed, "fix: chmod a+x " + closed}},
 		{"env-interp", closed + ":/usr/bin", []string{"env-interp runs as a user of its own (uid 2147352576 and up, no account), who cannot enter " + closed}},
+		{"missing-interp", "", []string{"missing-interp cannot start: /nonexistent/sh does not exist", "fix: install it, or name a program that exists"}},
+		{"env-missing", "", []string{"env-missing cannot start: no-such-interpreter does not exist", "no-such-interpreter is not on the tool's PATH (/usr/local/bin:/usr/bin:/bin)"}},
 	} {
 		t.Run(c.tool, func(t *testing.T) {
 			_, err := loadHost(t, dir, `{"name":"`+c.tool+`","command":["./tools/bin/`+c.tool+`"]}`, Options{Path: c.path})

@@ -32,7 +32,10 @@ func checkRunnable(tool, program string, byPath bool, u *confine.User, path stri
 	check := func(p, need string, bits uint32, fix string) error {
 		if ok, fi := permitted(p, u, bits); !ok {
 			e := &RunnableError{Tool: tool, User: who, Path: p, Need: need, Fix: fix}
-			if fi != nil {
+			if fi == nil {
+				e.Missing = true
+				e.Fix = fmt.Sprintf("install it, or name a program that exists (the #! line of %s, or command[0])", program)
+			} else {
 				e.Mode = fi.Mode()
 				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 					uid, _ := realowner.UID(p, st.Uid)
@@ -65,7 +68,12 @@ func checkRunnable(tool, program string, byPath bool, u *confine.User, path stri
 			return err
 		}
 	}
-	for _, p := range []string{interp, envTarget(interp, arg, path)} {
+	target := envTarget(interp, arg, path)
+	if target == "" && filepath.Base(interp) == "env" && arg != "" && !strings.HasPrefix(arg, "-") {
+		return &RunnableError{Tool: tool, User: who, Path: arg, Missing: true,
+			Fix: fmt.Sprintf("%s is not on the tool's PATH (%s): install it there, or name the interpreter by its full path in the #! line of %s", arg, path, program)}
+	}
+	for _, p := range []string{interp, target} {
 		if p == "" {
 			continue
 		}

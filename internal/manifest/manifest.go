@@ -39,6 +39,12 @@ type Manifest struct {
 // Empty returns a manifest with no tools, for a run that offers none.
 func Empty() *Manifest { return &Manifest{byName: map[string]*Tool{}} }
 
+// Only returns a manifest of the same file and policy holding only t, a
+// tool of m: to run one tool whatever the state of the others.
+func (m *Manifest) Only(t *Tool) *Manifest {
+	return &Manifest{Path: m.Path, Tools: []*Tool{t}, Policy: m.Policy, byName: map[string]*Tool{t.Name: t}}
+}
+
 // Lookup returns the tool called name, or nil when there is none.
 func (m *Manifest) Lookup(name string) *Tool {
 	return m.byName[name]

@@ -157,3 +157,33 @@ func schemaProblem(err error) error {
 	}
 	return fmt.Errorf("invalid JSON Schema: %s", strings.ReplaceAll(err.Error(), toolSchemaURL, ""))
 }
+
+// DescribeSchemaError lists the failed rules of a validation error, each with the
+// place in the value (a JSON pointer) and the rule's keyword.
+func DescribeSchemaError(err error) string {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return err.Error()
+	}
+	var parts []string
+	var walk func(*jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		at := e.InstanceLocation
+		if at == "" {
+			at = "(root)"
+		}
+		rule := e.KeywordLocation[strings.LastIndexByte(e.KeywordLocation, '/')+1:]
+		parts = append(parts, fmt.Sprintf("%s: %s (%s)", at, e.Message, rule))
+	}
+	walk(ve)
+	if len(parts) > 8 {
+		parts = append(parts[:8], fmt.Sprintf("and %d more", len(parts)-8))
+	}
+	return strings.Join(parts, "; ")
+}

@@ -41,6 +41,8 @@ type call struct {
 	// overflow is closed when the tool wrote past MaxStdout, memOver when
 	// its processes went past their memory bound.
 	overflow, memOver chan struct{}
+	// graceExpired: SIGTERM did not end the tool within the kill grace.
+	graceExpired bool
 }
 
 const (
@@ -91,7 +93,8 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 		}
 	}
 	c.drain(stdoutDone, stderrDone)
-	out.Stderr = keeper.Bytes()
+	out.Stderr, out.StderrBytes = keeper.Bytes(), keeper.Total()
+	out.GraceExpired = c.graceExpired
 	switch c.reason.Load() {
 	case reasonTimeout:
 		out.TimedOut = true
@@ -277,7 +280,9 @@ func (c *call) start() error {
 func (c *call) feedStdin() {
 	write := func() {
 		c.stdinW.Write(c.spec.Stdin) // EPIPE when the tool does not read: fine
-		c.stdinW.Close()
+		if !c.spec.HoldStdin {
+			c.stdinW.Close() // else drain closes it
+		}
 	}
 	if len(c.spec.Stdin) <= pipeMinCapacity {
 		write() // fits in any pipe: cannot block
@@ -392,6 +397,7 @@ func (c *call) stopLadder(ctx context.Context, now bool) error {
 			killed = true
 		case <-time.After(grace):
 			killed = true
+			c.graceExpired = true
 		}
 		if killed {
 			c.kill(syscall.SIGKILL)

@@ -90,5 +90,10 @@ func (k *tailKeeper) Bytes() []byte {
 	return append(out, suffix[g:]...)
 }
 
+// Total counts every byte written.
+func (k *tailKeeper) Total() int64 {
+	return int64(len(k.prefix)+len(k.suffix)) + k.skipped
+}
+
 // Cut reports whether anything was left out.
 func (k *tailKeeper) Cut() bool { return k.skipped > 0 }

@@ -29,6 +29,13 @@ func TestTailKeeper(t *testing.T) {
 			if got := string(k.Bytes()); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
+			total := 0
+			for _, w := range tt.writes {
+				total += len(w)
+			}
+			if k.Total() != int64(total) {
+				t.Errorf("Total() = %d, want %d", k.Total(), total)
+			}
 		})
 	}
 }

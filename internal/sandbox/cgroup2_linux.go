@@ -67,9 +67,10 @@ func enablePids(cg string) error {
 	return writeFile(filepath.Join(cg, "cgroup.subtree_control"), "+pids")
 }
 
-func (b *v2) describe() string { return "cgroup v2 pids (" + b.dir + ")" + withPidNamespace(b.clone) }
-func (b *v2) id() string       { return ContainmentCgroupV2 }
-func (b *v2) close() error     { return removeCgroup(b.dir, time.Second) }
+func (b *v2) countsLeftovers() bool { return b.clone&cloneNewPID == 0 }
+func (b *v2) describe() string      { return "cgroup v2 pids (" + b.dir + ")" + withPidNamespace(b.clone) }
+func (b *v2) id() string            { return ContainmentCgroupV2 }
+func (b *v2) close() error          { return removeCgroup(b.dir, time.Second) }
 
 type v2slot struct {
 	dir     string

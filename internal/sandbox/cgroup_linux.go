@@ -54,7 +54,7 @@ func newBackend(l *Launcher) (backend, error) {
 	// also gets one inside its cgroup: it cannot see the host, or another
 	// call's tool, by pid, so it cannot signal or trace them.
 	clone := uintptr(0)
-	if !l.opts.noPidNamespace && canStartPidNamespaces() == nil {
+	if !l.opts.CountLeftovers && canStartPidNamespaces() == nil {
 		clone = cloneNewPID
 	}
 	if mode == "" || mode == "v2" || mode == "v2-nopids" {
@@ -353,8 +353,9 @@ func newV1(l *Launcher, parent string, clone uintptr) (backend, error) {
 	return &v1{l: l, dir: dir, home: filepath.Join(parent, "tasks"), clone: clone}, nil
 }
 
-func (b *v1) describe() string { return "cgroup v1 pids (" + b.dir + ")" + withPidNamespace(b.clone) }
-func (b *v1) id() string       { return ContainmentCgroupV1 }
+func (b *v1) countsLeftovers() bool { return b.clone&cloneNewPID == 0 }
+func (b *v1) describe() string      { return "cgroup v1 pids (" + b.dir + ")" + withPidNamespace(b.clone) }
+func (b *v1) id() string            { return ContainmentCgroupV1 }
 func (b *v1) close() error {
 	err := removeCgroup(b.dir, time.Second)
 	if b.mem != "" {

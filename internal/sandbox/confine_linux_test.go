@@ -242,7 +242,7 @@ func TestConfineStrictSyscallsAndNetwork(t *testing.T) {
 	}()
 	// In the host's pid namespace, where the tool can name its parent
 	// (the pidfd case).
-	f := newFixtureWith(t, Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, backendOverride: "v1", noPidNamespace: true})
+	f := newFixtureWith(t, Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, backendOverride: "v1", CountLeftovers: true})
 	mnt := publicDir(t)
 	ops := []string{"dial:" + ln.Addr().String(), "udp:127.0.0.1:9", "unix", "raw", "ptrace", "mount:" + mnt, "unshare", "userns",
 		"packet-high", "raw-high", "inet-high", "pidfd"}

@@ -22,7 +22,8 @@ func (p *procMem) close() { unix.Close(p.root) }
 // by several of them once for each (never less than the truth); over
 // limit, it sums their proportional share instead (smaps_rollup's Pss),
 // which counts it once. A process whose share cannot be read counts with
-// its resident memory. What the call keeps in its tmpfs folders is
+// its resident memory as read again then: a process that exited between
+// the two reads (a zombie, or gone) holds none. What the call keeps in its tmpfs folders is
 // bounded by their size, not here.
 func (p *procMem) usage(limit int64) int64 {
 	pids := p.list()
@@ -40,7 +41,7 @@ func (p *procMem) usage(limit int64) int64 {
 		if v, ok := p.proportional(pid); ok {
 			pss += v
 		} else {
-			pss += rss[i]
+			pss += min(rss[i], p.resident(pid))
 		}
 	}
 	return pss

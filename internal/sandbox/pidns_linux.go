@@ -101,6 +101,9 @@ func (b *pidns) describe() string {
 func (b *pidns) close() error { return nil }
 func (b *pidns) id() string   { return ContainmentPidNamespace }
 
+// countsLeftovers: the kernel ends them with the tool, uncounted.
+func (b *pidns) countsLeftovers() bool { return false }
+
 func (b *pidns) newJail() (jail, error) {
 	return &pidJail{b: b, limited: limited{clone: cloneNewPID}}, nil
 }

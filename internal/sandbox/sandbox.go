@@ -53,9 +53,13 @@ type Options struct {
 	// backendOverride picks the backend in tests: "v1", "v2", "v2-nopids"
 	// (cgroup v2 without the pids controller) or "none".
 	backendOverride string
-	// noPidNamespace, in tests, keeps cgroup backends' tools in the host's
-	// pid namespace, where leftovers are found and counted by the cgroup.
-	noPidNamespace bool
+	// CountLeftovers keeps the tools of a cgroup backend in agentcli's pid
+	// namespace instead of one of their own per call, so that processes
+	// a tool leaves running are found in its cgroup and counted
+	// (Outcome.Leftovers) rather than ended, unseen, with its namespace.
+	// A tool can then see other processes by pid. For agentcli tool
+	// test, which reports leftovers; off for every other use.
+	CountLeftovers bool
 }
 
 // Spec describes one launch.
@@ -81,6 +85,10 @@ type Spec struct {
 	Dir string
 	// Stdin is written to standard input, which is then closed.
 	Stdin []byte
+	// HoldStdin keeps standard input open after Stdin until the call
+	// ends, as a slow client would: a conformance check uses it to find
+	// out what a tool still waiting for its input does on SIGTERM.
+	HoldStdin bool
 	// Timeout bounds the call; it must be positive.
 	Timeout time.Duration
 	// MaxStdout caps standard output; past it the call is killed. It must
@@ -116,6 +124,8 @@ type Outcome struct {
 	StdoutBytes int64
 	// Stderr is the kept prefix and suffix of standard error.
 	Stderr []byte
+	// StderrBytes counts the bytes the tool wrote to standard error.
+	StderrBytes int64
 	// ExitCode is the exit status, or -1 when a signal ended the tool.
 	ExitCode int
 	// Signal is the signal that ended the tool, if one did.
@@ -126,6 +136,10 @@ type Outcome struct {
 	// them all, or the kernel killed one of them (in the call's memory
 	// cgroup).
 	TimedOut, Cancelled, OutputLimit, MemoryLimit bool
+	// GraceExpired says the tool was asked to stop (SIGTERM, on a timeout
+	// or a cancelled call) and had not exited when the kill grace ran
+	// out, so SIGKILL ended it.
+	GraceExpired bool
 	// Leftovers counts processes of the call that were still there when
 	// the tool exited, killed and reaped by the host. In a pid namespace
 	// the kernel ends them with the tool, uncounted: there it is 0.
@@ -246,6 +260,10 @@ func New(opts Options) (*Launcher, error) {
 // ContainmentID is the short name of how calls are contained, one of the
 // Containment ids: ContainmentNone when they cannot be (see Containment).
 func (l *Launcher) ContainmentID() string { return l.backend.id() }
+
+// CountsLeftovers reports whether the calls' leftover processes are
+// counted in Outcome.Leftovers (see Options.CountLeftovers).
+func (l *Launcher) CountsLeftovers() bool { return l.backend.countsLeftovers() }
 
 // Containment describes how calls are contained, or returns why they
 // cannot be.
@@ -478,6 +496,9 @@ type backend interface {
 	// id is one of the Containment ids.
 	id() string
 	describe() string
+	// countsLeftovers: a call's leftover processes are found and counted
+	// (Outcome.Leftovers), not ended unseen with its pid namespace.
+	countsLeftovers() bool
 	close() error
 }
 
@@ -519,6 +540,7 @@ type uncontained struct{}
 func (uncontained) newJail() (jail, error) { return &groupJail{}, nil }
 func (uncontained) describe() string       { return "none (process group only)" }
 func (uncontained) id() string             { return ContainmentNone }
+func (uncontained) countsLeftovers() bool  { return true }
 func (uncontained) close() error           { return nil }
 
 // limited is a jail's limiter, started at the jail's first call that can

@@ -124,7 +124,7 @@ func forEachBackendAndCgroupAlone(t *testing.T, test func(t *testing.T, f *fixtu
 	forEachBackend(t, test)
 	if os.Geteuid() == 0 {
 		t.Run("v1-alone", func(t *testing.T) {
-			test(t, newFixtureWith(t, Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, backendOverride: "v1", noPidNamespace: true}))
+			test(t, newFixtureWith(t, Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, backendOverride: "v1", CountLeftovers: true}))
 		})
 	}
 }
@@ -470,7 +470,7 @@ func TestEscapedSession(t *testing.T) {
 		t.Run(b, func(t *testing.T) {
 			var f *fixture
 			if b == "v1-alone" {
-				f = newFixtureWith(t, Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, backendOverride: "v1", noPidNamespace: true})
+				f = newFixtureWith(t, Options{KillGrace: 300 * time.Millisecond, MaxProcs: 64, backendOverride: "v1", CountLeftovers: true})
 			} else {
 				f = newFixture(t, b)
 			}

@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/toolhost/toolhost/tools/internal/tooltest"
+	"github.com/toolhost/toolhost/protocol/tooltest"
 )
 
 // TestProcessSpecialFiles checks FIFOs and devices are refused without

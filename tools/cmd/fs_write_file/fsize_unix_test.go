@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/toolhost/toolhost/tools/internal/tooltest"
+	"github.com/toolhost/toolhost/protocol/tooltest"
 
 	"github.com/toolhost/toolhost/protocol"
 )

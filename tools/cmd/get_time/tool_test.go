@@ -1,13 +1,14 @@
 package main
 
-// The toolbelt's shared harness (tools/internal/tooltest) builds the real
-// program once per test run and runs it as the host would.
+// The public tool kit (protocol/tooltest) builds the real program once per
+// test run; TestToolbelt puts it through the toolbelt's checks (belt).
 
 import (
 	"os"
 	"testing"
 
-	"github.com/toolhost/toolhost/tools/internal/tooltest"
+	"github.com/toolhost/toolhost/protocol/tooltest"
+	"github.com/toolhost/toolhost/tools/internal/belt"
 )
 
 // tool is the program built from this folder, set by TestMain.
@@ -15,13 +16,7 @@ var tool *tooltest.Tool
 
 func TestMain(m *testing.M) { os.Exit(tooltest.Main(m, &tool)) }
 
-// TestManifestEntry checks the tool's tools.json entry (TestMain already
-// compiled both schemas): the command is the program built from here.
-func TestManifestEntry(t *testing.T) { tool.CheckManifestEntry(t) }
-
-// readOnly tells the harness the README example may run in the repository.
-const readOnly = true
-
-// TestReadmeExample runs the tool's example from tools/README.md as
-// written, from the repository root (a copy of it for tools that write).
-func TestReadmeExample(t *testing.T) { tool.CheckReadmeExample(t, readOnly) }
+// TestToolbelt checks the tool's tools.json entry, runs its examples from
+// tools/README.md as written (readOnly: in the repository itself), and
+// puts it through every check of agentcli tool test.
+func TestToolbelt(t *testing.T) { belt.Check(t, tool, true) }

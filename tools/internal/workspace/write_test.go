@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/toolhost/toolhost/tools/internal/tooltest"
+	"github.com/toolhost/toolhost/protocol/tooltest"
 )
 
 func TestWriteFile(t *testing.T) {

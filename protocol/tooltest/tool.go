@@ -23,16 +23,20 @@ type Tool struct {
 	Name string
 	// Path is the built program, removed when Main returns.
 	Path string
+	// Manifest is the tools.json the entry was found in.
+	Manifest string
 
 	input, output *jsonschema.Schema // compiled from tools.json
 	command       []string           // the entry's command
+	entry         json.RawMessage    // the entry as written
 }
 
 // Main builds the tool in the current folder (the package under test,
-// as go test runs it), loads its entry from the repository's tools.json,
-// sets *tool, runs the tests and removes the program. It returns the code
-// for os.Exit: m.Run's, or 2 after a message on standard error when the
-// build or the manifest fails.
+// as go test runs it), loads its entry (the one named like the folder)
+// from the nearest tools.json in this folder or above, sets *tool, runs
+// the tests and removes the program. It returns the code for os.Exit:
+// m.Run's, or 2 after a message on standard error when the build or the
+// manifest fails.
 func Main(m *testing.M, tool **Tool) int {
 	dir, err := os.Getwd()
 	if err != nil {
@@ -56,7 +60,7 @@ func Main(m *testing.M, tool **Tool) int {
 }
 
 // build builds the program in dir into the folder tmp and loads its entry
-// from the tools.json three folders up (dir is tools/cmd/NAME).
+// from the nearest tools.json.
 func build(dir, tmp string) (*Tool, error) {
 	name := filepath.Base(dir)
 	exe := ""
@@ -67,10 +71,28 @@ func build(dir, tmp string) (*Tool, error) {
 	if err := gobuild.Build(dir, tool.Path, "."); err != nil {
 		return nil, err
 	}
-	if err := tool.loadSpec(filepath.Join(dir, "..", "..", "..", "tools.json")); err != nil {
-		return nil, fmt.Errorf("tools.json: %w", err)
+	file, err := findManifest(dir)
+	if err != nil {
+		return nil, err
 	}
+	if err := tool.loadSpec(file); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	tool.Manifest = file
 	return tool, nil
+}
+
+// findManifest is the tools.json in dir or the nearest folder above it.
+func findManifest(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, "tools.json")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		if d == filepath.Dir(d) {
+			return "", fmt.Errorf("no tools.json in %s or any folder above it", dir)
+		}
+	}
 }
 
 // loadSpec reads the tool's entry from the manifest at file and compiles
@@ -81,26 +103,35 @@ func (tool *Tool) loadSpec(file string) error {
 		return err
 	}
 	var doc struct {
-		Tools []struct {
-			Name         string          `json:"name"`
-			Schema       json.RawMessage `json:"schema"`
-			OutputSchema json.RawMessage `json:"outputSchema"`
-			Command      []string        `json:"command"`
-		} `json:"tools"`
+		Tools []json.RawMessage `json:"tools"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return err
 	}
-	for _, e := range doc.Tools {
+	for _, raw := range doc.Tools {
+		var e struct {
+			Name         string          `json:"name"`
+			Schema       json.RawMessage `json:"schema"`
+			OutputSchema json.RawMessage `json:"outputSchema"`
+			Command      []string        `json:"command"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return err
+		}
 		if e.Name != tool.Name {
 			continue
 		}
-		tool.command = e.Command
+		tool.command, tool.entry = e.Command, raw
+		if len(e.Schema) == 0 {
+			e.Schema = json.RawMessage(`{"type":"object"}`) // as the host reads a missing one
+		}
 		if tool.input, err = compileSchema(e.Schema); err != nil {
 			return fmt.Errorf("%s schema: %w", tool.Name, err)
 		}
-		if tool.output, err = compileSchema(e.OutputSchema); err != nil {
-			return fmt.Errorf("%s outputSchema: %w", tool.Name, err)
+		if len(e.OutputSchema) > 0 {
+			if tool.output, err = compileSchema(e.OutputSchema); err != nil {
+				return fmt.Errorf("%s outputSchema: %w", tool.Name, err)
+			}
 		}
 		return nil
 	}

@@ -1,10 +1,12 @@
-package tooltest
+package belt
 
 import (
 	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/toolhost/toolhost/protocol/tooltest"
 )
 
 // CheckReadmeExample runs each of the tool's examples in tools/README.md
@@ -13,7 +15,7 @@ import (
 // none. A tool that writes files (readOnly false) runs in a scratch folder
 // with the same tools/bin layout instead, so the repository stays as it
 // was. It expects to run in the tool's folder, as Main does.
-func (tool *Tool) CheckReadmeExample(t testing.TB, readOnly bool) {
+func CheckReadmeExample(t testing.TB, tool *tooltest.Tool, readOnly bool) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
@@ -38,4 +40,13 @@ func (tool *Tool) CheckReadmeExample(t testing.TB, readOnly bool) {
 		var out map[string]any
 		tool.Succeed(t, root, string(m[1]), &out)
 	}
+}
+
+// Check runs every check of a toolbelt tool: its manifest entry, its
+// README examples (readOnly: see CheckReadmeExample) and the contract
+// checks of agentcli tool test.
+func Check(t *testing.T, tool *tooltest.Tool, readOnly bool) {
+	t.Run("ManifestEntry", func(t *testing.T) { tool.CheckManifestEntry(t) })
+	t.Run("ReadmeExample", func(t *testing.T) { CheckReadmeExample(t, tool, readOnly) })
+	t.Run("Contract", func(t *testing.T) { tool.Check(t, tooltest.CheckOptions{}) })
 }

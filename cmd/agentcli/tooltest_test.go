@@ -1,0 +1,271 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/toolhost/toolhost/internal/toolcheck"
+	"github.com/toolhost/toolhost/schemas"
+)
+
+// brokenTools maps each tool of testdata/brokentools, one bug each, to the
+// check that must find it.
+var brokenTools = map[string]string{
+	"empty_stdout":        toolcheck.StdoutEmpty,
+	"not_json":            toolcheck.StdoutNotJSON,
+	"two_values":          toolcheck.StdoutTwoValues,
+	"trailing_text":       toolcheck.StdoutTrailing,
+	"bad_utf8":            toolcheck.StdoutInvalidUTF8,
+	"schema_mismatch":     toolcheck.OutputSchema,
+	"envelope_on_stdout":  toolcheck.EnvelopeOnStdout,
+	"envelope_exit_zero":  toolcheck.EnvelopeExitZero,
+	"silent_failure":      toolcheck.FailureSilent,
+	"no_envelope":         toolcheck.FailureNoEnvelope,
+	"reserved_code":       toolcheck.FailureBadCode,
+	"crash_signal":        toolcheck.CrashSignal,
+	"slow":                toolcheck.Timeout,
+	"ignores_sigterm":     toolcheck.SigtermIgnored,
+	"leaves_child":        toolcheck.ProcessLeftover,
+	"over_cap":            toolcheck.OutputOverCap,
+	"near_cap":            toolcheck.OutputNearCap,
+	"stderr_flood":        toolcheck.StderrFlood,
+	"escapes":             toolcheck.OutputEscapes,
+	"writes_readonly":     toolcheck.ReadOnlyChanged,
+	"needs_env":           toolcheck.EnvMissing,
+	"no_description":      toolcheck.NoDescription,
+	"arg_no_description":  toolcheck.ArgNoDescription,
+	"arg_no_type":         toolcheck.SchemaNoType,
+	"contradictory_hints": toolcheck.Annotations,
+	"accepts_invalid":     toolcheck.InvalidAccepted,
+	"flaky":               toolcheck.Flaky,
+	"stdout_on_failure":   toolcheck.FailureStdout,
+	"memory_hog":          toolcheck.MemoryLimit,
+	"bad_interpreter":     toolcheck.LaunchFailed,
+}
+
+// toolTestReport parses and validates a -json report against its
+// published schema.
+func toolTestReport(t *testing.T, out string) *toolcheck.Report {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	const url = "https://toolhost.dev/schemas/tooltest-report.schema.json"
+	if err := c.AddResource(url, bytes.NewReader(schemas.ToolTestReport)); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := c.Compile(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out)
+	}
+	if err := schema.Validate(v); err != nil {
+		t.Fatalf("report does not match its schema: %#v", err)
+	}
+	var rep toolcheck.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	return &rep
+}
+
+// Every tool of the corpus is found out by its check, and by no other;
+// the report is valid against its schema, and the exit status says an
+// error was found.
+func TestToolTestFindsEveryBug(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("API_TOKEN", "") // needs_env must not find it either way
+	os.Unsetenv("API_TOKEN")
+	code, out, errs := runIn(t, "../..", "tool", "test", "-tools", "testdata/brokentools/tools.json",
+		"-json", "-runs", "2", "-audit", filepath.Join(dir, "audit.jsonl"))
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d (errors found)\n%s", code, exitFailed, errs)
+	}
+	rep := toolTestReport(t, out)
+	if got := len(rep.Tools); got != len(brokenTools) {
+		t.Errorf("report has %d tools, want %d", got, len(brokenTools))
+	}
+	for _, tr := range rep.Tools {
+		want, ok := brokenTools[tr.Name]
+		if !ok {
+			t.Errorf("%s: not in the test's table", tr.Name)
+			continue
+		}
+		var ids []string
+		for _, f := range tr.Findings {
+			ids = append(ids, f.ID)
+			if f.ID == want && f.Input == nil && !strings.HasPrefix(want, "manifest.") && want != toolcheck.LaunchFailed {
+				t.Errorf("%s: finding %s names no input", tr.Name, f.ID)
+			}
+		}
+		if want == toolcheck.ProcessLeftover && os.Geteuid() != 0 {
+			want = "" // not counted in a pid namespace: listed as skipped
+			if !slices.ContainsFunc(tr.Skipped, func(s toolcheck.Skipped) bool { return s.Check == toolcheck.ProcessLeftover }) {
+				t.Errorf("%s: process.leftover neither found nor listed as skipped", tr.Name)
+			}
+		}
+		if want == "" && len(ids) == 0 {
+			continue
+		}
+		if len(ids) != 1 || ids[0] != want {
+			t.Errorf("%s: found %v, want exactly [%s]", tr.Name, ids, want)
+		}
+	}
+	if rep.Errors == 0 || rep.Warnings == 0 || rep.Errors+rep.Warnings != countFindings(rep) {
+		t.Errorf("errors %d, warnings %d: want both counted", rep.Errors, rep.Warnings)
+	}
+}
+
+func countFindings(rep *toolcheck.Report) int {
+	n := 0
+	for _, t := range rep.Tools {
+		n += len(t.Findings)
+	}
+	return n
+}
+
+// The bundled toolbelt passes with no error and no warning, the same seed
+// makes the same inputs, and the text report says so.
+func TestToolTestToolbelt(t *testing.T) {
+	dir := project(t)
+	code, out, errs := runIn(t, dir, "tool", "test", "-json")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	rep := toolTestReport(t, out)
+	if len(rep.Tools) != 5 || rep.Errors != 0 || rep.Warnings != 0 {
+		t.Errorf("%d tools, %d errors, %d warnings; want 5, 0, 0\n%s", len(rep.Tools), rep.Errors, rep.Warnings, out)
+	}
+	_, again, _ := runIn(t, dir, "tool", "test", "-json", "fs_search")
+	if inputs := toolTestReport(t, again).Tools[0].Inputs; inputs != rep.Tools[3].Inputs {
+		t.Errorf("fs_search: %d inputs, then %d with the same seed", rep.Tools[3].Inputs, inputs)
+	}
+	code, text, _ := runIn(t, dir, "tool", "test", "get_time")
+	if code != exitOK || !strings.Contains(text, "get_time: ok (") || !strings.Contains(text, "1 tool(s)") {
+		t.Errorf("text report: exit %d\n%s", code, text)
+	}
+}
+
+// Bad usage and a broken manifest exit 2 with a message naming the problem.
+func TestToolTestUsage(t *testing.T) {
+	dir := project(t)
+	os.WriteFile(filepath.Join(dir, "broken.json"), []byte(`{"tools":[{"name":"x"}]}`), 0o644)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tool", "test", "no_such_tool"}, `no tool "no_such_tool"`},
+		{[]string{"tool", "test", "-runs", "0"}, "-runs must be at least 1"},
+		{[]string{"tool", "test", "-tools", "broken.json"}, "broken.json"},
+		{[]string{"tool", "test", "-workspace", "missing"}, "-workspace missing: not a folder"},
+		{[]string{"tool", "frobnicate"}, `unknown tool command "frobnicate"`},
+		{[]string{"tool"}, "agentcli tool test"},
+	} {
+		code, out, errs := runIn(t, dir, tt.args...)
+		if code != exitUsage || out != "" || !strings.Contains(errs, tt.want) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and %q", tt.args, code, out, errs, tt.want)
+		}
+	}
+}
+
+// The schema's list of check ids is the checker's.
+func TestToolTestSchemaListsEveryCheck(t *testing.T) {
+	var doc struct {
+		Defs struct {
+			Finding struct {
+				Properties struct {
+					ID struct {
+						Enum []string `json:"enum"`
+					} `json:"id"`
+				} `json:"properties"`
+			} `json:"finding"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(schemas.ToolTestReport, &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(slices.Values(doc.Defs.Finding.Properties.ID.Enum))
+	want := slices.Sorted(slices.Values(toolcheck.Checks))
+	if !slices.Equal(got, want) {
+		t.Errorf("schema lists %v\nchecker has %v", got, want)
+	}
+	covered := slices.Collect(maps.Values(brokenTools))
+	for _, id := range toolcheck.Checks {
+		if !slices.Contains(covered, id) {
+			t.Errorf("check %s has no broken tool in testdata/brokentools", id)
+		}
+	}
+}
+
+// An ordinary user without a cgroup checks tools the same way: the
+// toolbelt passes, bugs are found by their checks, and process.leftover,
+// which a pid namespace hides, is listed as not checked rather than
+// passed.
+func TestUnprivilegedToolTest(t *testing.T) {
+	dir, ws, env := unprivilegedProject(t)
+	broken := filepath.Join(dir, "broken")
+	os.MkdirAll(filepath.Join(broken, "tools", "bin"), 0o755)
+	progs, err := os.ReadDir("../../testdata/brokentools/tools/bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range progs {
+		copyExec(t, filepath.Join("../../testdata/brokentools/tools/bin", p.Name()), filepath.Join(broken, "tools", "bin", p.Name()))
+	}
+	data, err := os.ReadFile("../../testdata/brokentools/tools.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(broken, "tools.json"), data, 0o644)
+	want := map[string]string{"crash_signal": toolcheck.CrashSignal, "ignores_sigterm": toolcheck.SigtermIgnored,
+		"leaves_child": "", "memory_hog": toolcheck.MemoryLimit, "bad_interpreter": toolcheck.LaunchFailed}
+
+	for _, c := range []struct {
+		manifest string
+		names    []string
+		exit     int
+	}{
+		{filepath.Join(dir, "tools.json"), nil, exitOK},
+		{filepath.Join(broken, "tools.json"), slices.Sorted(maps.Keys(want)), exitFailed},
+	} {
+		cmd := asUser(dir, env, append([]string{"tool", "test", "-json", "-tools", c.manifest}, c.names...)...)
+		cmd.Dir = ws
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != c.exit {
+			t.Fatalf("%s: exit %d, want %d\n%s%s", c.manifest, code, c.exit, out.String(), errb.String())
+		}
+		rep := toolTestReport(t, out.String())
+		for _, tr := range rep.Tools {
+			skipped := slices.ContainsFunc(tr.Skipped, func(s toolcheck.Skipped) bool { return s.Check == toolcheck.ProcessLeftover })
+			if !skipped && tr.Name != "bad_interpreter" {
+				t.Errorf("%s: process.leftover not listed as skipped in a pid namespace", tr.Name)
+			}
+			if c.names == nil {
+				if len(tr.Findings) > 0 {
+					t.Errorf("toolbelt %s: %+v", tr.Name, tr.Findings)
+				}
+				continue
+			}
+			var ids []string
+			for _, f := range tr.Findings {
+				ids = append(ids, f.ID)
+			}
+			if w := want[tr.Name]; (w == "" && len(ids) > 0) || (w != "" && !slices.Equal(ids, []string{w})) {
+				t.Errorf("%s: found %v, want [%s]", tr.Name, ids, w)
+			}
+		}
+	}
+}
