@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -130,4 +131,29 @@ func httpPeak(b *testing.B, dir string, n int, item string) int64 {
 	}
 	b.Fatal("no VmHWM")
 	return 0
+}
+
+// BenchmarkToolTest runs "agentcli tool test" on the bundled toolbelt, as
+// a process, and reports how many runs of the tools it made: a tool
+// author waits this long for the whole check.
+func BenchmarkToolTest(b *testing.B) {
+	dir := project(b)
+	runs := 0
+	for b.Loop() {
+		cmd := exec.Command(filepath.Join(built, "agentcli"), "tool", "test", "-json", "-audit", filepath.Join(dir, "audit.jsonl"))
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("tool test: %v\n%s", err, out)
+		}
+		var rep struct{ Tools []struct{ Runs int } }
+		if err := json.Unmarshal(out, &rep); err != nil {
+			b.Fatal(err)
+		}
+		runs = 0
+		for _, t := range rep.Tools {
+			runs += t.Runs
+		}
+	}
+	b.ReportMetric(float64(runs), "runs/op")
 }

@@ -120,7 +120,7 @@ func cmdToolTest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	rep := toolcheck.Report{Version: 1, Seed: *seed, Runs: *runs, Tools: make([]toolcheck.ToolReport, len(tools))}
 	errs := make([]error, len(tools))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
+	sem := make(chan struct{}, 8) // most of a check is waiting (timeouts, SIGTERM)
 	for i, t := range tools {
 		wg.Go(func() {
 			sem <- struct{}{}

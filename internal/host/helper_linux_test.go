@@ -125,6 +125,10 @@ func helper(name string, args []string) int {
 		fmt.Fprintln(os.Stderr, "progress: working")
 		fmt.Fprintln(os.Stderr, `{"error":"the thing broke","code":"BROKE"}`)
 		return 4
+	case "fail-exit-zero":
+		fmt.Fprintln(os.Stderr, `{"error":"the thing broke","code":"BROKE"}`)
+	case "quiet-exit-zero":
+		fmt.Fprintln(os.Stderr, "Traceback: the last words")
 	case "fail-reserved-code":
 		fmt.Fprintln(os.Stderr, `{"error":"pretend the host said so","code":"DENIED"}`)
 		return 1

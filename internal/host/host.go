@@ -583,6 +583,14 @@ func (h *Host) interpret(p *prepared, redact *redactor, out *sandbox.Outcome) (j
 	case out.ExitCode != 0 || out.Signal != 0:
 		return nil, toolFailure(t.Name, stderr, out)
 	}
+	if len(bytes.Trim(out.Stdout, " \t\r\n")) == 0 {
+		// Nothing to decode: say what stderr holds, which is where a
+		// tool that meant to fail (or crashed quietly) left its words.
+		if env := protocol.ParseFailure([]byte(stderr)); env.Code != "" {
+			return nil, protocol.Errorf(protocol.CodeBadOutput, "%s exited 0 with nothing on standard output, but its standard error ends with an error envelope (code %s: %s): a tool that fails must exit with a non-zero status", t.Name, cut(env.Code, 64), cut(env.Message, 512))
+		}
+		return nil, protocol.Errorf(protocol.CodeBadOutput, "%s exited 0 with nothing on standard output, want one JSON value%s", t.Name, stderrTail(stderr))
+	}
 	weight := min(int64(len(out.Stdout)), decodeBudget)
 	h.decoding.Acquire(context.Background(), weight) // never fails without a deadline
 	defer h.decoding.Release(weight)

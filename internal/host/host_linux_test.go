@@ -141,6 +141,8 @@ var hostileTools = []string{
 	helperTool("fail", ""),
 	helperTool("fail-reserved-code", ""),
 	helperTool("fail-plain", ""),
+	helperTool("fail-exit-zero", ""),
+	helperTool("quiet-exit-zero", ""),
 	helperTool("crash", ""),
 	helperTool("grandchild", `"outputSchema":{"type":"object","required":["ok"]}`),
 	helperTool("ignore-term", `"timeoutSec":1`),
@@ -202,6 +204,12 @@ func TestHostileTools(t *testing.T) {
 		}},
 		{"prints two values", "two-values", `{}`, func(t *testing.T, r *Result) {
 			wantCode(t, r, protocol.CodeBadOutput, "more than one JSON value")
+		}},
+		{"fails but exits 0", "fail-exit-zero", `{}`, func(t *testing.T, r *Result) {
+			wantCode(t, r, protocol.CodeBadOutput, "nothing on standard output, but its standard error ends with an error envelope (code BROKE: the thing broke)")
+		}},
+		{"prints nothing, exits 0", "quiet-exit-zero", `{}`, func(t *testing.T, r *Result) {
+			wantCode(t, r, protocol.CodeBadOutput, "nothing on standard output, want one JSON value; its last output on stderr: Traceback: the last words")
 		}},
 		{"fails with an envelope", "fail", `{}`, func(t *testing.T, r *Result) {
 			wantCode(t, r, "BROKE", "the thing broke")

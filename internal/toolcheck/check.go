@@ -49,6 +49,8 @@ type checker struct {
 	byID   map[string]int // index in rep.Findings
 	// outcomes maps an input to how its first run ended, for Flaky.
 	outcomes map[string]string
+	// ran counts the runs that reached the tool.
+	ran int
 }
 
 // Tool checks the tool t of h's manifest: its manifest entry, then runs
@@ -102,6 +104,9 @@ func Tool(ctx context.Context, h *host.Host, t *manifest.Tool, o Options) ToolRe
 		runs++
 	}
 done:
+	if _, unrunnable := c.byID[LaunchFailed]; c.ran == 0 && ctx.Err() == nil && !unrunnable {
+		c.report(problem{RunRefused, Error, "could not be checked: the gate refused every input (see the inputs not checked); tool test cannot check a tool the policy denies"}, nil, nil)
+	}
 	c.rep.Runs = runs
 	c.rep.DurationMs = float64(time.Since(start).Microseconds()) / 1000
 	return c.rep
@@ -165,6 +170,7 @@ func (c *checker) run(ctx context.Context, in Input, valid, readOnly bool) bool 
 	if res.Outcome == nil {
 		return c.refused(in, res.Err)
 	}
+	c.ran++
 	for _, p := range classify(c.t, res.Outcome, valid || in.Lenient, c.maxOut) {
 		c.report(p, &in, res)
 	}

@@ -43,6 +43,7 @@ const (
 	InvalidAccepted   = "input.invalid-accepted"
 	Flaky             = "run.flaky"
 	LaunchFailed      = "launch.failed"
+	RunRefused        = "run.refused"
 	NoDescription     = "manifest.description"
 	ArgNoDescription  = "manifest.arg-description"
 	SchemaNoType      = "manifest.schema-type"
@@ -55,7 +56,7 @@ var Checks = []string{
 	OutputSchema, OutputOverCap, OutputNearCap, OutputEscapes,
 	EnvelopeOnStdout, EnvelopeExitZero, FailureSilent, FailureNoEnvelope, FailureBadCode, FailureStdout,
 	CrashSignal, Timeout, SigtermIgnored, MemoryLimit, ProcessLeftover, StderrFlood,
-	ReadOnlyChanged, EnvMissing, InvalidAccepted, Flaky, LaunchFailed,
+	ReadOnlyChanged, EnvMissing, InvalidAccepted, Flaky, LaunchFailed, RunRefused,
 	NoDescription, ArgNoDescription, SchemaNoType, Annotations,
 }
 
