@@ -38,15 +38,9 @@ type hostFlags struct {
 }
 
 func (f *hostFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.tools, "tools", "tools.json", "the tools manifest")
+	f.registerLaunch(fs)
 	fs.StringVar(&f.workspace, "workspace", ".", "the folder tools run in")
-	fs.StringVar(&f.auditPath, "audit", "", "the audit log (default "+defaultAuditPath()+")")
-	fs.BoolVar(&f.debug, "debug", false, "log details to stderr")
-	fs.DurationVar(&f.toolTimeout, "tool-timeout", host.DefaultTimeout, "timeout of tools without timeoutSec")
 	fs.IntVar(&f.maxConcurrent, "max-concurrent", sandbox.DefaultMaxConcurrent, "tool processes running at once")
-	fs.IntVar(&f.maxProcs, "max-procs", sandbox.DefaultMaxProcs, "processes and threads one call may have")
-	fs.DurationVar(&f.killGrace, "kill-grace", sandbox.DefaultKillGrace, "time between SIGTERM and SIGKILL")
-	fs.BoolVar(&f.allowUncontained, "allow-uncontained", false, "run tools even where no cgroup can contain them (unsafe)")
 	fs.StringVar(&f.policyFile, "policy", "", "a policy file, used instead of the manifest's policy")
 	fs.Func("mode", "the gate's mode for calls no rule matched: default (ask), strict (deny) or bypass (allow); overrides the policy's", func(s string) error {
 		m, err := policy.ParseMode(s)
@@ -70,6 +64,19 @@ func (f *hostFlags) register(fs *flag.FlagSet) {
 		f.redact = append(f.redact, re)
 		return nil
 	})
+}
+
+// registerLaunch registers the flags of how tools are launched and
+// recorded, which every command that runs tools has (tool test has only
+// these).
+func (f *hostFlags) registerLaunch(fs *flag.FlagSet) {
+	fs.StringVar(&f.tools, "tools", "tools.json", "the tools manifest")
+	fs.StringVar(&f.auditPath, "audit", "", "the audit log (default "+defaultAuditPath()+")")
+	fs.BoolVar(&f.debug, "debug", false, "log details to stderr")
+	fs.DurationVar(&f.toolTimeout, "tool-timeout", host.DefaultTimeout, "timeout of tools without timeoutSec")
+	fs.IntVar(&f.maxProcs, "max-procs", sandbox.DefaultMaxProcs, "processes and threads one call may have")
+	fs.DurationVar(&f.killGrace, "kill-grace", sandbox.DefaultKillGrace, "time between SIGTERM and SIGKILL")
+	fs.BoolVar(&f.allowUncontained, "allow-uncontained", false, "run tools even where no cgroup can contain them (unsafe)")
 }
 
 func defaultAuditPath() string {

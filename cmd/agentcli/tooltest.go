@@ -17,7 +17,6 @@ import (
 	"github.com/toolhost/toolhost/internal/audit"
 	"github.com/toolhost/toolhost/internal/host"
 	"github.com/toolhost/toolhost/internal/manifest"
-	"github.com/toolhost/toolhost/internal/sandbox"
 	"github.com/toolhost/toolhost/internal/toolcheck"
 )
 
@@ -56,13 +55,7 @@ func cmdToolTest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fs.PrintDefaults()
 	}
 	var hf hostFlags
-	fs.StringVar(&hf.tools, "tools", "tools.json", "the tools manifest")
-	fs.StringVar(&hf.auditPath, "audit", "", "the audit log the test runs are recorded in (default "+defaultAuditPath()+")")
-	fs.BoolVar(&hf.debug, "debug", false, "log details to stderr")
-	fs.DurationVar(&hf.toolTimeout, "tool-timeout", host.DefaultTimeout, "timeout of tools without timeoutSec")
-	fs.IntVar(&hf.maxProcs, "max-procs", sandbox.DefaultMaxProcs, "processes and threads one call may have")
-	fs.DurationVar(&hf.killGrace, "kill-grace", sandbox.DefaultKillGrace, "time between SIGTERM and SIGKILL")
-	fs.BoolVar(&hf.allowUncontained, "allow-uncontained", false, "run tools even where no containment can be had (unsafe)")
+	hf.registerLaunch(fs)
 	asJSON := fs.Bool("json", false, "print the report as JSON (schemas/tooltest-report.schema.json)")
 	runs := fs.Int("runs", 1, "run each valid input this many times")
 	seed := fs.Uint64("seed", 1, "seed of the generated inputs: the same seed gives the same inputs")

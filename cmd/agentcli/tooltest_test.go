@@ -222,6 +222,9 @@ func TestUnprivilegedToolTest(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range progs {
+		if p.IsDir() {
+			continue // __pycache__
+		}
 		copyExec(t, filepath.Join("../../testdata/brokentools/tools/bin", p.Name()), filepath.Join(broken, "tools", "bin", p.Name()))
 	}
 	data, err := os.ReadFile("../../testdata/brokentools/tools.json")
