@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -35,8 +36,16 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var f chatFlags
 	f.register(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: agentcli -prompt TEXT [flags]  (goagent-compatible agent loop)\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: agentcli -prompt TEXT [flags]  (goagent-compatible agent loop)\n\nFlags:\n")
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), "\nThe other commands (mcp, tools, call, tool, audit, security): agentcli help\n")
+	}
+	// -h or --help anywhere, even where a flag's value goes (-prompt -h),
+	// is a request for help, as in goagent: it never reaches the model.
+	if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }) {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return exitOK
 	}
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -129,11 +138,19 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		b, _ := json.MarshalIndent(messages, "", "  ")
 		fmt.Fprintf(stderr, "%s\n", b)
 	}
-	answer, transcript, runErr := chat.Run(ctx, chat.Options{
-		Client: openai.NewClientWithConfig(oc), Host: h, Approver: terminalApprover(stdin, stderr), Model: cfg.model,
+	approver := terminalApprover(stdin, stderr)
+	if approver == nil {
+		// Never silent, -quiet or not: every call of these would fail.
+		if names, why := h.MayAsk(); len(names) > 0 {
+			fmt.Fprintf(stderr, "warning: %s\n", host.ForTerminal(noApproverWarning(names, why)))
+		}
+	}
+	res, runErr := chat.Run(ctx, chat.Options{
+		Client: openai.NewClientWithConfig(oc), Host: h, Approver: approver, Model: cfg.model,
 		Temperature: cfg.temperature, TopP: cfg.topP, MaxSteps: f.maxSteps, Stream: f.stream,
 		Parallel: hf.maxConcurrent, Progress: progress, Verbose: f.verbose,
 	}, messages)
+	answer, transcript := res.Answer, res.Messages
 
 	code = exitOK
 	if f.saveMessages != "" {
@@ -150,16 +167,34 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	switch {
 	case runErr == nil:
 		fmt.Fprintln(stdout, answer)
-		return code
 	case ctx.Err() != nil:
 		fmt.Fprintln(stderr, "error: interrupted; running tools were stopped")
 		return exitInterrupted
 	case errors.As(runErr, &stepErr):
 		fmt.Fprintf(stderr, "info: %s\n", host.ForTerminal(runErr.Error()))
-		return exitFailed
+		code = exitFailed
+	default:
+		fmt.Fprintf(stderr, "error: %s\n", host.ForTerminal(runErr.Error()))
+		code = exitFailed
 	}
-	fmt.Fprintf(stderr, "error: %s\n", host.ForTerminal(runErr.Error()))
-	return exitFailed
+	if len(res.NeedsApproval) > 0 {
+		// The model answered (or failed) without the tools it asked for.
+		fmt.Fprintf(stderr, "error: calls of %s were refused: they need approval and nobody could give it here (pre-approve with -approve %s, add a policy rule that allows them, or use -mode bypass)\n",
+			host.ForTerminal(strings.Join(res.NeedsApproval, ", ")), host.ForTerminal(strings.Join(res.NeedsApproval, ",")))
+		return exitNeedsApproval
+	}
+	return code
+}
+
+// noApproverWarning says, before the first request, which offered tools
+// the policy may ask about when nobody can answer, and how to let them run.
+func noApproverWarning(names, why []string) string {
+	detail := names[0] + " (" + why[0] + ")"
+	if len(names) > 1 {
+		detail += " and " + strings.Join(names[1:], ", ")
+	}
+	return fmt.Sprintf("nobody can approve tool calls here (stdin is not a terminal), and the policy asks before running %s: those calls will fail NEEDS_APPROVAL. To let them run, pre-approve them with -approve %s, add a policy rule that allows them, or use -mode bypass",
+		detail, strings.Join(names, ","))
 }
 
 // messages builds the conversation from the prompt flags or a saved one.

@@ -52,6 +52,46 @@ func TestGoagentCommandLine(t *testing.T) {
 	}
 }
 
+// Tools the policy asks about, with nobody to ask, are never a silent
+// failure: a warning names them and the fixes before the first request
+// (-quiet too), and a run in which such calls were refused says so and
+// exits 3, whatever the model answered. With the fix applied the same
+// command line runs the tool and exits 0.
+func TestChatRefusedToolsAreLoud(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	script := func() *fakeoai.Server {
+		return fakeoai.New(t,
+			fakeoai.ToolCalls(fakeoai.Call{ID: "call_1", Name: "fs_write_file", Args: `{"path":"out.txt","content":"hi"}`}),
+			fakeoai.Answer("I could not write the file."),
+		)
+	}
+	srv := script()
+	code, out, errs := runIn(t, dir, "-prompt", "write hi to out.txt", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-quiet")
+	if code != exitNeedsApproval || out != "I could not write the file.\n" {
+		t.Fatalf("exit %d (want %d), stdout %q\nstderr %s", code, exitNeedsApproval, out, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	if len(lines) != 2 ||
+		!strings.HasPrefix(lines[0], "warning: nobody can approve tool calls here (stdin is not a terminal), and the policy asks before running fs_write_file (rule writes asks: writing files changes the workspace)") ||
+		!strings.Contains(lines[0], "-approve fs_write_file, add a policy rule that allows them, or use -mode bypass") ||
+		!strings.HasPrefix(lines[1], "error: calls of fs_write_file were refused: they need approval and nobody could give it here") {
+		t.Errorf("stderr:\n%s", errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out.txt")); err == nil {
+		t.Error("the refused call wrote the file")
+	}
+
+	srv = script()
+	code, _, errs = runIn(t, dir, "-prompt", "write hi to out.txt", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-quiet", "-approve", "fs_write_file")
+	if code != exitOK || strings.Contains(errs, "warning") || strings.Contains(errs, "refused") {
+		t.Errorf("with -approve: exit %d, stderr %s", code, errs)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "out.txt")); string(data) != "hi" {
+		t.Errorf("out.txt %q, want the approved call's write", data)
+	}
+}
+
 // Environment variables fill what flags leave out; flags win.
 func TestChatEnvironment(t *testing.T) {
 	chatEnv(t)
@@ -317,5 +357,26 @@ func TestChatKeyHiddenFromProc(t *testing.T) {
 				t.Errorf("the key did not reach the endpoint")
 			}
 		})
+	}
+}
+
+// -h or --help anywhere, even as a flag's value, prints the help on
+// stdout and exits 0 without a request (goagent does the same).
+func TestChatHelpAnywhere(t *testing.T) {
+	chatEnv(t)
+	srv := fakeoai.New(t, fakeoai.Answer("never"))
+	for _, args := range [][]string{
+		{"-prompt", "-h"},
+		{"-prompt", "hi", "--help", "-base-url", srv.BaseURL()},
+		{"-h", "-frobnicate"},
+		{"-prompt", "hi", "-base-url", srv.BaseURL(), "-help"},
+	} {
+		code, out, errs := runIn(t, t.TempDir(), args...)
+		if code != exitOK || !strings.HasPrefix(out, "Usage: agentcli -prompt TEXT [flags]") || !strings.Contains(out, "-max-steps") || errs != "" {
+			t.Errorf("%q: exit %d, stdout %.80q, stderr %q", args, code, out, errs)
+		}
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("%d requests, want none", n)
 	}
 }

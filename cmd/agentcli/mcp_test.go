@@ -171,6 +171,8 @@ func testMCPStdio(t *testing.T, version string) {
 		{"fs_read_file", map[string]any{"path": "/etc/passwd"}, `"code":"DENIED"`},
 		{"fs_read_file", map[string]any{"path": "missing.txt"}, `"code":"NOT_FOUND"`},
 		{"fs_write_file", map[string]any{"path": "x.txt", "content": "x"}, `"code":"NEEDS_APPROVAL"`},
+		// Advice the client's user can act on: a model cannot pass flags.
+		{"fs_write_file", map[string]any{"path": "x.txt", "content": "x"}, `the operator of this MCP server can start it with -approve fs_write_file`},
 		{"fs_read_file", map[string]any{"path": 5}, `"code":"INVALID_ARGS"`},
 		{"fs_read_file", map[string]any{"path": 5}, `/path: expected string, but got number`},
 	} {
@@ -215,8 +217,8 @@ func testMCPStdio(t *testing.T, version string) {
 		t.Errorf("the refused write is not audited with its decision:\n%s", auditOf(dir))
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, "state", "toolhost", "audit.jsonl"))
-	if n := strings.Count(string(data), `"frontend":"mcp","caller":"stdio"`); n != 8 || !strings.Contains(string(data), `"tool":"invented"`) || !strings.Contains(string(data), `"code":"UNKNOWN_TOOL","message":"unknown tool \"invented\"`) {
-		t.Errorf("%d audit records from mcp, want 8 with the unknown tool's:\n%s", n, data)
+	if n := strings.Count(string(data), `"frontend":"mcp","caller":"stdio"`); n != 9 || !strings.Contains(string(data), `"tool":"invented"`) || !strings.Contains(string(data), `"code":"UNKNOWN_TOOL","message":"unknown tool \"invented\"`) {
+		t.Errorf("%d audit records from mcp, want 9 with the unknown tool's:\n%s", n, data)
 	}
 }
 

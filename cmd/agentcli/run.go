@@ -12,10 +12,13 @@ import (
 
 // Exit statuses.
 const (
-	exitOK          = 0
-	exitFailed      = 1   // the call or the check failed
-	exitUsage       = 2   // bad flags, arguments or configuration
-	exitInterrupted = 130 // stopped by SIGINT or SIGTERM
+	exitOK     = 0
+	exitFailed = 1 // the call or the check failed
+	exitUsage  = 2 // bad flags, arguments or configuration
+	// exitNeedsApproval ends an agent run in which tool calls were refused
+	// because they needed approval and nobody could give it.
+	exitNeedsApproval = 3
+	exitInterrupted   = 130 // stopped by SIGINT or SIGTERM
 )
 
 const usage = `agentcli runs the tools of a tools.json manifest safely.
@@ -47,7 +50,8 @@ Usage:
         tightens permissions, nothing else.
 
 Run "agentcli COMMAND -h" for a command's flags, "agentcli -h" for the
-agent loop's.
+agent loop's (as goagent's agentcli -h prints them), "agentcli help" for
+this list.
 `
 
 // run is the whole program: main only wires it to the process.
@@ -70,7 +74,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdSecurity(rest, stdout, stderr)
 	case "tool":
 		return cmdTool(ctx, rest, stdout, stderr)
-	case "help", "-h", "-help", "--help":
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}

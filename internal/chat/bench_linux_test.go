@@ -76,14 +76,14 @@ func BenchmarkRun100(b *testing.B) {
 		lost += raw(round, false)
 		t1 := time.Now()
 		script(round)
-		answer, msgs, err := Run(context.Background(), Options{Client: c, Host: e.h, Model: "m", MaxSteps: steps + 1, Parallel: width},
+		res, err := Run(context.Background(), Options{Client: c, Host: e.h, Model: "m", MaxSteps: steps + 1, Parallel: width},
 			prompt("go"))
 		loopTime += time.Since(t1)
 		rawTime += t1.Sub(t0)
-		if err != nil || answer != "done" {
-			b.Fatalf("run: %q %v", answer, err)
+		if err != nil || res.Answer != "done" {
+			b.Fatalf("run: %q %v", res.Answer, err)
 		}
-		lost += lostResults(msgs, round)
+		lost += lostResults(res.Messages, round)
 		t2 := time.Now()
 		lost += raw(round, true)
 		pollTime += time.Since(t2)

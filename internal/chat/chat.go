@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,19 +54,38 @@ func (e *StepLimitError) Error() string {
 	return fmt.Sprintf("reached maximum steps (%d); needs human review", e.Steps)
 }
 
-// Run continues the conversation in messages until the model answers. It
-// returns the answer and the whole conversation, which holds everything up
-// to the failure when err is not nil. A conversation whose last assistant
-// message still has tool calls without results resumes by running them; one
-// that already ends in an answer returns it without asking the model again.
-func Run(ctx context.Context, opts Options, messages []openai.ChatCompletionMessage) (string, []openai.ChatCompletionMessage, error) {
+// Result is how a run ended. Run never returns a nil Result.
+type Result struct {
+	// Answer is the model's answer; "" when the run failed.
+	Answer string
+	// Messages is the whole conversation, up to the failure if one ended
+	// the run.
+	Messages []openai.ChatCompletionMessage
+	// NeedsApproval names the tools, once each in the order it happened,
+	// that had calls refused because the gate asked and nobody could
+	// answer (NEEDS_APPROVAL).
+	NeedsApproval []string
+}
+
+// Run continues the conversation in messages until the model answers. A
+// conversation whose last assistant message still has tool calls without
+// results resumes by running them; one that already ends in an answer
+// returns it without asking the model again.
+func Run(ctx context.Context, opts Options, messages []openai.ChatCompletionMessage) (*Result, error) {
+	r := &runner{opts: opts}
+	answer, msgs, err := r.run(ctx, messages)
+	return &Result{Answer: answer, Messages: msgs, NeedsApproval: r.needsApproval}, err
+}
+
+func (r *runner) run(ctx context.Context, messages []openai.ChatCompletionMessage) (string, []openai.ChatCompletionMessage, error) {
+	opts := &r.opts
 	if opts.MaxSteps <= 0 {
 		opts.MaxSteps = 8
 	}
 	if opts.Parallel <= 0 {
 		opts.Parallel = DefaultParallel
 	}
-	r := &runner{opts: opts, tools: functions(opts.Host)}
+	r.tools = functions(opts.Host)
 	if err := Validate(messages); err != nil {
 		return "", messages, err
 	}
@@ -136,6 +156,8 @@ type runner struct {
 	// noTemperature is set once the server refused the temperature.
 	noTemperature bool
 	progressMu    sync.Mutex
+	// needsApproval: see Result; under progressMu.
+	needsApproval []string
 }
 
 func (r *runner) progress(format string, args ...any) {
@@ -329,6 +351,13 @@ func (r *runner) callTool(ctx context.Context, call openai.ToolCall) (string, er
 	}
 	if !res.OK() {
 		r.progress("  %s (%s): %s: %s", name, call.ID, res.Err.Code, cutLine(res.Err.Message, 160))
+		if res.Err.Code == protocol.CodeNeedsApproval {
+			r.progressMu.Lock()
+			if !slices.Contains(r.needsApproval, name) {
+				r.needsApproval = append(r.needsApproval, name)
+			}
+			r.progressMu.Unlock()
+		}
 		return string(res.Err.JSON()), nil
 	}
 	r.progress("  %s (%s): ok in %v", name, call.ID, time.Since(start).Round(time.Millisecond))

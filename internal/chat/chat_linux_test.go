@@ -98,7 +98,8 @@ func (e *env) run(t *testing.T, srv *fakeoai.Server, opts Options, msgs []openai
 		opts.Client = client(srv, nil)
 	}
 	opts.Host, opts.Model = e.h, "gpt-4o"
-	return Run(context.Background(), opts, msgs)
+	res, err := Run(context.Background(), opts, msgs)
+	return res.Answer, res.Messages, err
 }
 
 // toolMessages returns the tool messages of a recorded request.
@@ -297,7 +298,8 @@ func TestCancelMidTool(t *testing.T) {
 		}
 		cancel()
 	}()
-	_, msgs, err := Run(ctx, Options{Client: client(srv, nil), Host: e.h, Model: "m"}, prompt("sleep"))
+	res, err := Run(ctx, Options{Client: client(srv, nil), Host: e.h, Model: "m"}, prompt("sleep"))
+	msgs := res.Messages
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}

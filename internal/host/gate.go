@@ -58,6 +58,23 @@ func (r ApprovalRequest) Summary() string {
 	return strings.Join(parts, ", ")
 }
 
+// MayAsk names the tools whose calls the gate may put to an approver:
+// those the policy may ask about (see policy.Policy.MayAsk) and that were
+// not pre-approved (Options.Approve), in manifest order, each with why.
+// Without an approver, such calls fail NEEDS_APPROVAL.
+func (h *Host) MayAsk() (names, why []string) {
+	ts := h.tools.Load()
+	for _, t := range ts.m.Tools {
+		if slices.Contains(h.opts.Approve, t.Name) {
+			continue
+		}
+		if ask, reason := ts.policy.MayAsk(t.Name); ask {
+			names, why = append(names, t.Name), append(why, reason)
+		}
+	}
+	return names, why
+}
+
 // defaultPolicy is the policy of a manifest without one: no rules, mode
 // default (every call asks).
 var defaultPolicy = &policy.Policy{Mode: policy.ModeDefault}
@@ -91,7 +108,7 @@ type verdict struct {
 // gate decides whether a call with validated args may run: the floor,
 // then the guards of marked arguments, then the policy's rules and mode,
 // then approval.
-func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, stdin []byte, approve Approver) verdict {
+func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, stdin []byte, approve Approver, frontend string) verdict {
 	t := p.tool
 	obj, _ := args.(map[string]any)
 	pol := ts.policy
@@ -213,7 +230,17 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 		why = fmt.Sprintf(" (%v)", err)
 	}
 	return verdict{audit.NeedsApproval, v.By, protocol.Errorf(protocol.CodeNeedsApproval,
-		"%s needs approval (%s), and nobody can approve it here%s: pre-approve it with -approve %s, or add a policy rule that allows it", t.Name, v.Reason, why, t.Name)}
+		"%s needs approval (%s), and nobody can approve it here%s: %s", t.Name, v.Reason, why, approvalAdvice(frontend, t.Name))}
+}
+
+// approvalAdvice says, to whoever reads a NEEDS_APPROVAL message, what
+// can let the call run. An MCP client (and the model behind it) cannot
+// pass flags: the advice is for the server's operator, or the client.
+func approvalAdvice(frontend, tool string) string {
+	if frontend == "mcp" {
+		return fmt.Sprintf("the operator of this MCP server can start it with -approve %s or add a policy rule that allows it; or use an MCP client that can ask its user (elicitation)", tool)
+	}
+	return fmt.Sprintf("pre-approve it with -approve %s, or add a policy rule that allows it", tool)
 }
 
 // pathStrings are the strings of a path argument: the string, or the

@@ -501,7 +501,7 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 	} else if stdin, value, perr = checkArgs(t.Input, args); perr != nil {
 		return nil, nil, perr
 	}
-	v := h.gate(ctx, ts, p, value, stdin, approve)
+	v := h.gate(ctx, ts, p, value, stdin, approve, rec.Frontend)
 	rec.Decision, rec.Rule = v.decision, v.rule
 	if v.err != nil {
 		return nil, nil, v.err

@@ -270,6 +270,28 @@ func (p *Policy) Decide(tool string, args map[string]any, commands ...map[string
 	return Verdict{Ask, "mode:default", "no policy rule matched and mode default asks"}
 }
 
+// MayAsk reports whether a call of tool can end in the policy asking: its
+// rules and mode ask whatever the arguments, or a rule that asks matches
+// some arguments (and none denies the tool whatever they are). why says
+// which.
+func (p *Policy) MayAsk(tool string) (ask bool, why string) {
+	v := p.Decide(tool, nil)
+	switch v.Decision {
+	case Ask:
+		return true, v.Reason
+	case Deny:
+		return false, ""
+	}
+	words := Words(tool)
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		if r.Decision == Ask && len(r.args) > 0 && (r.tool == nil || containsRun(words, r.tool)) {
+			return true, r.why("asks for some arguments")
+		}
+	}
+	return false, ""
+}
+
 func (r *Rule) why(what string) string {
 	s := fmt.Sprintf("rule %s %s", r.ID, what)
 	if r.Reason != "" {

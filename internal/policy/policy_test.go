@@ -160,3 +160,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// MayAsk: whatever the arguments (a rule or the mode asks), or for some
+// of them (an ask rule with args); never for a tool denied outright or
+// allowed with no ask rule in sight.
+func TestMayAsk(t *testing.T) {
+	p := mustParse(t, `{"mode":"strict","rules":[
+		{"id":"reads","tool":"read","decision":"allow"},
+		{"id":"writes","tool":"write","decision":"ask","reason":"changes files"},
+		{"id":"run","tool":"run_command","decision":"allow"},
+		{"id":"push","tool":"run_command","args":{"command":"push"},"decision":"ask","reason":"publishes"},
+		{"id":"off","tool":"danger","decision":"deny"}]}`)
+	for _, c := range []struct {
+		tool string
+		ask  bool
+		why  string
+	}{
+		{"fs_read_file", false, ""},
+		{"fs_write_file", true, "rule writes asks: changes files"},
+		{"run_command", true, "rule push asks for some arguments: publishes"},
+		{"danger", false, ""},
+		{"other", false, ""}, // mode strict denies
+	} {
+		ask, why := p.MayAsk(c.tool)
+		if ask != c.ask || why != c.why {
+			t.Errorf("MayAsk(%s) = %v %q, want %v %q", c.tool, ask, why, c.ask, c.why)
+		}
+	}
+	if ask, why := mustParse(t, `{}`).MayAsk("anything"); !ask || !strings.Contains(why, "mode default asks") {
+		t.Errorf("mode default: %v %q", ask, why)
+	}
+}
