@@ -148,7 +148,7 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	res, runErr := chat.Run(ctx, chat.Options{
 		Client: openai.NewClientWithConfig(oc), Host: h, Approver: approver, Model: cfg.model,
 		Temperature: cfg.temperature, TopP: cfg.topP, MaxSteps: f.maxSteps, Stream: f.stream,
-		Parallel: hf.maxConcurrent, Progress: progress, Verbose: f.verbose,
+		Parallel: hf.maxConcurrent, Progress: progress, Verbose: f.verbose, Warn: stderr,
 	}, messages)
 	answer, transcript := res.Answer, res.Messages
 

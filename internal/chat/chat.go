@@ -45,6 +45,9 @@ type Options struct {
 	// none. Verbose adds what the model says alongside its tool calls.
 	Progress io.Writer
 	Verbose  bool
+	// Warn receives the lines a person must see however quiet the run
+	// (an answer cut at the length limit); nil means none.
+	Warn io.Writer
 }
 
 // StepLimitError ends a run that used all its steps without an answer.
@@ -108,7 +111,10 @@ func (r *runner) run(ctx context.Context, messages []openai.ChatCompletionMessag
 		if len(msg.ToolCalls) == 0 {
 			answer := strings.TrimSpace(msg.Content)
 			if answer == "" {
-				return "", messages, errors.New("the model returned neither an answer nor tool calls")
+				// goagent keeps the empty message and asks again, within
+				// the step limit.
+				r.progress("step %d: the model answered nothing; asking again", step)
+				continue
 			}
 			r.progress("step %d: answer (%d bytes)", step, len(answer))
 			return answer, messages, nil
@@ -158,6 +164,20 @@ type runner struct {
 	progressMu    sync.Mutex
 	// needsApproval: see Result; under progressMu.
 	needsApproval []string
+	// noStream is set once the server answered a streamed request with
+	// one JSON document.
+	noStream bool
+}
+
+// warn writes a line to Warn, prefixed "warning: ".
+func (r *runner) warn(format string, args ...any) {
+	if r.opts.Warn == nil {
+		return
+	}
+	line := host.ForTerminal(fmt.Sprintf(format, args...))
+	r.progressMu.Lock()
+	defer r.progressMu.Unlock()
+	fmt.Fprintln(r.opts.Warn, "warning: "+line)
 }
 
 func (r *runner) progress(format string, args ...any) {
@@ -191,8 +211,30 @@ func functions(h *host.Host) []openai.Tool {
 	return tools
 }
 
-// complete asks the model for the next message.
+// complete asks the model for the next message. A message the server
+// cut at its length limit is asked for once more with a larger max_tokens
+// (twice what it generated, at least minRetryTokens), as goagent asks
+// again; still cut, it is used as it is, and the run says so.
 func (r *runner) complete(ctx context.Context, step int, messages []openai.ChatCompletionMessage) (openai.ChatCompletionMessage, error) {
+	rep, err := r.ask(ctx, step, messages, 0)
+	if err != nil || !rep.cut {
+		return rep.msg, err
+	}
+	limit := max(2*rep.tokens, minRetryTokens)
+	r.progress("step %d: the answer was cut at the model's length limit; asking again with max_tokens %d", step, limit)
+	rep, err = r.ask(ctx, step, messages, limit)
+	if err == nil && rep.cut {
+		r.warn("step %d: the answer is cut at the model's length limit even with max_tokens %d (finish_reason length)", step, limit)
+	}
+	return rep.msg, err
+}
+
+// minRetryTokens is the least max_tokens a cut answer is asked again with.
+const minRetryTokens = 4096
+
+// ask sends one request for the next message; maxTokens > 0 sets
+// max_tokens.
+func (r *runner) ask(ctx context.Context, step int, messages []openai.ChatCompletionMessage, maxTokens int) (reply, error) {
 	req := openai.ChatCompletionRequest{Model: r.opts.Model, Messages: messages, Tools: r.tools}
 	if len(r.tools) > 0 {
 		req.ToolChoice = "auto"
@@ -203,7 +245,11 @@ func (r *runner) complete(ctx context.Context, step int, messages []openai.ChatC
 	if r.opts.Temperature != nil && !r.noTemperature {
 		req.Temperature = nonZero(*r.opts.Temperature)
 	}
-	r.progress("step %d: asking %s (%d messages)", step, r.opts.Model, len(messages))
+	//lint:ignore SA1019 max_tokens is what goagent sends and what OpenAI-compatible servers (llama.cpp, vLLM, Ollama) read
+	req.MaxTokens = maxTokens
+	if maxTokens == 0 {
+		r.progress("step %d: asking %s (%d messages)", step, r.opts.Model, len(messages))
+	}
 	msg, err := r.send(ctx, req)
 	var apiErr *openai.APIError
 	if err != nil && req.Temperature != 0 && errors.As(err, &apiErr) && apiErr.HTTPStatusCode == 400 && rejectsTemperature(apiErr.Message) {
@@ -234,35 +280,61 @@ func nonZero(v float64) float32 {
 	return float32(v)
 }
 
-func (r *runner) send(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionMessage, error) {
-	if r.opts.Stream {
+// reply is the model's next message and how its generation ended.
+type reply struct {
+	msg openai.ChatCompletionMessage
+	// cut: the server stopped at its length limit (finish_reason
+	// "length"); tokens is how many it generated, when it says.
+	cut    bool
+	tokens int
+}
+
+func (r *runner) send(ctx context.Context, req openai.ChatCompletionRequest) (reply, error) {
+	if r.opts.Stream && !r.noStream {
 		req.Stream = true
-		return r.stream(ctx, req)
+		rep, err := r.stream(ctx, req)
+		if !errors.Is(err, errNotStreamed) {
+			return rep, err
+		}
+		// A server that answers a streamed request with one JSON
+		// document: ask again without streaming, as goagent does, and
+		// no more streamed requests this run.
+		r.noStream = true
+		r.progress("the server does not stream its answers; asking again without streaming")
+		req.Stream = false
 	}
 	resp, err := r.opts.Client.CreateChatCompletion(ctx, req)
 	if err != nil {
-		return openai.ChatCompletionMessage{}, err
+		return reply{}, err
 	}
 	if len(resp.Choices) == 0 {
-		return openai.ChatCompletionMessage{}, errors.New("the response has no choices")
+		return reply{}, errors.New("the response has no choices")
 	}
 	msg := resp.Choices[0].Message
 	if msg.Role == "" {
 		msg.Role = openai.ChatMessageRoleAssistant
 	}
-	return msg, nil
+	return reply{msg: msg, cut: resp.Choices[0].FinishReason == openai.FinishReasonLength, tokens: resp.Usage.CompletionTokens}, nil
 }
+
+// errNotStreamed: the server answered a streamed request with something
+// other than an event stream.
+var errNotStreamed = errors.New("the server does not stream")
 
 // stream reads a streamed answer and assembles its content and tool calls
 // from the deltas. Tool calls arrive in pieces keyed by index: the first
 // piece of each carries its id and name, later ones more of its arguments.
-func (r *runner) stream(ctx context.Context, req openai.ChatCompletionRequest) (openai.ChatCompletionMessage, error) {
+func (r *runner) stream(ctx context.Context, req openai.ChatCompletionRequest) (reply, error) {
 	s, err := r.opts.Client.CreateChatCompletionStream(ctx, req)
 	if err != nil {
-		return openai.ChatCompletionMessage{}, err
+		return reply{}, err
 	}
 	defer s.Close()
+	if ct := s.Header().Get("Content-Type"); !strings.Contains(ct, "text/event-stream") {
+		return reply{}, errNotStreamed
+	}
 	msg := openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant}
+	var rep reply
 	var content, reasoning strings.Builder
 	byIndex := map[int]int{} // delta index → position in msg.ToolCalls
 	for {
@@ -271,10 +343,16 @@ func (r *runner) stream(ctx context.Context, req openai.ChatCompletionRequest) (
 			break
 		}
 		if err != nil {
-			return openai.ChatCompletionMessage{}, err
+			return reply{}, err
+		}
+		if chunk.Usage != nil {
+			rep.tokens = chunk.Usage.CompletionTokens
 		}
 		if len(chunk.Choices) == 0 {
 			continue
+		}
+		if chunk.Choices[0].FinishReason == openai.FinishReasonLength {
+			rep.cut = true
 		}
 		d := chunk.Choices[0].Delta
 		content.WriteString(d.Content)
@@ -303,7 +381,8 @@ func (r *runner) stream(ctx context.Context, req openai.ChatCompletionRequest) (
 	}
 	msg.Content = content.String()
 	msg.ReasoningContent = reasoning.String()
-	return msg, nil
+	rep.msg = msg
+	return rep, nil
 }
 
 // callTools runs the calls of one step and returns one tool message per

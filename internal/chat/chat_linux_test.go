@@ -472,3 +472,71 @@ func TestLoadMessagesFormats(t *testing.T) {
 		}
 	}
 }
+
+// An answer cut at the length limit is asked for once more with a larger
+// max_tokens; one still cut is used, with a warning that is never quiet.
+func TestLengthRetry(t *testing.T) {
+	e := newEnv(t)
+	srv := fakeoai.New(t, fakeoai.CutAnswer("The answer is cu", 3000), fakeoai.Answer("The answer is complete."))
+	var warn bytes.Buffer
+	answer, _, err := e.run(t, srv, Options{Warn: &warn}, prompt("long"))
+	if err != nil || answer != "The answer is complete." || warn.Len() != 0 {
+		t.Fatalf("answer %q, err %v, warnings %q", answer, err, warn.String())
+	}
+	reqs := srv.Requests()
+	if _, ok := reqs[0].Body()["max_tokens"]; ok || reqs[1].Body()["max_tokens"] != 6000.0 {
+		t.Errorf("max_tokens: first %v, retry %v; want none, then twice the 3000 generated", reqs[0].Body()["max_tokens"], reqs[1].Body()["max_tokens"])
+	}
+	if len(reqs[1].Messages()) != len(reqs[0].Messages()) {
+		t.Error("the retry is not the same request")
+	}
+
+	srv = fakeoai.New(t, fakeoai.CutAnswer("short and cu", 10), fakeoai.CutAnswer("still cu", 4096))
+	warn.Reset()
+	answer, _, err = e.run(t, srv, Options{Warn: &warn}, prompt("long"))
+	if err != nil || answer != "still cu" || !strings.Contains(warn.String(), "warning: step 1: the answer is cut at the model's length limit even with max_tokens 4096") {
+		t.Errorf("answer %q, err %v, warnings %q", answer, err, warn.String())
+	}
+	if got := srv.Requests()[1].Body()["max_tokens"]; got != 4096.0 {
+		t.Errorf("retry max_tokens %v, want at least 4096", got)
+	}
+}
+
+// An empty reply (no content, no tool calls) is kept and the model asked
+// again, within the step limit, as goagent does.
+func TestEmptyReplyAsksAgain(t *testing.T) {
+	e := newEnv(t)
+	srv := fakeoai.New(t, fakeoai.Answer(""), fakeoai.Answer("  "), fakeoai.Answer("There."))
+	answer, msgs, err := e.run(t, srv, Options{}, prompt("hello?"))
+	if err != nil || answer != "There." || len(srv.Requests()) != 3 || len(msgs) != 5 {
+		t.Fatalf("answer %q, err %v, %d requests, %d messages", answer, err, len(srv.Requests()), len(msgs))
+	}
+	srv = fakeoai.New(t, fakeoai.Answer(""), fakeoai.Answer(""))
+	var limit *StepLimitError
+	if _, _, err := e.run(t, srv, Options{MaxSteps: 2}, prompt("hello?")); !errors.As(err, &limit) {
+		t.Errorf("err %v, want the step limit", err)
+	}
+}
+
+// A server that answers streamed requests with one JSON document gets the
+// request again without streaming, and no more streamed requests.
+func TestStreamFallback(t *testing.T) {
+	e := newEnv(t)
+	srv := fakeoai.New(t,
+		fakeoai.ToolCalls(fakeoai.Call{ID: "call_1", Name: "noop", Args: `{"n":7}`}), // to the streamed request: thrown away
+		fakeoai.ToolCalls(fakeoai.Call{ID: "call_1", Name: "noop", Args: `{"n":7}`}),
+		fakeoai.Answer("Seven."),
+	)
+	var progress bytes.Buffer
+	answer, _, err := e.run(t, srv, Options{Stream: true, Progress: &progress}, prompt("seven"))
+	if err != nil || answer != "Seven." {
+		t.Fatalf("answer %q, err %v\n%s", answer, err, progress.String())
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 3 || reqs[0].Body()["stream"] != true || reqs[1].Body()["stream"] == true || reqs[2].Body()["stream"] == true {
+		t.Errorf("%d requests; stream: %v %v", len(reqs), reqs[0].Body()["stream"], reqs[1].Body()["stream"])
+	}
+	if !strings.Contains(progress.String(), "the server does not stream its answers; asking again without streaming") {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+}

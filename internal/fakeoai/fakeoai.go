@@ -218,6 +218,15 @@ func Answer(content string) Reply {
 		`"usage":{"prompt_tokens":120,"completion_tokens":9,"total_tokens":129},"system_fingerprint":"fp_f3b1c6"}`, created, c)}
 }
 
+// CutAnswer is an answer the server cut at its length limit after tokens
+// completion tokens (finish_reason "length"), as the API sends it.
+func CutAnswer(content string, tokens int) Reply {
+	c, _ := json.Marshal(content)
+	return Reply{Body: fmt.Sprintf(`{"id":"chatcmpl-AnT1","object":"chat.completion","created":%d,"model":"gpt-4o-2024-08-06",`+
+		`"choices":[{"index":0,"message":{"role":"assistant","content":%s,"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"length"}],`+
+		`"usage":{"prompt_tokens":120,"completion_tokens":%d,"total_tokens":%d},"system_fingerprint":"fp_f3b1c6"}`, created, c, tokens, 120+tokens)}
+}
+
 // ToolCalls is a completion asking for tool calls, with no content (null),
 // as the API sends it.
 func ToolCalls(calls ...Call) Reply {
