@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -34,10 +36,10 @@ const (
 )
 
 // StopGrace is how long Main waits, after SIGTERM or Ctrl-C, for run to
-// return (its context is cancelled) before it exits on its own. It is
-// shorter than the host's kill grace, so a tool on Main always exits on
-// SIGTERM, even one whose run ignores its context or that is still
-// waiting for its arguments.
+// return (its context is cancelled) before it exits on its own; it does
+// not wait at all while the arguments are still coming. It is shorter
+// than the host's default kill grace (2 s), so a tool on Main exits on
+// SIGTERM, even one whose run ignores its context.
 const StopGrace = 500 * time.Millisecond
 
 // Main runs a tool built on the contract and exits the process. It reads the
@@ -49,8 +51,9 @@ const StopGrace = 500 * time.Millisecond
 //
 // The context passed to run is cancelled when the host sends SIGTERM (on a
 // timeout or a cancelled call), so a tool can stop early and clean up;
-// if run has not returned StopGrace later, Main writes the envelope with
-// code TERMINATED and exits 1 without it.
+// if run has not returned StopGrace later (or the arguments were still
+// coming), Main writes the envelope with code TERMINATED and exits 1
+// without it.
 //
 //	func main() {
 //		protocol.Main(func(ctx context.Context, in struct{ Name string }) (string, error) {
@@ -60,13 +63,17 @@ const StopGrace = 500 * time.Millisecond
 func Main[In, Out any](run func(ctx context.Context, in In) (Out, error)) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	os.Exit(mainExit(ctx, func() int { return Run(ctx, os.Stdin, os.Stdout, os.Stderr, run) }, os.Stderr))
+	out := &gate{w: os.Stdout}
+	errs := &gate{w: os.Stderr}
+	in := &eofReader{r: os.Stdin}
+	os.Exit(mainExit(ctx, func() int { return Run(ctx, in, out, errs, run) }, in, out, errs))
 }
 
-// mainExit runs call and returns its exit status, or, when ctx is
-// cancelled and call has not returned StopGrace later, writes the
-// TERMINATED envelope to stderr and returns 1.
-func mainExit(ctx context.Context, call func() int, stderr io.Writer) int {
+// mainExit runs call and returns its exit status. When ctx is cancelled
+// (SIGTERM) first, it gives call StopGrace to return, or none while the
+// arguments are still being read; then it closes the gates, so nothing
+// call writes later mixes in, writes the TERMINATED envelope and returns 1.
+func mainExit(ctx context.Context, call func() int, in *eofReader, stdout, stderr *gate) int {
 	done := make(chan int, 1)
 	go func() { done <- call() }()
 	select {
@@ -74,13 +81,64 @@ func mainExit(ctx context.Context, call func() int, stderr io.Writer) int {
 		return code
 	case <-ctx.Done():
 	}
+	var wait <-chan time.Time
+	if in.done.Load() {
+		wait = time.After(StopGrace)
+	} else {
+		c := make(chan time.Time)
+		close(c)
+		wait = c // no arguments yet: nothing to finish
+	}
 	select {
 	case code := <-done:
 		return code
-	case <-time.After(StopGrace):
-		fmt.Fprintf(stderr, "%s\n", (&Error{Message: "stopped by a signal before the tool finished", Code: CodeTerminated}).JSON())
-		return 1
+	case <-wait:
 	}
+	stdout.close()
+	stderr.closeWith(fmt.Appendf(nil, "%s\n", (&Error{Message: "stopped by a signal before the tool finished", Code: CodeTerminated}).JSON()))
+	return 1
+}
+
+// eofReader records that its reader reached its end: the arguments are in.
+type eofReader struct {
+	r    io.Reader
+	done atomic.Bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.done.Store(true)
+	}
+	return n, err
+}
+
+// gate passes writes on until it is closed; then it drops them.
+type gate struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (g *gate) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return len(p), nil
+	}
+	return g.w.Write(p)
+}
+
+func (g *gate) close() { g.closeWith(nil) }
+
+// closeWith writes last, then drops every later write.
+func (g *gate) closeWith(last []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(last) > 0 {
+		g.w.Write(last)
+	}
+	g.closed = true
 }
 
 // Run is Main without the process: it reads stdin, calls run, writes the

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"text/template"
 )
 
@@ -120,8 +121,12 @@ func cmdToolNew(args []string, stdout, stderr io.Writer) int {
 	for _, s := range sk.steps {
 		fmt.Fprintf(stdout, "  %s\n", s)
 	}
-	fmt.Fprintf(stdout, "  agentcli tool test %s   # the contract checks\n", name)
-	fmt.Fprintf(stdout, "  agentcli call -approve %s %s '{\"name\":\"ada\"}'\n", name, name)
+	toolsFlag := ""
+	if filepath.Clean(*manifestPath) != "tools.json" {
+		toolsFlag = " -tools " + filepath.Base(*manifestPath)
+	}
+	fmt.Fprintf(stdout, "  agentcli tool test%s %s   # the contract checks\n", toolsFlag, name)
+	fmt.Fprintf(stdout, "  agentcli call%s -approve %s %s '{\"name\":\"ada\"}'\n", toolsFlag, name, name)
 	return exitOK
 }
 
@@ -149,101 +154,120 @@ func newEntry(name, command string) map[string]any {
 	}
 }
 
-// addEntry returns the manifest at path with entry added to its tools:
-// its other keys, their order and every other entry kept as they are. A
-// missing file is a new manifest; a tool called name already there is
+// addEntry returns the manifest at path with entry added at the end of
+// its tools, the file otherwise byte for byte as it was (the entry
+// indented as the others are). A missing file is a new manifest; a tool
+// called name already there, or a file that is not one JSON object, is
 // an error.
 func addEntry(path, name string, entry map[string]any) ([]byte, error) {
-	e, err := json.Marshal(entry)
-	if err != nil {
-		return nil, err
-	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return indent(fmt.Appendf(nil, `{"tools":[%s]}`, e))
+		e, err := json.MarshalIndent(entry, "    ", "  ")
+		if err != nil {
+			return nil, err
+		}
+		return fmt.Appendf(nil, "{\n  \"tools\": [\n    %s\n  ]\n}\n", e), nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	keys, values, err := topLevel(data)
+	start, end, err := toolsArray(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	var tools []json.RawMessage
+	if err := json.Unmarshal(data[start:end], &tools); err != nil {
+		return nil, fmt.Errorf("%s: tools: %w", path, err)
+	}
+	for _, t := range tools {
+		var named struct{ Name string }
+		if json.Unmarshal(t, &named) == nil && named.Name == name {
+			return nil, usagef("%s already has a tool %q", path, name)
+		}
+	}
+	// Between the last entry (or "[") and "]": the new entry, laid out
+	// as the first entry is (on a line of its own at its indentation, or
+	// on the same line).
+	inner := data[start+1 : end-1]
+	layout := ""
+	if first := bytes.IndexFunc(inner, func(r rune) bool { return !strings.ContainsRune(" \t\r\n", r) }); first > 0 {
+		layout = string(inner[:first])
+	} else if first < 0 {
+		layout = "\n  " + strings.Repeat(" ", lineIndent(data, start)) // an empty array
+	}
+	indent := layout[strings.LastIndexByte(layout, '\n')+1:]
+	e, err := json.MarshalIndent(entry, indent, "  ")
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(layout, "\n") {
+		e, _ = json.Marshal(entry)
+	}
+	last := start + 1 + len(bytes.TrimRight(inner, " \t\r\n"))
 	var out bytes.Buffer
-	out.WriteByte('{')
-	found := false
-	for i, k := range keys {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		kj, _ := json.Marshal(k)
-		out.Write(kj)
-		out.WriteByte(':')
-		if k != "tools" {
-			out.Write(values[i])
-			continue
-		}
-		found = true
-		var tools []json.RawMessage
-		if err := json.Unmarshal(values[i], &tools); err != nil {
-			return nil, fmt.Errorf("%s: tools: %w", path, err)
-		}
-		for _, t := range tools {
-			var named struct{ Name string }
-			if json.Unmarshal(t, &named) == nil && named.Name == name {
-				return nil, usagef("%s already has a tool %q", path, name)
-			}
-		}
-		out.WriteByte('[')
-		for _, t := range tools {
-			out.Write(t)
-			out.WriteByte(',')
-		}
-		out.Write(e)
-		out.WriteByte(']')
+	out.Write(data[:last])
+	if len(tools) > 0 {
+		out.WriteByte(',')
 	}
-	if !found {
-		if len(keys) > 0 {
-			out.WriteByte(',')
-		}
-		fmt.Fprintf(&out, `"tools":[%s]`, e)
+	out.WriteString(layout)
+	out.Write(e)
+	if len(tools) == 0 && strings.Contains(layout, "\n") {
+		out.WriteString("\n" + strings.Repeat(" ", lineIndent(data, start)))
 	}
-	out.WriteByte('}')
-	return indent(out.Bytes())
+	out.Write(data[last:])
+	return out.Bytes(), nil
 }
 
-// topLevel reads the keys of a JSON object in order, with their values.
-func topLevel(data []byte) (keys []string, values []json.RawMessage, err error) {
+// toolsArray finds the "tools" array of the manifest data, one JSON object
+// and nothing after it: the offsets of its "[" and just past its "]".
+func toolsArray(data []byte) (start, end int, err error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, nil, errors.New("not a JSON object")
+		return 0, 0, errors.New("not a JSON object")
 	}
+	start, end = -1, -1
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, nil, err
+			return 0, 0, err
 		}
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return nil, nil, err
+			return 0, 0, err
 		}
-		keys = append(keys, tok.(string))
-		values = append(values, v)
+		if tok == "tools" {
+			end = int(dec.InputOffset())
+			start = end - len(v)
+		}
 	}
-	return keys, values, nil
+	if _, err := dec.Token(); err != nil {
+		return 0, 0, err
+	}
+	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
+		return 0, 0, errors.New("text after the JSON object")
+	}
+	if start < 0 || data[start] != '[' {
+		return 0, 0, errors.New(`no "tools" array`)
+	}
+	return start, end, nil
 }
 
-func indent(compact []byte) ([]byte, error) {
-	var b bytes.Buffer
-	if err := json.Indent(&b, compact, "", "  "); err != nil {
-		return nil, err
-	}
-	b.WriteByte('\n')
-	return b.Bytes(), nil
+// lineIndent is the indentation of the line holding offset at.
+func lineIndent(data []byte, at int) int {
+	line := data[bytes.LastIndexByte(data[:at], '\n')+1 : at]
+	return len(line) - len(bytes.TrimLeft(line, " \t"))
 }
 
-// writeManifest replaces the manifest at path with data, atomically.
+// writeManifest replaces the manifest at path with data: through a
+// symbolic link, the file it names, keeping that file's mode.
 func writeManifest(path string, data []byte) error {
+	mode := os.FileMode(0o644)
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+		if st, err := os.Stat(real); err == nil {
+			mode = st.Mode().Perm()
+		}
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tools-*.json")
 	if err != nil {
 		return err
@@ -253,7 +277,7 @@ func writeManifest(path string, data []byte) error {
 		tmp.Close()
 		return err
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return err
 	}

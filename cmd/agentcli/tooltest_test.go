@@ -52,6 +52,7 @@ var brokenTools = map[string]string{
 	"memory_hog":          toolcheck.MemoryLimit,
 	"bad_interpreter":     toolcheck.LaunchFailed,
 	"denied":              toolcheck.RunRefused,
+	"no_valid_input":      toolcheck.NoValidInput,
 }
 
 // toolTestReport parses and validates a -json report against its
@@ -106,7 +107,7 @@ func TestToolTestFindsEveryBug(t *testing.T) {
 		var ids []string
 		for _, f := range tr.Findings {
 			ids = append(ids, f.ID)
-			if f.ID == want && f.Input == nil && !strings.HasPrefix(want, "manifest.") && want != toolcheck.LaunchFailed && want != toolcheck.RunRefused {
+			if f.ID == want && f.Input == nil && !strings.HasPrefix(want, "manifest.") && want != toolcheck.LaunchFailed && want != toolcheck.RunRefused && want != toolcheck.NoValidInput {
 				t.Errorf("%s: finding %s names no input", tr.Name, f.ID)
 			}
 		}
@@ -169,7 +170,7 @@ func TestToolTestUsage(t *testing.T) {
 		{[]string{"tool", "test", "no_such_tool"}, `no tool "no_such_tool"`},
 		{[]string{"tool", "test", "-runs", "0"}, "-runs must be at least 1"},
 		{[]string{"tool", "test", "-tools", "broken.json"}, "broken.json"},
-		{[]string{"tool", "test", "-workspace", "missing"}, "-workspace missing: not a folder"},
+		{[]string{"tool", "test", "-workspace-from", "missing"}, "-workspace-from missing: not a folder"},
 		{[]string{"tool", "frobnicate"}, `unknown tool command "frobnicate"`},
 		{[]string{"tool"}, "agentcli tool test"},
 	} {
@@ -271,5 +272,37 @@ func TestUnprivilegedToolTest(t *testing.T) {
 				t.Errorf("%s: found %v, want [%s]", tr.Name, ids, w)
 			}
 		}
+	}
+}
+
+// What the report shows of a tool is redacted as any result is; a
+// failure without a code is within the contract; and a tool annotated as
+// acting on the outside world is run only when named.
+func TestToolTestRedactsAndSpares(t *testing.T) {
+	t.Setenv("API_TOKEN", "supersecretvalue123")
+	schema := `"schema":{"type":"object","properties":{}},"description":"A test tool."`
+	dir := project(t,
+		`{"name":"leaky","command":["/bin/sh","-c","cat >/dev/null; echo \"auth failed for $API_TOKEN\" >&2; exit 1"],"envPassthrough":["API_TOKEN"],`+schema+`}`,
+		`{"name":"codeless","command":["/bin/sh","-c","cat >/dev/null; echo '{\"error\":\"boom\"}' >&2; exit 1"],`+schema+`}`,
+		`{"name":"mailer","command":["/bin/sh","-c","cat >/dev/null; echo '{}'"],"annotations":{"openWorldHint":true},`+schema+`}`,
+	)
+	code, out, errs := runIn(t, dir, "tool", "test", "-json", "leaky", "codeless")
+	if code != exitFailed || strings.Contains(out, "supersecretvalue123") || !strings.Contains(out, "[REDACTED]") {
+		t.Errorf("exit %d; the secret must be redacted:\n%s%s", code, out, errs)
+	}
+	for _, tr := range toolTestReport(t, out).Tools {
+		if tr.Name == "codeless" && len(tr.Findings) != 0 {
+			t.Errorf("a failure without a code is within the contract: %+v", tr.Findings)
+		}
+	}
+
+	_, out, _ = runIn(t, dir, "tool", "test", "-json")
+	for _, tr := range toolTestReport(t, out).Tools {
+		if tr.Name == "mailer" && (tr.Runs != 0 || len(tr.Skipped) != 1 || !strings.Contains(tr.Skipped[0].Reason, "openWorldHint")) {
+			t.Errorf("unnamed, an open-world tool is not run: %+v", tr)
+		}
+	}
+	if _, out, _ = runIn(t, dir, "tool", "test", "-json", "mailer"); toolTestReport(t, out).Tools[0].Runs == 0 {
+		t.Errorf("named, it is run:\n%s", out)
 	}
 }

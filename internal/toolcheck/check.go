@@ -84,30 +84,29 @@ func Tool(ctx context.Context, h *host.Host, t *manifest.Tool, o Options) ToolRe
 	c.rep.Inputs = len(valid) + len(invalid)
 	readOnly := t.Annotations != nil && t.Annotations.ReadOnlyHint != nil && *t.Annotations.ReadOnlyHint
 
-	runs := 0
+	if len(valid) == 0 {
+		c.report(problem{NoValidInput, Error, "could not be checked with valid input: no input made from its schema passes the schema (a pattern, say), so its successes and SIGTERM were not tried; add an example to the schema (\"examples\": [{...}])"}, nil, nil)
+	}
 	for _, in := range valid {
 		for range c.o.Runs {
-			if ctx.Err() != nil || !c.run(ctx, in, true, readOnly) {
+			if !c.more(ctx) || !c.run(ctx, in, true, readOnly) {
 				goto done
 			}
-			runs++
 		}
 	}
 	for _, in := range invalid {
-		if ctx.Err() != nil || !c.run(ctx, in, false, readOnly) {
+		if !c.more(ctx) || !c.run(ctx, in, false, readOnly) {
 			goto done
 		}
-		runs++
 	}
-	if len(valid) > 0 && ctx.Err() == nil {
+	if len(valid) > 0 && c.more(ctx) {
 		c.sigterm(ctx, valid[0])
-		runs++
 	}
 done:
 	if _, unrunnable := c.byID[LaunchFailed]; c.ran == 0 && ctx.Err() == nil && !unrunnable {
 		c.report(problem{RunRefused, Error, "could not be checked: the gate refused every input (see the inputs not checked); tool test cannot check a tool the policy denies"}, nil, nil)
 	}
-	c.rep.Runs = runs
+	c.rep.Runs = c.ran
 	c.rep.DurationMs = float64(time.Since(start).Microseconds()) / 1000
 	return c.rep
 }
@@ -124,6 +123,30 @@ func Unrunnable(t *manifest.Tool, err error) ToolReport {
 	return c.rep
 }
 
+// more reports whether the check goes on: not when it was cancelled, nor
+// after the tool timed out twice (each timeout costs its whole timeout;
+// the rest of the inputs are listed as not checked).
+func (c *checker) more(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if i, ok := c.byID[Timeout]; ok && c.rep.Findings[i].Count >= 2 {
+		c.skip("the remaining inputs", "the tool timed out twice; each more timeout would cost its whole timeout")
+		return false
+	}
+	return true
+}
+
+// redact hides the secrets the host knows of (passed-through variables
+// that look secret, -redact patterns) in what the tool printed, as the
+// host does in any result, error or log.
+func (c *checker) redact(s string) string {
+	if c.h == nil {
+		return s
+	}
+	return c.h.Redact(s)
+}
+
 // report records p, seen with input in (nil for the manifest's own
 // problems) and the run's result.
 func (c *checker) report(p problem, in *Input, res *host.Result) {
@@ -131,12 +154,12 @@ func (c *checker) report(p problem, in *Input, res *host.Result) {
 		c.rep.Findings[i].Count++
 		return
 	}
-	f := Finding{ID: p.id, Severity: p.severity, Message: c.t.Name + " " + p.msg}
+	f := Finding{ID: p.id, Severity: p.severity, Message: c.redact(c.t.Name + " " + p.msg)}
 	if in != nil {
 		f.Input, f.Why, f.Count = in.JSON, in.Why, 1
 	}
 	if res != nil && res.Outcome != nil {
-		f.Did = didOf(res.Outcome)
+		f.Did = didOf(res.Outcome, c.redact)
 	}
 	c.byID[p.id] = len(c.rep.Findings)
 	c.rep.Findings = append(c.rep.Findings, f)
@@ -171,12 +194,15 @@ func (c *checker) run(ctx context.Context, in Input, valid, readOnly bool) bool 
 		return c.refused(in, res.Err)
 	}
 	c.ran++
+	if res.Outcome.Cancelled {
+		return false // the check was interrupted: nothing to learn
+	}
 	for _, p := range classify(c.t, res.Outcome, valid || in.Lenient, c.maxOut) {
 		c.report(p, &in, res)
 	}
 	if res.Outcome.ExitCode != 0 || res.Outcome.Signal != 0 {
 		if names := missingEnv(c.t, res.Outcome.Stderr); len(names) > 0 {
-			c.report(problem{EnvMissing, Error, fmt.Sprintf("failed and its standard error names %s, which it is not given: the host passes only PATH, HOME, TMPDIR and the names in envPassthrough; add %s to envPassthrough", strings.Join(names, ", "), names[0])}, &in, res)
+			c.report(problem{EnvMissing, Warning, fmt.Sprintf("failed and its standard error names %s, which it is not given: the host passes only PATH, HOME, TMPDIR and the names in envPassthrough; add %s to envPassthrough", strings.Join(names, ", "), names[0])}, &in, res)
 		}
 	}
 	if readOnly {
@@ -236,6 +262,7 @@ func (c *checker) sigterm(ctx context.Context, in Input) {
 		c.skip(SigtermIgnored, "the run that tests SIGTERM did not start")
 		return
 	}
+	c.ran++
 	out := res.Outcome
 	switch {
 	case !out.TimedOut:

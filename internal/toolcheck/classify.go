@@ -44,6 +44,7 @@ const (
 	Flaky             = "run.flaky"
 	LaunchFailed      = "launch.failed"
 	RunRefused        = "run.refused"
+	NoValidInput      = "input.none-valid"
 	NoDescription     = "manifest.description"
 	ArgNoDescription  = "manifest.arg-description"
 	SchemaNoType      = "manifest.schema-type"
@@ -56,7 +57,7 @@ var Checks = []string{
 	OutputSchema, OutputOverCap, OutputNearCap, OutputEscapes,
 	EnvelopeOnStdout, EnvelopeExitZero, FailureSilent, FailureNoEnvelope, FailureBadCode, FailureStdout,
 	CrashSignal, Timeout, SigtermIgnored, MemoryLimit, ProcessLeftover, StderrFlood,
-	ReadOnlyChanged, EnvMissing, InvalidAccepted, Flaky, LaunchFailed, RunRefused,
+	ReadOnlyChanged, EnvMissing, InvalidAccepted, Flaky, LaunchFailed, RunRefused, NoValidInput,
 	NoDescription, ArgNoDescription, SchemaNoType, Annotations,
 }
 
@@ -107,7 +108,7 @@ func classify(t *manifest.Tool, out *sandbox.Outcome, valid bool, maxOut int64) 
 		}
 		return ps
 	case out.Signal != 0:
-		add(CrashSignal, Error, "was killed by signal %d (%s), which the host did not send: a crash", int(out.Signal), out.Signal)
+		add(CrashSignal, Error, "was killed by signal %d (%s), which the host did not send: a crash, or one of its resource limits (CPU time, file size)", int(out.Signal), out.Signal)
 		return ps
 	}
 
@@ -123,7 +124,7 @@ func classifySuccess(t *manifest.Tool, out *sandbox.Outcome, valid bool, maxOut 
 		ps = append(ps, problem{id, sev, fmt.Sprintf(format, a...)})
 	}
 	stdout := out.Stdout
-	if len(bytes.TrimSpace(stdout)) == 0 {
+	if len(jsonTrim(stdout)) == 0 {
 		if env := lastEnvelope(out.Stderr); env != nil {
 			add(EnvelopeExitZero, Error, "printed an error envelope (code %q) on standard error but exited 0, which means success: exit 1 after printing it", env.Code)
 		} else {
@@ -141,7 +142,7 @@ func classifySuccess(t *manifest.Tool, out *sandbox.Outcome, valid bool, maxOut 
 		add(StdoutNotJSON, Error, "exited 0 but its output is not JSON: %v (it starts %q)", err, prefix(stdout))
 		return ps
 	}
-	if rest := bytes.TrimSpace(stdout[dec.InputOffset():]); len(rest) > 0 {
+	if rest := jsonTrim(stdout[dec.InputOffset():]); len(rest) > 0 {
 		var second any
 		if json.NewDecoder(bytes.NewReader(rest)).Decode(&second) == nil {
 			add(StdoutTwoValues, Error, "printed more than one JSON value on standard output (the second starts %q): print exactly one", prefix(rest))
@@ -151,7 +152,8 @@ func classifySuccess(t *manifest.Tool, out *sandbox.Outcome, valid bool, maxOut 
 		return ps
 	}
 	if isEnvelope(v) {
-		add(EnvelopeOnStdout, Error, "printed an error envelope on standard output and exited 0, so the host takes it for a result: print the envelope on standard error and exit 1")
+		// A warning: a result may look like this on purpose.
+		add(EnvelopeOnStdout, Warning, "printed what looks like an error envelope on standard output and exited 0, so the host takes it for a result: to fail, print the envelope on standard error and exit 1")
 		return ps
 	}
 	if t.Output != nil {
@@ -176,9 +178,9 @@ func classifyFailure(out *sandbox.Outcome) []problem {
 	add := func(id string, sev Severity, format string, a ...any) {
 		ps = append(ps, problem{id, sev, fmt.Sprintf(format, a...)})
 	}
-	if len(bytes.TrimSpace(out.Stdout)) > 0 {
+	if len(jsonTrim(out.Stdout)) > 0 {
 		var v any
-		if json.Unmarshal(bytes.TrimSpace(out.Stdout), &v) == nil && isEnvelope(v) {
+		if json.Unmarshal(jsonTrim(out.Stdout), &v) == nil && isEnvelope(v) {
 			add(EnvelopeOnStdout, Error, "printed its error envelope on standard output: the host reads a failure's envelope from the last line of standard error")
 		} else {
 			add(FailureStdout, Warning, "wrote to standard output and then failed (exit %d): the host drops a failed call's output; write nothing there on failure", out.ExitCode)
@@ -195,7 +197,7 @@ func classifyFailure(out *sandbox.Outcome) []problem {
 		add(FailureNoEnvelope, Error, "failed (exit %d) but the last line of standard error is not the envelope {\"error\":\"...\",\"code\":\"...\"} (it is %q): the caller gets the raw text and code TOOL_ERROR", out.ExitCode, prefix(lastLine(out.Stderr)))
 		return ps
 	}
-	if !protocol.ValidToolCode(env.Code) {
+	if env.Code != "" && !protocol.ValidToolCode(env.Code) { // the code is optional
 		why := "it is not upper-case letters, digits and underscores starting with a letter"
 		if protocol.IsHostCode(env.Code) {
 			why = "it is the host's own code, which tools may not use"
@@ -233,6 +235,10 @@ func isEnvelope(v any) bool {
 	_, c := m["code"].(string)
 	return e && c
 }
+
+// jsonTrim trims white space as JSON and the host count it: space, tab,
+// carriage return and newline (not form feeds or Unicode spaces).
+func jsonTrim(b []byte) []byte { return bytes.Trim(b, " \t\r\n") }
 
 func lastLine(b []byte) []byte {
 	b = bytes.TrimRight(b, " \t\r\n")

@@ -54,7 +54,7 @@ func Inputs(raw json.RawMessage, schema *jsonschema.Schema, seed uint64, maxInpu
 	if dec.Decode(&root) != nil {
 		root = map[string]any{"type": "object"}
 	}
-	g := &generator{root: root, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), maxString: int(maxArgs/2) - 1024}
+	g := &generator{root: root, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), maxString: max(int(maxArgs/2)-1024, 64)}
 	if maxInputs <= 0 {
 		maxInputs = DefaultMaxInputs
 	}
@@ -62,13 +62,7 @@ func Inputs(raw json.RawMessage, schema *jsonschema.Schema, seed uint64, maxInpu
 	seen := map[string]bool{}
 	add := func(list *[]Input, v any, why string, wantValid bool) {
 		b, err := json.Marshal(v)
-		if err != nil || seen[string(b)] || int64(len(b)) > maxArgs {
-			return
-		}
-		var decoded any
-		d := json.NewDecoder(bytes.NewReader(b))
-		d.UseNumber()
-		if d.Decode(&decoded) != nil || (schema.Validate(decoded) == nil) != wantValid {
+		if err != nil || seen[string(b)] || int64(len(b)) > maxArgs || validates(schema, v) != wantValid {
 			return
 		}
 		seen[string(b)] = true
@@ -116,52 +110,75 @@ func Inputs(raw json.RawMessage, schema *jsonschema.Schema, seed uint64, maxInpu
 		add(&invalid, obj, name+": a value of the wrong type", false)
 		break
 	}
+	// A tool may ignore a property it does not know: when that property is
+	// all that makes this input invalid, succeeding on it is fine.
 	obj := g.base(s)
+	baseValid := validates(schema, obj)
 	obj["unexpected_property"] = true
+	n := len(invalid)
 	add(&invalid, obj, "a property the schema does not have", false)
-	for i := range invalid {
-		invalid[i].Lenient = strings.HasPrefix(invalid[i].Why, "a property the schema does not have")
+	if len(invalid) > n {
+		invalid[n].Lenient = baseValid
 	}
 	return valid, invalid
 }
 
-// resolve follows a local $ref ("#/$defs/x") of s, a few levels deep.
+// validates reports whether schema accepts v, as the host checks
+// arguments (numbers as json.Number).
+func validates(schema *jsonschema.Schema, v any) bool {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false
+	}
+	var decoded any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	return d.Decode(&decoded) == nil && schema.Validate(decoded) == nil
+}
+
+// resolve follows s's local $refs ("#/$defs/x") and takes the first
+// branch of an anyOf or oneOf for the choice, a few levels deep at most (a
+// schema may refer to itself).
 func (g *generator) resolve(s any) map[string]any {
 	m, _ := s.(map[string]any)
 	for range 8 {
-		ref, ok := m["$ref"].(string)
-		if !ok || !strings.HasPrefix(ref, "#") {
+		if ref, ok := m["$ref"].(string); ok && strings.HasPrefix(ref, "#") {
+			var at any = g.root
+			for _, tok := range strings.Split(strings.TrimPrefix(ref, "#"), "/")[1:] {
+				tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+				obj, _ := at.(map[string]any)
+				at = obj[tok]
+			}
+			next, ok := at.(map[string]any)
+			if !ok {
+				break
+			}
+			m = next
+			continue
+		}
+		branch := ""
+		for _, k := range []string{"anyOf", "oneOf"} {
+			if list, ok := m[k].([]any); ok && len(list) > 0 {
+				branch = k
+			}
+		}
+		if branch == "" {
 			break
 		}
-		var at any = g.root
-		for _, tok := range strings.Split(strings.TrimPrefix(ref, "#"), "/")[1:] {
-			tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-			obj, _ := at.(map[string]any)
-			at = obj[tok]
+		first, _ := m[branch].([]any)[0].(map[string]any)
+		merged := map[string]any{}
+		for k, v := range first {
+			merged[k] = v
 		}
-		next, ok := at.(map[string]any)
-		if !ok {
-			break
+		for k, v := range m {
+			if k != "anyOf" && k != "oneOf" {
+				merged[k] = v
+			}
 		}
-		m = next
+		m = merged
 	}
 	if m == nil {
 		return map[string]any{}
-	}
-	// The first branch of a choice stands for it.
-	for _, k := range []string{"anyOf", "oneOf"} {
-		if list, ok := m[k].([]any); ok && len(list) > 0 {
-			merged := map[string]any{}
-			for k, v := range g.resolve(list[0]) {
-				merged[k] = v
-			}
-			for k, v := range m {
-				if k != "anyOf" && k != "oneOf" {
-					merged[k] = v
-				}
-			}
-			return merged
-		}
 	}
 	return m
 }
@@ -250,9 +267,12 @@ func (g *generator) minimal(s map[string]any, depth int) any {
 		}
 		return obj
 	case "array":
-		n := int(numberOf(s, "minItems", 0))
+		n := g.count(s, "minItems", 0, maxItemsMade)
 		out := make([]any, 0, n)
-		for range min(n, 64) {
+		if depth > 4 {
+			return out
+		}
+		for range n {
 			out = append(out, g.minimal(g.resolve(s["items"]), depth+1))
 		}
 		return out
@@ -260,7 +280,7 @@ func (g *generator) minimal(s map[string]any, depth int) any {
 		if f := formatValue(s); f != "" {
 			return f
 		}
-		return strings.Repeat("a", int(numberOf(s, "minLength", 0)))
+		return strings.Repeat("a", g.count(s, "minLength", 0, g.maxString))
 	case "integer", "number":
 		return g.clamp(s, 0)
 	case "boolean":
@@ -278,8 +298,9 @@ func (g *generator) full(s map[string]any, depth int) any {
 		return g.minimal(s, depth)
 	}
 	obj := g.base(s)
-	for name, ps := range propertiesOf(s) {
-		r := g.resolve(ps)
+	props := propertiesOf(s)
+	for _, name := range sortedKeys(props) {
+		r := g.resolve(props[name])
 		v := g.minimal(r, depth+1)
 		if typeOf(r) == "object" {
 			v = g.full(r, depth+1)
@@ -309,7 +330,8 @@ func (g *generator) variants(s map[string]any, depth int) []variant {
 	}
 	if list, ok := s["enum"].([]any); ok {
 		for _, v := range list {
-			out = append(out, variant{v, fmt.Sprintf("enum value %v", v)})
+			shown, _ := json.Marshal(v)
+			out = append(out, variant{v, "enum value " + string(shown)})
 		}
 		return out
 	}
@@ -318,8 +340,8 @@ func (g *generator) variants(s map[string]any, depth int) []variant {
 	}
 	switch typeOf(s) {
 	case "string":
-		minLen := int(numberOf(s, "minLength", 0))
-		maxLen := min(int(numberOf(s, "maxLength", longestUnbounded)), max(g.maxString, minLen))
+		minLen := g.count(s, "minLength", 0, g.maxString)
+		maxLen := max(g.count(s, "maxLength", longestUnbounded, g.maxString), minLen)
 		out = append(out,
 			variant{strings.Repeat("a", minLen), "shortest string"},
 			variant{g.longest(maxLen), fmt.Sprintf("longest string (%d characters)", maxLen)},
@@ -344,11 +366,14 @@ func (g *generator) variants(s map[string]any, depth int) []variant {
 	case "boolean":
 		out = append(out, variant{true, "true"}, variant{false, "false"})
 	case "array":
+		if depth > 4 {
+			break
+		}
 		item := g.resolve(s["items"])
-		n := int(numberOf(s, "maxItems", 8))
+		n := max(g.count(s, "maxItems", 8, maxItemsMade), g.count(s, "minItems", 0, maxItemsMade))
 		full := make([]any, 0, n)
 		vs := g.variants(item, depth+1)
-		for i := range min(n, 64) {
+		for i := range n {
 			if len(vs) > 0 && s["uniqueItems"] != true {
 				full = append(full, vs[i%len(vs)].value)
 			} else {
@@ -394,7 +419,7 @@ func (g *generator) word(s map[string]any) string {
 	for i := range b {
 		b[i] = byte('a' + g.rng.IntN(26))
 	}
-	return fit(string(b), int(numberOf(s, "minLength", 0)), int(numberOf(s, "maxLength", longestUnbounded)))
+	return fit(string(b), g.count(s, "minLength", 0, g.maxString), g.count(s, "maxLength", longestUnbounded, g.maxString))
 }
 
 // longest is a seeded string of n characters.
@@ -452,6 +477,22 @@ func wrongType(s map[string]any) any {
 		return []any{}
 	}
 	return "not the type the schema asks for"
+}
+
+// maxItemsMade bounds the items of an array the generator makes.
+const maxItemsMade = 64
+
+// count is the non-negative count s gives for key (minLength, maxItems),
+// or def, at most limit: a schema may say 1e30.
+func (g *generator) count(s map[string]any, key string, def, limit int) int {
+	v := numberOf(s, key, float64(def))
+	switch {
+	case math.IsNaN(v) || v < 0:
+		return 0
+	case v > float64(limit):
+		return max(limit, 0)
+	}
+	return int(v)
 }
 
 func numberOf(s map[string]any, key string, def float64) float64 {

@@ -116,3 +116,26 @@ func TestInputsBounded(t *testing.T) {
 		t.Errorf("valid %v, invalid %v", valid, invalid)
 	}
 }
+
+// Schemas of odd shapes make inputs without crashing or running away:
+// self-reference through $ref or a choice, counts no machine could make,
+// type lists, a default that is not an object.
+func TestInputsOddSchemas(t *testing.T) {
+	for _, schema := range []string{
+		`{"type":"object","properties":{"v":{"$ref":"#/$defs/t"}},"$defs":{"t":{"type":"array","items":{"$ref":"#/$defs/t"}}}}`,
+		`{"type":"object","properties":{"v":{"$ref":"#/$defs/any"}},"$defs":{"any":{"anyOf":[{"type":"array","items":{"$ref":"#/$defs/any"}},{"type":"string"}]}}}`,
+		`{"type":"object","properties":{"a":{"type":"array","maxItems":2147483647,"items":{"type":"string"}}}}`,
+		`{"type":"object","properties":{"a":{"type":"array","minItems":1e30,"items":{"type":"string"}}}}`,
+		`{"type":"object","properties":{"s":{"type":"string","minLength":1e30}}}`,
+		`{"type":"object","properties":{"s":{"type":"string","minLength":100000000}}}`,
+		`{"type":["object","null"],"default":[1,2],"properties":{"x":{"type":["string","null"]},"e":{"enum":[{"a":1},[2],null,""]}}}`,
+		`{"type":"object","properties":{"o":{"type":"object","properties":{"o":{"type":"object","properties":{"o":{"type":"object","properties":{"o":{"type":"object","properties":{"o":{"type":"object","required":["x"],"properties":{"x":{"type":"integer","multipleOf":0.25}}}}}}}}}}}}}`,
+	} {
+		valid, invalid := inputsOf(t, schema, 1, 40, 1<<20)
+		for _, in := range append(valid, invalid...) {
+			if len(in.JSON) > 1<<20 {
+				t.Errorf("%s: an input of %d bytes", schema, len(in.JSON))
+			}
+		}
+	}
+}

@@ -41,7 +41,7 @@ type Finding struct {
 func (f *Finding) WriteText(w io.Writer, indent string) {
 	fmt.Fprintf(w, "%s%s %s: %s\n", indent, f.Severity, f.ID, host.ForTerminal(f.Message))
 	if f.Input != nil {
-		fmt.Fprintf(w, "%s    input: %s (%s)", indent, host.ForTerminal(cutText(string(f.Input), 160)), f.Why)
+		fmt.Fprintf(w, "%s    input: %s (%s)", indent, host.ForTerminal(cutText(string(f.Input), 160)), host.ForTerminal(f.Why))
 		if f.Count > 1 {
 			fmt.Fprintf(w, "; %d runs showed it", f.Count)
 		}
@@ -159,14 +159,15 @@ const (
 	maxLineShown = 200
 )
 
-func didOf(out *sandbox.Outcome) *Did {
+// didOf sums up out, its lines passed through redact.
+func didOf(out *sandbox.Outcome, redact func(string) string) *Did {
 	d := &Did{
 		TimedOut:    out.TimedOut,
 		DurationMs:  float64(out.Duration.Microseconds()) / 1000,
 		StdoutBytes: out.StdoutBytes,
 		StderrBytes: out.StderrBytes,
-		Stdout:      endsOf(out.Stdout),
-		Stderr:      endsOf(out.Stderr),
+		Stdout:      endsOf([]byte(redact(string(out.Stdout)))),
+		Stderr:      endsOf([]byte(redact(string(out.Stderr)))),
 	}
 	if out.Signal != 0 {
 		d.Signal = fmt.Sprintf("%d (%s)", int(out.Signal), out.Signal)

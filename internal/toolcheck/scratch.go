@@ -37,7 +37,7 @@ func Scratch(root, name, template string) (string, error) {
 		return "", err
 	}
 	if template != "" {
-		if err := copyTree(template, dir); err != nil {
+		if err := copyTree(template, dir, os.Geteuid() == 0); err != nil {
 			return "", err
 		}
 	}
@@ -45,8 +45,11 @@ func Scratch(root, name, template string) (string, error) {
 }
 
 // copyTree copies the folders, regular files and symbolic links of from
-// into to, keeping their permission bits.
-func copyTree(from, to string) error {
+// into to, keeping their permission bits, and the owner's right to write
+// (a read-only folder of the template is filled all the same). forOthers
+// opens every copy to others as well: run by root, a tool runs as another
+// user, with others' rights, and must be able to change its workspace.
+func copyTree(from, to string, forOthers bool) error {
 	return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -61,7 +64,14 @@ func copyTree(from, to string) error {
 		case rel == ".":
 			return nil
 		case d.IsDir():
-			return os.Mkdir(dst, info.Mode().Perm())
+			perm := info.Mode().Perm() | 0o700
+			if forOthers {
+				perm = 0o777
+			}
+			if err := os.Mkdir(dst, perm); err != nil {
+				return err
+			}
+			return os.Chmod(dst, perm) // whatever the umask
 		case info.Mode()&fs.ModeSymlink != 0:
 			target, err := os.Readlink(p)
 			if err != nil {
@@ -73,7 +83,14 @@ func copyTree(from, to string) error {
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(dst, data, info.Mode().Perm())
+			perm := info.Mode().Perm() | 0o200
+			if forOthers {
+				perm |= 0o666
+			}
+			if err := os.WriteFile(dst, data, perm); err != nil {
+				return err
+			}
+			return os.Chmod(dst, perm)
 		}
 		return nil // devices, sockets and pipes are not copied
 	})

@@ -26,10 +26,13 @@ type Result struct {
 	Stdout, Stderr []byte
 }
 
-// Run runs the tool in the workspace dir with args on standard input and
-// the host's minimal environment (PATH, and HOME set to dir). It fails the
+// Run runs the tool directly, without the host (Check runs it through
+// the host), in the workspace dir with args on standard input and a
+// minimal environment: the test's PATH and HOME set to dir. It fails the
 // test if the tool cannot be started or does not finish within 20 seconds
-// (no tool may block); any exit status is a Result.
+// (no tool may block); any exit status is a Result. Succeed and Fail hold
+// a tool to stricter rules than the contract: nothing on stderr on
+// success; on failure, exit status 1 and the envelope alone on stderr.
 func (tool *Tool) Run(t testing.TB, dir, args string) Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
