@@ -67,6 +67,15 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return fail(stderr, err)
 	}
+	if f.state.dryRun {
+		if f.prompt == "" && f.promptFile == "" && f.loadMessages == "" {
+			return fail(stderr, usagef("-prompt is required (or -prompt-file, or -load-messages)"))
+		}
+		if err := f.state.printDryRun(stdout, cfg.model, cfg.baseURL, f.tools); err != nil {
+			return fail(stderr, err)
+		}
+		return exitOK
+	}
 	if f.printConfig {
 		return printConfig(stdout, stderr, &f, cfg)
 	}
@@ -86,6 +95,7 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	hf := f.host
 	hf.tools, hf.toolTimeout, hf.debug = f.tools, cfg.toolTimeout, f.debug
+	hf.redact = append(hf.redact, goagentRedact(os.Getenv("GOAGENT_REDACT"))...)
 	if err := hf.check(); err != nil {
 		return fail(stderr, err)
 	}
@@ -301,6 +311,7 @@ func printConfig(stdout, stderr io.Writer, f *chatFlags, c *chatConfig) int {
 		"httpRetryBackoff": c.retryBackoff.String(), "httpRetryBackoffSource": c.sources["httpRetryBackoff"],
 		"temperature": temperature, "temperatureSource": c.sources["temperature"],
 		"topP": topP, "maxSteps": f.maxSteps, "stream": f.stream, "tools": f.tools,
+		"image": f.image.resolved(f.set, os.Getenv, c),
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {

@@ -156,8 +156,8 @@ func TestChatUsage(t *testing.T) {
 		{"no prompt", []string{"-model", "m"}, 2, "-prompt is required"},
 		{"both prompts", []string{"-prompt", "a", "-prompt-file", "f"}, 2, "mutually exclusive"},
 		{"goagent flag we refuse", []string{"-prompt", "a", "-prep-model", "x"}, 2, "-prep-model is a goagent flag this agentcli does not support: the pre-stage"},
-		{"goagent bool flag we refuse", []string{"-prompt", "a", "-dry-run"}, 2, "-dry-run is a goagent flag"},
-		{"image flag", []string{"-prompt", "a", "-image-size", "1x1"}, 2, "image generation is not implemented"},
+		{"refinement without a state folder", []string{"-prompt", "a", "-state-refine"}, 2, "state refinement (-state-refine, -state-refine-text, -state-refine-file) needs -state-dir"},
+		{"dry run without a prompt", []string{"-dry-run"}, 2, "-prompt is required"},
 		{"pre-stage on", []string{"-prompt", "a", "-prep-enabled=true"}, 2, "only -prep-enabled=false"},
 		{"unknown flag", []string{"-prompt", "a", "-frobnicate"}, 2, "flag provided but not defined: -frobnicate"},
 		{"positional", []string{"-prompt", "a", "extra"}, 2, `unexpected argument "extra"`},
@@ -378,5 +378,60 @@ func TestChatHelpAnywhere(t *testing.T) {
 	}
 	if n := len(srv.Requests()); n != 0 {
 		t.Errorf("%d requests, want none", n)
+	}
+}
+
+// goagent's state and image flags are accepted with goagent's meaning:
+// -dry-run prints the state plan, the state folder is made (and said to
+// keep nothing), image settings show in -print-config (and a run says
+// they change nothing), and GOAGENT_REDACT patterns are redacted.
+func TestChatStateImagesRedact(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	st := filepath.Join(t.TempDir(), "st")
+	code, out, errs := runIn(t, dir, "-prompt", "a", "-dry-run", "-state-dir", st, "-tools", "tools.json")
+	var plan struct {
+		Hint struct {
+			Sample string `json:"sample_short_sha"`
+		}
+		Plan struct {
+			Action   string `json:"action"`
+			StateDir string `json:"state_dir"`
+			ScopeKey string `json:"scope_key"`
+		}
+	}
+	json.Unmarshal([]byte(out), &plan)
+	if code != exitOK || plan.Plan.Action != "restore_or_save" || plan.Plan.StateDir != st || len(plan.Plan.ScopeKey) != 64 || len(plan.Hint.Sample) != 8 {
+		t.Errorf("dry run: exit %d, plan %+v\n%s%s", code, plan, out, errs)
+	}
+	if fi, err := os.Stat(st); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("state folder: %v", err)
+	}
+	t.Setenv("AGENTCLI_STATE_DIR", "")
+	if code, out, _ := runIn(t, dir, "-prompt", "a", "-dry-run"); code != exitOK || !strings.Contains(out, `"action": "none"`) {
+		t.Errorf("dry run without a folder: exit %d\n%s", code, out)
+	}
+
+	t.Setenv("OAI_IMAGE_MODEL", "img-from-env")
+	code, out, _ = runIn(t, dir, "-print-config", "-image-size", "512x512")
+	var cfg struct{ Image map[string]any }
+	json.Unmarshal([]byte(out), &cfg)
+	if code != exitOK || cfg.Image["size"] != "512x512" || cfg.Image["model"] != "img-from-env" || cfg.Image["baseURLSource"] != "inherit" || cfg.Image["n"] != 1.0 {
+		t.Errorf("print-config image: exit %d %v", code, cfg.Image)
+	}
+
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("the code word is heron"), 0o644)
+	srv := fakeoai.New(t,
+		fakeoai.ToolCalls(fakeoai.Call{ID: "call_1", Name: "fs_read_file", Args: `{"path":"notes.txt"}`}),
+		fakeoai.Answer("done"),
+	)
+	t.Setenv("GOAGENT_REDACT", "her[o]n;nothing-else")
+	code, _, errs = runIn(t, dir, "-prompt", "read notes.txt", "-tools", "tools.json", "-base-url", srv.BaseURL(),
+		"-state-dir", st, "-image-size", "512x512")
+	if code != exitOK || !strings.Contains(errs, "keeps no state between runs") || !strings.Contains(errs, "-image-* settings are shown by -print-config only") {
+		t.Errorf("run: exit %d\n%s", code, errs)
+	}
+	if tool := srv.Requests()[1].Messages()[3]["content"].(string); strings.Contains(tool, "heron") || !strings.Contains(tool, "[REDACTED]") {
+		t.Errorf("GOAGENT_REDACT: the tool message is %s", tool)
 	}
 }

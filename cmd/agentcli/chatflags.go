@@ -29,6 +29,8 @@ type chatFlags struct {
 	printMessages                          bool
 	saveMessages, loadMessages             string
 	prepEnabled                            string
+	state                                  stateFlags
+	image                                  imageFlags
 
 	// host are the flags shared with "call" (workspace, audit, limits);
 	// its -tools, -tool-timeout and -debug are replaced by the ones above.
@@ -84,6 +86,8 @@ func (f *chatFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.saveMessages, "save-messages", "", "write the conversation to this file as JSON when the run ends")
 	fs.StringVar(&f.loadMessages, "load-messages", "", "resume the conversation saved in this file")
 	fs.StringVar(&f.prepEnabled, "prep-enabled", "false", "goagent's pre-stage; only false is supported")
+	f.state.register(fs)
+	f.image.register(fs)
 	for _, u := range unsupported {
 		fs.Var(refused{u}, u.name, "goagent flag, not supported")
 	}
@@ -106,13 +110,6 @@ var unsupported = func() []unsupportedFlag {
 	add(prep, false, "prep-model", "prep-base-url", "prep-api-key", "prep-http-timeout", "prep-http-retries",
 		"prep-http-retry-backoff", "prep-temp", "prep-top-p", "prep-profile", "prep-system", "prep-system-file", "prep-tools")
 	add(prep, true, "prep-dry-run", "prep-tools-allow-external", "prep-cache-bust")
-	const state = "saved state (-state-*) is not implemented; use -save-messages and -load-messages"
-	add(state, false, "state-dir", "state-scope", "state-refine-text", "state-refine-file")
-	add(state, true, "state-refine", "dry-run")
-	const image = "image generation is not implemented"
-	add(image, false, "image-base-url", "image-api-key", "image-model", "image-http-timeout", "image-http-retries",
-		"image-http-retry-backoff", "image-n", "image-size", "image-quality", "image-style", "image-response-format",
-		"image-transparent-background")
 	add("message channels are not implemented: the answer goes to stdout, progress to stderr", false, "channel-route")
 	return list
 }()
@@ -267,8 +264,16 @@ func (f *chatFlags) resolve(getenv func(string) string) (*chatConfig, error) {
 	case temp < 0 || temp > 2:
 		errs = append(errs, errors.New("-temp must be between 0 and 2"))
 	}
-	if v, ok := env("AGENTCLI_STATE_DIR"); ok {
-		c.warnings = append(c.warnings, fmt.Sprintf("AGENTCLI_STATE_DIR=%s is ignored: saved state is not implemented", v))
+	if err := f.state.resolve(f.set, getenv); err != nil {
+		errs = append(errs, err)
+	} else if f.state.dir != "" && !f.state.dryRun {
+		c.warnings = append(c.warnings, fmt.Sprintf("-state-dir %s: this agentcli, like goagent's, keeps no state between runs; the folder is made and -dry-run shows the plan", f.state.dir))
+	}
+	for name := range f.set {
+		if strings.HasPrefix(name, "image-") {
+			c.warnings = append(c.warnings, "-image-* settings are shown by -print-config only: the agent loop makes no image calls, as in goagent (an image tool reads its own environment)")
+			break
+		}
 	}
 	return c, errors.Join(errs...)
 }
