@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"net/http"
 	"os"
 	"regexp"
@@ -67,6 +68,11 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return fail(stderr, err)
 	}
+	if !f.quiet {
+		for _, w := range cfg.warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+	}
 	if f.state.dryRun {
 		if f.prompt == "" && f.promptFile == "" && f.loadMessages == "" {
 			return fail(stderr, usagef("-prompt is required (or -prompt-file, or -load-messages)"))
@@ -87,12 +93,6 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if !f.quiet {
-		for _, w := range cfg.warnings {
-			fmt.Fprintf(stderr, "warning: %s\n", w)
-		}
-	}
-
 	hf := f.host
 	hf.tools, hf.toolTimeout, hf.debug = f.tools, cfg.toolTimeout, f.debug
 	hf.redact = append(hf.redact, goagentRedact(os.Getenv("GOAGENT_REDACT"))...)
@@ -114,7 +114,13 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		hf.redact = append(hf.redact, regexp.MustCompile(regexp.QuoteMeta(cfg.apiKey)))
 	}
 	h, alog, err := hf.openChat(log)
-	if err != nil {
+	var le *manifest.LoadError
+	switch {
+	case err != nil && (errors.As(err, &le) || errors.Is(err, iofs.ErrNotExist)):
+		// goagent's status for a manifest it cannot load is 1.
+		fmt.Fprintf(stderr, "error: tools manifest: %s\n", host.ForTerminal(err.Error()))
+		return exitFailed
+	case err != nil:
 		return fail(stderr, err)
 	}
 	defer alog.Close()
@@ -147,6 +153,17 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if f.printMessages {
 		b, _ := json.MarshalIndent(messages, "", "  ")
 		fmt.Fprintf(stderr, "%s\n", b)
+	}
+	if f.maxSteps < 1 {
+		// goagent's loop runs no step at all, and says so.
+		if f.saveMessages != "" {
+			if err := chat.SaveMessages(f.saveMessages, messages); err != nil {
+				fmt.Fprintf(stderr, "error: -save-messages: %v\n", err)
+				return exitUsage
+			}
+		}
+		fmt.Fprintf(stderr, "info: %s\n", (&chat.StepLimitError{Steps: f.maxSteps}).Error())
+		return exitFailed
 	}
 	approver := terminalApprover(stdin, stderr)
 	if approver == nil {

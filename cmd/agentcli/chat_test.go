@@ -162,7 +162,6 @@ func TestChatUsage(t *testing.T) {
 		{"unknown flag", []string{"-prompt", "a", "-frobnicate"}, 2, "flag provided but not defined: -frobnicate"},
 		{"positional", []string{"-prompt", "a", "extra"}, 2, `unexpected argument "extra"`},
 		{"bad duration", []string{"-prompt", "a", "-http-timeout", "soon"}, 2, `"soon" is not a duration`},
-		{"bad top-p", []string{"-prompt", "a", "-top-p", "3"}, 2, "-top-p must be between 0 and 1"},
 		{"missing load file", []string{"-load-messages", "nope.json"}, 2, "-load-messages"},
 	}
 	for _, tt := range tests {
@@ -173,12 +172,55 @@ func TestChatUsage(t *testing.T) {
 			}
 		})
 	}
-	t.Run("bad environment", func(t *testing.T) {
-		t.Setenv("OAI_HTTP_RETRIES", "many")
-		if code, _, errs := runIn(t, dir, "-prompt", "a"); code != 2 || !strings.Contains(errs, `OAI_HTTP_RETRIES: "many" is not a number`) {
-			t.Errorf("exit %d: %s", code, errs)
-		}
-	})
+}
+
+// Values goagent accepts, this loop accepts with goagent's outcome: sent
+// as given, treated as unset, clamped or capped as goagent does, and said
+// out loud where goagent is silent; manifests it cannot load end in exit
+// 1, as goagent's do (a key it does not know stays refused, saying why).
+func TestChatLenientLikeGoagent(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	run := func(replies []fakeoai.Reply, args ...string) (*fakeoai.Server, int, string) {
+		t.Helper()
+		srv := fakeoai.New(t, replies...)
+		code, _, errs := runIn(t, dir, append([]string{"-prompt", "a", "-base-url", srv.BaseURL(), "-http-retry-backoff", "1ms"}, args...)...)
+		return srv, code, errs
+	}
+	ok := []fakeoai.Reply{fakeoai.Answer("fine")}
+
+	if srv, code, errs := run(ok, "-temp", "3"); code != exitOK || srv.Requests()[0].Body()["temperature"] != 3.0 {
+		t.Errorf("-temp 3: exit %d, %s\n%s", code, srv.Requests()[0].Raw, errs)
+	}
+	if srv, code, _ := run(ok, "-top-p", "1.5"); code != exitOK || srv.Requests()[0].Body()["top_p"] != 1.5 || srv.Requests()[0].Body()["temperature"] != nil {
+		t.Errorf("-top-p 1.5: exit %d, %s", code, srv.Requests()[0].Raw)
+	}
+	if _, code, errs := run(ok, "-http-timeout", "0", "-tool-timeout", "-1"); code != exitOK {
+		t.Errorf("timeouts of 0 count as unset: exit %d\n%s", code, errs)
+	}
+	if srv, code, _ := run([]fakeoai.Reply{{Status: 500, Body: `{"error":{"message":"boom"}}`}}, "-http-retries", "-1"); code != exitFailed || len(srv.Requests()) != 1 {
+		t.Errorf("-http-retries -1 makes one attempt: exit %d, %d requests", code, len(srv.Requests()))
+	}
+	t.Setenv("OAI_HTTP_RETRIES", "many")
+	if _, code, errs := run(ok); code != exitOK || !strings.Contains(errs, `warning: OAI_HTTP_RETRIES="many" is not a number; it is ignored, as goagent ignores it`) {
+		t.Errorf("bad environment: exit %d\n%s", code, errs)
+	}
+	t.Setenv("OAI_HTTP_RETRIES", "")
+	if srv, code, errs := run(nil, "-max-steps", "0"); code != exitFailed || len(srv.Requests()) != 0 || !strings.Contains(errs, "info: reached maximum steps (0); needs human review") {
+		t.Errorf("-max-steps 0: exit %d, %d requests\n%s", code, len(srv.Requests()), errs)
+	}
+	code, out, errs := runIn(t, dir, "-print-config", "-max-steps", "40")
+	if code != exitOK || !strings.Contains(out, `"maxSteps": 15`) || !strings.Contains(errs, "-max-steps 40 is more than goagent allows; using 15") {
+		t.Errorf("-max-steps 40: exit %d\n%s%s", code, out, errs)
+	}
+
+	if _, code, errs := run(nil, "-tools", "missing.json"); code != exitFailed || !strings.Contains(errs, "error: tools manifest:") {
+		t.Errorf("missing manifest: exit %d\n%s", code, errs)
+	}
+	os.WriteFile(filepath.Join(dir, "extra.json"), []byte(`{"tools":[{"name":"x","command":["/bin/true"],"sandbx":{"level":"strict"}}]}`), 0o644)
+	if _, code, errs := run(nil, "-tools", "extra.json"); code != exitFailed || !strings.Contains(errs, `unknown key "sandbx": agentcli refuses keys it does not know (goagent ignores them)`) {
+		t.Errorf("unknown key: exit %d\n%s", code, errs)
+	}
 }
 
 func TestCapabilitiesAndVersion(t *testing.T) {

@@ -158,6 +158,9 @@ type chatConfig struct {
 	warnings                               []string
 }
 
+// maxStepsCap is goagent's most steps.
+const maxStepsCap = 15
+
 // resolve applies goagent's precedence: flag > environment > default.
 func (f *chatFlags) resolve(getenv func(string) string) (*chatConfig, error) {
 	c := &chatConfig{sources: map[string]string{}}
@@ -187,18 +190,25 @@ func (f *chatFlags) resolve(getenv func(string) string) (*chatConfig, error) {
 	}
 
 	var errs []error
+	// goagent runs on with a value it cannot read from the environment:
+	// so does this loop, saying so.
+	badEnv := func(name, v, what string) {
+		c.warnings = append(c.warnings, fmt.Sprintf("%s=%q is not %s; it is ignored, as goagent ignores it", name, v, what))
+	}
+	// A timeout of 0 or less given as a flag counts as not given, as in
+	// goagent.
 	dur := func(key, flagName string, flagVal time.Duration, envName string, fallback time.Duration, fallbackSource string) time.Duration {
-		if f.set[flagName] {
+		if f.set[flagName] && flagVal > 0 {
 			c.sources[key] = "flag"
 			return flagVal
 		}
 		if v, ok := env(envName); ok && envName != "" {
-			d, err := parseFlexDuration(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", envName, err))
+			if d, err := parseFlexDuration(v); err != nil || d <= 0 {
+				badEnv(envName, v, "a positive duration")
+			} else {
+				c.sources[key] = "env " + envName
+				return d
 			}
-			c.sources[key] = "env " + envName
-			return d
 		}
 		c.sources[key] = fallbackSource
 		return fallback
@@ -209,31 +219,49 @@ func (f *chatFlags) resolve(getenv func(string) string) (*chatConfig, error) {
 	if f.set["timeout"] {
 		inherited, c.sources["timeout"] = "flag -timeout", "flag"
 	}
-	c.httpTimeout = dur("httpTimeout", "http-timeout", time.Duration(f.httpTimeout), "OAI_HTTP_TIMEOUT", time.Duration(f.timeout), inherited)
-	c.toolTimeout = dur("toolTimeout", "tool-timeout", time.Duration(f.toolTimeout), "", time.Duration(f.timeout), inherited)
-	c.retryBackoff = dur("httpRetryBackoff", "http-retry-backoff", time.Duration(f.httpRetryBackoff), "OAI_HTTP_RETRY_BACKOFF", time.Duration(f.httpRetryBackoff), "default")
+	timeout := time.Duration(f.timeout)
+	if timeout <= 0 {
+		timeout, inherited = 90*time.Second, "default" // goagent's last resort
+	}
+	c.httpTimeout = dur("httpTimeout", "http-timeout", time.Duration(f.httpTimeout), "OAI_HTTP_TIMEOUT", timeout, inherited)
+	c.toolTimeout = dur("toolTimeout", "tool-timeout", time.Duration(f.toolTimeout), "", timeout, inherited)
+	c.retryBackoff = time.Duration(f.httpRetryBackoff)
+	c.sources["httpRetryBackoff"] = "default"
+	if f.set["http-retry-backoff"] {
+		c.sources["httpRetryBackoff"] = "flag"
+	} else if v, ok := env("OAI_HTTP_RETRY_BACKOFF"); ok {
+		if d, err := parseFlexDuration(v); err != nil || d < 0 {
+			badEnv("OAI_HTTP_RETRY_BACKOFF", v, "a duration")
+		} else {
+			c.retryBackoff, c.sources["httpRetryBackoff"] = d, "env OAI_HTTP_RETRY_BACKOFF"
+		}
+	}
+	if c.retryBackoff <= 0 {
+		c.retryBackoff = 200 * time.Millisecond // goagent's base for a backoff of 0
+	}
 	c.retries = f.httpRetries
 	c.sources["httpRetries"] = "default"
 	if f.set["http-retries"] {
 		c.sources["httpRetries"] = "flag"
 	} else if v, ok := env("OAI_HTTP_RETRIES"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("OAI_HTTP_RETRIES: %q is not a number", v))
+		if n, err := strconv.Atoi(v); err != nil {
+			badEnv("OAI_HTTP_RETRIES", v, "a number")
+		} else {
+			c.retries, c.sources["httpRetries"] = n, "env OAI_HTTP_RETRIES"
 		}
-		c.retries, c.sources["httpRetries"] = n, "env OAI_HTTP_RETRIES"
 	}
+	c.retries = max(c.retries, 0) // fewer than none is none, as in goagent
 
 	temp := f.temp
 	c.sources["temperature"] = "default"
 	if f.set["temp"] {
 		c.sources["temperature"] = "flag"
 	} else if v, ok := env("LLM_TEMPERATURE"); ok {
-		t, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("LLM_TEMPERATURE: %q is not a number", v))
+		if t, err := strconv.ParseFloat(v, 64); err != nil {
+			badEnv("LLM_TEMPERATURE", v, "a number")
+		} else {
+			temp, c.sources["temperature"] = t, "env LLM_TEMPERATURE"
 		}
-		temp, c.sources["temperature"] = t, "env LLM_TEMPERATURE"
 	}
 	switch {
 	case f.topP > 0:
@@ -248,21 +276,11 @@ func (f *chatFlags) resolve(getenv func(string) string) (*chatConfig, error) {
 		c.temperature = &temp
 	}
 
-	switch {
-	case c.httpTimeout <= 0:
-		errs = append(errs, errors.New("-http-timeout must be positive"))
-	case c.toolTimeout <= 0:
-		errs = append(errs, errors.New("-tool-timeout must be positive"))
-	case c.retries < 0:
-		errs = append(errs, errors.New("-http-retries must not be negative"))
-	case c.retryBackoff < 0:
-		errs = append(errs, errors.New("-http-retry-backoff must not be negative"))
-	case f.maxSteps < 1:
-		errs = append(errs, errors.New("-max-steps must be at least 1"))
-	case f.topP < 0 || f.topP > 1:
-		errs = append(errs, errors.New("-top-p must be between 0 and 1"))
-	case temp < 0 || temp > 2:
-		errs = append(errs, errors.New("-temp must be between 0 and 2"))
+	// -temp and -top-p go to the server as given (it judges them), as in
+	// goagent; -max-steps is capped at goagent's 15, out loud.
+	if f.maxSteps > maxStepsCap {
+		c.warnings = append(c.warnings, fmt.Sprintf("-max-steps %d is more than goagent allows; using %d, as goagent does", f.maxSteps, maxStepsCap))
+		f.maxSteps = maxStepsCap
 	}
 	if err := f.state.resolve(f.set, getenv); err != nil {
 		errs = append(errs, err)

@@ -40,7 +40,11 @@ func validateDocument(doc any) []*FieldError {
 	seen := make(map[string]bool)
 	for _, leaf := range leaves(ve) {
 		fe := locate(doc, leaf.InstanceLocation)
-		fe.Err = errors.New(leaf.Message + suggest(leaf.Message))
+		msg := leaf.Message + suggest(leaf.Message)
+		if m := unknownField.FindStringSubmatch(leaf.Message); m != nil {
+			msg = fmt.Sprintf("unknown key %q%s: agentcli refuses keys it does not know (goagent ignores them), so that a misspelled setting never silently fails to apply", m[1], suggest(leaf.Message))
+		}
+		fe.Err = errors.New(msg)
 		if k := fe.Error(); !seen[k] {
 			seen[k] = true
 			errs = append(errs, fe)
@@ -100,6 +104,8 @@ var knownFields = []string{
 	"tools", "name", "description", "schema", "outputSchema", "command",
 	"timeoutSec", "envPassthrough", "annotations", "maxOutputBytes", "maxArgsBytes", "sha256",
 	"title", "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint",
+	"sandbox", "level", "user", "workspace", "read", "write", "network", "limits",
+	"cpuSec", "memoryMB", "openFiles", "processes", "fileSizeMB", "policy",
 }
 
 var unknownField = regexp.MustCompile(`^additionalProperties '([^']+)' not allowed$`)
