@@ -10,6 +10,7 @@ import (
 	iofs "io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"slices"
@@ -96,6 +97,7 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	hf := f.host
 	hf.tools, hf.toolTimeout, hf.debug = f.tools, cfg.toolTimeout, f.debug
 	hf.redact = append(hf.redact, goagentRedact(os.Getenv("GOAGENT_REDACT"))...)
+	hf.toolPath = callerPath(os.Getenv("PATH"))
 	if err := hf.check(); err != nil {
 		return fail(stderr, err)
 	}
@@ -211,6 +213,21 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return exitNeedsApproval
 	}
 	return code
+}
+
+// callerPath is the PATH the agent loop's tools get: the caller's, as
+// goagent passes it (so a tool that runs programs finds the caller's),
+// without the entries that would make a tool run whatever is in its
+// working folder: relative ones ("", ".", "bin"). "" (the host's
+// default) when none is left.
+func callerPath(path string) string {
+	var keep []string
+	for _, dir := range filepath.SplitList(path) {
+		if dir = filepath.Clean(dir); filepath.IsAbs(dir) && !slices.Contains(keep, dir) {
+			keep = append(keep, dir)
+		}
+	}
+	return strings.Join(keep, string(filepath.ListSeparator))
 }
 
 // noApproverWarning says, before the first request, which offered tools

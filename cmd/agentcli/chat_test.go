@@ -477,3 +477,21 @@ func TestChatStateImagesRedact(t *testing.T) {
 		t.Errorf("GOAGENT_REDACT: the tool message is %s", tool)
 	}
 }
+
+// The agent loop's tools get the caller's PATH, as goagent gives it,
+// without relative entries (a tool must not run what is in its folder).
+func TestChatToolsGetCallersPath(t *testing.T) {
+	chatEnv(t)
+	script := `cat >/dev/null; printf '{"path":"%s"}' "$PATH"`
+	entry, _ := json.Marshal(map[string]any{"name": "showpath", "command": []string{"/bin/sh", "-c", script}})
+	dir := project(t, string(entry))
+	t.Setenv("PATH", "/opt/custom/bin:.:/usr/bin:bin:/usr/bin:/bin")
+	srv := fakeoai.New(t, fakeoai.ToolCalls(fakeoai.Call{ID: "call_1", Name: "showpath", Args: `{}`}), fakeoai.Answer("done"))
+	code, _, errs := runIn(t, dir, "-prompt", "path?", "-tools", "tools.json", "-base-url", srv.BaseURL())
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	if tool := srv.Requests()[1].Messages()[3]["content"]; tool != `{"path":"/opt/custom/bin:/usr/bin:/bin"}` {
+		t.Errorf("the tool saw %v", tool)
+	}
+}

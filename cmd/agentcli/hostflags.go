@@ -34,7 +34,8 @@ type hostFlags struct {
 	policyFile       string
 	mode             policy.Mode
 	approve          []string
-	countLeftovers   bool // agentcli tool test: see sandbox.Options.CountLeftovers
+	countLeftovers   bool   // agentcli tool test: see sandbox.Options.CountLeftovers
+	toolPath         string // the tools' PATH; "" is host.DefaultPath
 }
 
 func (f *hostFlags) register(fs *flag.FlagSet) {
@@ -156,6 +157,7 @@ func (f *hostFlags) newHost(m *manifest.Manifest, alog *audit.Log, log zerolog.L
 		Mode:           f.mode,
 		Approve:        f.approve,
 		Workspace:      f.workspace,
+		Path:           f.toolPath,
 		Audit:          alog,
 		Logger:         log,
 		DefaultTimeout: f.toolTimeout,
