@@ -148,8 +148,10 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	oc.BaseURL = cfg.baseURL
 	oc.HTTPClient = transport
 
+	// Progress lines only with -verbose: by default goagent writes nothing
+	// but the answer.
 	var progress io.Writer
-	if !f.quiet {
+	if f.verbose && !f.quiet {
 		progress = stderr
 	}
 	if f.printMessages {

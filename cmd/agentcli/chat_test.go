@@ -247,11 +247,12 @@ func TestChatStepLimitAndTranscript(t *testing.T) {
 	loop := fakeoai.ToolCalls(fakeoai.Call{ID: "t", Name: "get_time", Args: `{}`})
 	srv.Repeat = &loop
 	save := filepath.Join(dir, "run", "messages.json")
-	code, out, errs := runIn(t, dir, "-prompt", "loop", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-max-steps", "2", "-save-messages", save)
+	code, out, errs := runIn(t, dir, "-prompt", "loop", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-max-steps", "2", "-save-messages", save, "-verbose")
 	if code != 1 || out != "" || !strings.Contains(errs, "info: reached maximum steps (2); needs human review") {
 		t.Fatalf("exit %d stdout %q: %s", code, out, errs)
 	}
-	// Progress lines on stderr name the steps and the tool calls.
+	// With -verbose, progress lines on stderr name the steps and the tool
+	// calls (by default there are none, as in goagent).
 	if !strings.Contains(errs, "step 1: 1 tool call(s)") || !strings.Contains(errs, "get_time (t): ok") {
 		t.Errorf("progress: %s", errs)
 	}
