@@ -154,18 +154,21 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if f.verbose && !f.quiet {
 		progress = stderr
 	}
+	// goagent's -print-messages and -save-messages: the messages the loop
+	// starts with, before the first request.
 	if f.printMessages {
-		b, _ := json.MarshalIndent(messages, "", "  ")
-		fmt.Fprintf(stderr, "%s\n", b)
+		if b, err := chat.MarshalMessages(messages); err == nil {
+			fmt.Fprintf(stderr, "%s\n", b)
+		}
+	}
+	if f.saveMessages != "" {
+		if err := chat.SaveMessages(f.saveMessages, messages); err != nil {
+			fmt.Fprintf(stderr, "error: -save-messages: %v\n", err)
+			return exitUsage
+		}
 	}
 	if f.maxSteps < 1 {
 		// goagent's loop runs no step at all, and says so.
-		if f.saveMessages != "" {
-			if err := chat.SaveMessages(f.saveMessages, messages); err != nil {
-				fmt.Fprintf(stderr, "error: -save-messages: %v\n", err)
-				return exitUsage
-			}
-		}
 		fmt.Fprintf(stderr, "info: %s\n", (&chat.StepLimitError{Steps: f.maxSteps}).Error())
 		return exitFailed
 	}
@@ -184,9 +187,9 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	answer, transcript := res.Answer, res.Messages
 
 	code = exitOK
-	if f.saveMessages != "" {
-		if err := chat.SaveMessages(f.saveMessages, transcript); err != nil {
-			fmt.Fprintf(stderr, "error: -save-messages: %v\n", err)
+	if f.saveTranscript != "" {
+		if err := chat.SaveMessages(f.saveTranscript, transcript); err != nil {
+			fmt.Fprintf(stderr, "error: -save-transcript: %v\n", err)
 			code = exitUsage
 		}
 	}

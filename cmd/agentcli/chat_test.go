@@ -247,7 +247,7 @@ func TestChatStepLimitAndTranscript(t *testing.T) {
 	loop := fakeoai.ToolCalls(fakeoai.Call{ID: "t", Name: "get_time", Args: `{}`})
 	srv.Repeat = &loop
 	save := filepath.Join(dir, "run", "messages.json")
-	code, out, errs := runIn(t, dir, "-prompt", "loop", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-max-steps", "2", "-save-messages", save, "-verbose")
+	code, out, errs := runIn(t, dir, "-prompt", "loop", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-max-steps", "2", "-save-transcript", save, "-verbose")
 	if code != 1 || out != "" || !strings.Contains(errs, "info: reached maximum steps (2); needs human review") {
 		t.Fatalf("exit %d stdout %q: %s", code, out, errs)
 	}
@@ -494,5 +494,41 @@ func TestChatToolsGetCallersPath(t *testing.T) {
 	}
 	if tool := srv.Requests()[1].Messages()[3]["content"]; tool != `{"path":"/opt/custom/bin:/usr/bin:/bin"}` {
 		t.Errorf("the tool saw %v", tool)
+	}
+}
+
+// -save-messages and -print-messages show the messages the loop starts
+// with, before the first request, as goagent writes them (so a run that
+// fails at once leaves them too); -save-transcript keeps the whole
+// conversation, and -load-messages sends it again, as goagent does.
+func TestChatSaveMessagesLikeGoagent(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	save := filepath.Join(dir, "opening.json")
+	srv := fakeoai.New(t, fakeoai.Reply{Status: 400, Body: `{"error":{"message":"no"}}`})
+	code, _, errs := runIn(t, dir, "-prompt", "hello", "-developer", "be brief", "-base-url", srv.BaseURL(), "-save-messages", save, "-print-messages")
+	if code != exitFailed {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	data, err := os.ReadFile(save)
+	var doc struct {
+		Messages []struct{ Role, Content string }
+	}
+	if err != nil || json.Unmarshal(data, &doc) != nil || len(doc.Messages) != 3 || doc.Messages[1].Role != "developer" || doc.Messages[2].Content != "hello" {
+		t.Errorf("saved %s (%v)", data, err)
+	}
+	if !strings.Contains(errs, `"messages": [`) || !strings.Contains(errs, `"content": "be brief"`) {
+		t.Errorf("-print-messages: %s", errs)
+	}
+
+	transcript := filepath.Join(dir, "whole.json")
+	srv = fakeoai.New(t, fakeoai.Answer("first answer"))
+	if code, _, errs := runIn(t, dir, "-prompt", "hello", "-base-url", srv.BaseURL(), "-save-transcript", transcript); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	srv = fakeoai.New(t, fakeoai.Answer("second answer"))
+	code, out, errs := runIn(t, dir, "-load-messages", transcript, "-base-url", srv.BaseURL())
+	if code != exitOK || out != "second answer\n" || len(srv.Requests()[0].Messages()) != 3 {
+		t.Errorf("resumed: exit %d, %q\n%s", code, out, errs)
 	}
 }

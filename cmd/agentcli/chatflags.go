@@ -28,6 +28,7 @@ type chatFlags struct {
 	capabilities, printConfig, version     bool
 	printMessages                          bool
 	saveMessages, loadMessages             string
+	saveTranscript                         string
 	prepEnabled                            string
 	state                                  stateFlags
 	image                                  imageFlags
@@ -83,7 +84,8 @@ func (f *chatFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.printConfig, "print-config", false, "print the resolved configuration as JSON and exit")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	fs.BoolVar(&f.printMessages, "print-messages", false, "print the messages to stderr before the first request")
-	fs.StringVar(&f.saveMessages, "save-messages", "", "write the conversation to this file as JSON when the run ends")
+	fs.StringVar(&f.saveMessages, "save-messages", "", "write the messages the loop starts with to this file as JSON, before the first request (goagent's)")
+	fs.StringVar(&f.saveTranscript, "save-transcript", "", "write the whole conversation to this file as JSON when the run ends, also on failure (resume it with -load-messages)")
 	fs.StringVar(&f.loadMessages, "load-messages", "", "resume the conversation saved in this file")
 	fs.StringVar(&f.prepEnabled, "prep-enabled", "false", "goagent's pre-stage; only false is supported")
 	f.state.register(fs)

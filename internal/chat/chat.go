@@ -72,8 +72,8 @@ type Result struct {
 
 // Run continues the conversation in messages until the model answers. A
 // conversation whose last assistant message still has tool calls without
-// results resumes by running them; one that already ends in an answer
-// returns it without asking the model again.
+// results resumes by running them; the model is then asked, as goagent
+// asks it, even when the conversation already ends in an answer.
 func Run(ctx context.Context, opts Options, messages []openai.ChatCompletionMessage) (*Result, error) {
 	r := &runner{opts: opts}
 	answer, msgs, err := r.run(ctx, messages)
@@ -91,9 +91,6 @@ func (r *runner) run(ctx context.Context, messages []openai.ChatCompletionMessag
 	r.tools = functions(opts.Host)
 	if err := Validate(messages); err != nil {
 		return "", messages, err
-	}
-	if n := len(messages); n > 0 && messages[n-1].Role == openai.ChatMessageRoleAssistant && len(messages[n-1].ToolCalls) == 0 {
-		return strings.TrimSpace(messages[n-1].Content), messages, nil
 	}
 	if calls := unanswered(messages); len(calls) > 0 {
 		results, err := r.callTools(ctx, 0, calls)

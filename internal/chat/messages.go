@@ -50,10 +50,17 @@ func LoadMessages(path string) ([]openai.ChatCompletionMessage, error) {
 	return msgs, nil
 }
 
-// SaveMessages writes the conversation atomically (a temporary file in the
-// same folder, then a rename), mode 0600: it may hold what tools returned.
+// MarshalMessages is msgs as goagent saves and prints them: an object
+// {"messages":[...]}, indented by two spaces.
+func MarshalMessages(msgs []openai.ChatCompletionMessage) ([]byte, error) {
+	return json.MarshalIndent(transcript{Messages: msgs}, "", "  ")
+}
+
+// SaveMessages writes msgs as MarshalMessages makes them, atomically (a
+// temporary file in the same folder, then a rename), mode 0600: they may
+// hold what tools returned.
 func SaveMessages(path string, msgs []openai.ChatCompletionMessage) error {
-	data, err := json.MarshalIndent(transcript{Messages: msgs}, "", "  ")
+	data, err := MarshalMessages(msgs)
 	if err != nil {
 		return err
 	}
