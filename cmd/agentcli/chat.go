@@ -339,18 +339,32 @@ func printConfig(stdout, stderr io.Writer, f *chatFlags, c *chatConfig) int {
 	if c.topP != nil {
 		topP = *c.topP
 	}
+	// The *Source keys speak goagent's words (flag, env, default), for
+	// scripts written against it; "sources" says exactly where from.
+	src := func(key string) string {
+		switch s := c.sources[key]; {
+		case strings.HasPrefix(s, "flag"):
+			return "flag"
+		case strings.HasPrefix(s, "env"):
+			return "env"
+		case s == "none":
+			return "empty"
+		}
+		return "default"
+	}
 	out := map[string]any{
-		"model": c.model, "modelSource": c.sources["model"],
-		"baseURL": c.baseURL, "baseURLSource": c.sources["baseURL"],
-		"apiKey": maskKey(c.apiKey), "apiKeySource": c.sources["apiKey"],
-		"httpTimeout": c.httpTimeout.String(), "httpTimeoutSource": c.sources["httpTimeout"],
-		"toolTimeout": c.toolTimeout.String(), "toolTimeoutSource": c.sources["toolTimeout"],
-		"timeout": f.timeout.String(), "timeoutSource": c.sources["timeout"],
-		"httpRetries": c.retries, "httpRetriesSource": c.sources["httpRetries"],
-		"httpRetryBackoff": c.retryBackoff.String(), "httpRetryBackoffSource": c.sources["httpRetryBackoff"],
-		"temperature": temperature, "temperatureSource": c.sources["temperature"],
+		"model": c.model, "modelSource": src("model"),
+		"baseURL": c.baseURL, "baseURLSource": src("baseURL"),
+		"apiKey": maskKey(c.apiKey), "apiKeySource": src("apiKey"),
+		"httpTimeout": c.httpTimeout.String(), "httpTimeoutSource": src("httpTimeout"),
+		"toolTimeout": c.toolTimeout.String(), "toolTimeoutSource": src("toolTimeout"),
+		"timeout": f.timeout.String(), "timeoutSource": src("timeout"),
+		"httpRetries": c.retries, "httpRetriesSource": src("httpRetries"),
+		"httpRetryBackoff": c.retryBackoff.String(), "httpRetryBackoffSource": src("httpRetryBackoff"),
+		"temperature": temperature, "temperatureSource": src("temperature"),
 		"topP": topP, "maxSteps": f.maxSteps, "stream": f.stream, "tools": f.tools,
-		"image": f.image.resolved(f.set, os.Getenv, c),
+		"image":   f.image.resolved(f.set, os.Getenv, c),
+		"sources": c.sources,
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {

@@ -130,9 +130,9 @@ func TestPrintConfig(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	for k, want := range map[string]any{
-		"apiKey": "****1234", "apiKeySource": "env OAI_API_KEY", "model": "oss-gpt-20b", "modelSource": "default",
-		"baseURL": "https://api.openai.com/v1", "httpTimeout": "45s", "httpTimeoutSource": "env OAI_HTTP_TIMEOUT",
-		"toolTimeout": "20s", "toolTimeoutSource": "flag -timeout", "temperature": "(omitted: -top-p is set)", "topP": 0.3,
+		"apiKey": "****1234", "apiKeySource": "env", "model": "oss-gpt-20b", "modelSource": "default",
+		"baseURL": "https://api.openai.com/v1", "httpTimeout": "45s", "httpTimeoutSource": "env",
+		"toolTimeout": "20s", "toolTimeoutSource": "flag", "temperature": "(omitted: -top-p is set)", "topP": 0.3,
 		"httpRetries": 2.0, "httpRetryBackoff": "500ms", "maxSteps": 8.0,
 	} {
 		if cfg[k] != want {
@@ -141,6 +141,12 @@ func TestPrintConfig(t *testing.T) {
 	}
 	if strings.Contains(out, "abcdefgh") {
 		t.Error("the key is printed")
+	}
+	// Where each value came from, exactly.
+	var detail struct{ Sources map[string]string }
+	json.Unmarshal([]byte(out), &detail)
+	if detail.Sources["apiKey"] != "env OAI_API_KEY" || detail.Sources["httpTimeout"] != "env OAI_HTTP_TIMEOUT" || detail.Sources["toolTimeout"] != "flag -timeout" {
+		t.Errorf("sources %v", detail.Sources)
 	}
 }
 
