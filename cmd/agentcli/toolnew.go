@@ -117,7 +117,11 @@ func cmdToolNew(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 
-	fmt.Fprintf(stdout, "wrote %s, %s and the %s entry of %s\n\nnext, from %s:\n", sk.files[0][0], sk.files[1][0], name, *manifestPath, root)
+	fmt.Fprintf(stdout, "wrote %s, %s and the %s entry of %s\n\nnext", sk.files[0][0], sk.files[1][0], name, *manifestPath)
+	if root != "." {
+		fmt.Fprintf(stdout, ", from %s", root)
+	}
+	fmt.Fprintln(stdout, ":")
 	for _, s := range sk.steps {
 		fmt.Fprintf(stdout, "  %s\n", s)
 	}
