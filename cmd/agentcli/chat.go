@@ -374,26 +374,28 @@ func printConfig(stdout, stderr io.Writer, f *chatFlags, c *chatConfig) int {
 	return exitOK
 }
 
+// printCapabilities lists the tools offered, in goagent's words on
+// stdout: a header, then "- NAME: DESCRIPTION" by name, or "No tools
+// enabled". Unlike goagent it refuses a manifest it cannot load.
 func printCapabilities(stdout, stderr io.Writer, tools string) int {
-	if tools == "" {
-		fmt.Fprintln(stdout, "No tools enabled (run with -tools <path to tools.json>).")
+	var list []*manifest.Tool
+	if tools != "" {
+		m, err := manifest.Load(tools)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		list = append(list, m.Tools...)
+	}
+	fmt.Fprintln(stdout, "Capabilities (enabled tools):")
+	if len(list) == 0 {
+		fmt.Fprintln(stdout, "No tools enabled")
 		return exitOK
 	}
-	m, err := manifest.Load(tools)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	fmt.Fprintln(stdout, "WARNING: Enabled tools run local programs, contained by agentcli; see agentcli tools -json for details.")
-	fmt.Fprintln(stdout, "Capabilities (enabled tools):")
-	list := append([]*manifest.Tool(nil), m.Tools...)
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	for _, t := range list {
-		desc := t.Description
-		if desc == "" {
-			desc = "(no description)"
-		}
-		fmt.Fprintf(stdout, "- %s: %s\n", t.Name, desc)
+		fmt.Fprintf(stdout, "- %s: %s\n", t.Name, host.ForTerminal(t.Description))
 	}
+	fmt.Fprintln(stderr, "note: these tools run local programs, each contained by agentcli at its sandbox level; agentcli tools -json shows how")
 	return exitOK
 }
 

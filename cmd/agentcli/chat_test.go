@@ -237,8 +237,8 @@ func TestCapabilitiesAndVersion(t *testing.T) {
 		t.Errorf("exit %d: %s", code, out)
 	}
 	code, out, _ = runIn(t, dir, "-capabilities")
-	if code != 0 || !strings.Contains(out, "No tools enabled") {
-		t.Errorf("exit %d: %s", code, out)
+	if code != 0 || out != "Capabilities (enabled tools):\nNo tools enabled\n" {
+		t.Errorf("exit %d: %q", code, out)
 	}
 	code, out, _ = runIn(t, dir, "--version")
 	if code != 0 || !strings.HasPrefix(out, "agentcli version v0.0.0-dev (commit ") {
