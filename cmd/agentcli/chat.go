@@ -157,12 +157,12 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	// goagent's -print-messages and -save-messages: the messages the loop
 	// starts with, before the first request.
 	if f.printMessages {
-		if b, err := chat.MarshalMessages(messages); err == nil {
+		if b, err := chat.MarshalMessages(messages, f.loadedChannels); err == nil {
 			fmt.Fprintf(stderr, "%s\n", b)
 		}
 	}
 	if f.saveMessages != "" {
-		if err := chat.SaveMessages(f.saveMessages, messages); err != nil {
+		if err := chat.SaveMessages(f.saveMessages, messages, f.loadedChannels); err != nil {
 			fmt.Fprintf(stderr, "error: -save-messages: %v\n", err)
 			return exitUsage
 		}
@@ -183,12 +183,13 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		Client: openai.NewClientWithConfig(oc), Host: h, Approver: approver, Model: cfg.model,
 		Temperature: cfg.temperature, TopP: cfg.topP, MaxSteps: f.maxSteps, Stream: f.stream,
 		Parallel: hf.maxConcurrent, Progress: progress, Verbose: f.verbose, Warn: stderr,
+		Channels: f.loadedChannels, OnChannel: f.channelPrinter(stdout, stderr),
 	}, messages)
 	answer, transcript := res.Answer, res.Messages
 
 	code = exitOK
 	if f.saveTranscript != "" {
-		if err := chat.SaveMessages(f.saveTranscript, transcript); err != nil {
+		if err := chat.SaveMessages(f.saveTranscript, transcript, res.Channels); err != nil {
 			fmt.Fprintf(stderr, "error: -save-transcript: %v\n", err)
 			code = exitUsage
 		}
@@ -200,7 +201,13 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var stepErr *chat.StepLimitError
 	switch {
 	case runErr == nil:
-		fmt.Fprintln(stdout, answer)
+		switch f.routes["final"] {
+		case "stderr":
+			fmt.Fprintln(stderr, answer)
+		case "omit":
+		default:
+			fmt.Fprintln(stdout, answer)
+		}
 	case ctx.Err() != nil:
 		fmt.Fprintln(stderr, "error: interrupted; running tools were stopped")
 		return exitInterrupted
@@ -218,6 +225,26 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return exitNeedsApproval
 	}
 	return code
+}
+
+// channelPrinter shows what the model says on channels other than the
+// final one, as goagent does: only with -verbose, each to its route
+// (critic and confidence as -channel-route says; every other channel,
+// and those by default, to stderr), one trimmed text per message.
+func (f *chatFlags) channelPrinter(stdout, stderr io.Writer) func(channel, text string) {
+	if !f.verbose {
+		return nil
+	}
+	return func(channel, text string) {
+		w := stderr
+		switch f.routes[channel] {
+		case "stdout":
+			w = stdout
+		case "omit":
+			return
+		}
+		fmt.Fprintln(w, host.ForTerminal(strings.TrimSpace(text)))
+	}
 }
 
 // callerPath is the PATH the agent loop's tools get: the caller's, as
@@ -257,11 +284,11 @@ func (f *chatFlags) messages(stdin io.Reader) ([]openai.ChatCompletionMessage, e
 	}
 	var msgs []openai.ChatCompletionMessage
 	if f.loadMessages != "" {
-		loaded, err := chat.LoadMessages(f.loadMessages)
+		loaded, channels, err := chat.LoadMessages(f.loadMessages)
 		if err != nil {
 			return nil, fmt.Errorf("-load-messages: %w", err)
 		}
-		msgs = loaded
+		msgs, f.loadedChannels = loaded, channels
 	} else {
 		system := f.system
 		if f.systemFile != "" {

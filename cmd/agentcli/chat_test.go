@@ -538,3 +538,47 @@ func TestChatSaveMessagesLikeGoagent(t *testing.T) {
 		t.Errorf("resumed: exit %d, %q\n%s", code, out, errs)
 	}
 }
+
+// Harmony channels as goagent routes them: the loop asks on until the
+// final channel; other channels show only with -verbose, critic and
+// confidence where -channel-route says, the rest on stderr; the answer
+// goes where final is routed.
+func TestChatChannels(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	script := func() *fakeoai.Server {
+		return fakeoai.New(t,
+			fakeoai.ChannelAnswer("analysis", "thinking it over"),
+			fakeoai.ChannelAnswer("critic", "looks right"),
+			fakeoai.ChannelAnswer("final", "Forty-two."),
+		)
+	}
+	for _, c := range []struct {
+		args         []string
+		stdout, errs string
+	}{
+		{nil, "Forty-two.\n", ""},
+		{[]string{"-verbose"}, "Forty-two.\n", "thinking it over\n|looks right\n"},
+		{[]string{"-verbose", "-channel-route", "critic=stdout"}, "looks right\nForty-two.\n", "thinking it over\n"},
+		{[]string{"-channel-route", "final=stderr"}, "", "Forty-two.\n"},
+		{[]string{"-channel-route", "final=omit"}, "", ""},
+	} {
+		srv := script()
+		code, out, errs := runIn(t, dir, append([]string{"-prompt", "number?", "-base-url", srv.BaseURL()}, c.args...)...)
+		ok := code == exitOK && out == c.stdout
+		for _, want := range strings.Split(c.errs, "|") {
+			ok = ok && strings.Contains(errs, want) // among -verbose's progress lines
+		}
+		if !ok || (c.errs == "" && errs != "") || (c.stdout == "looks right\nForty-two.\n" && strings.Contains(errs, "looks right")) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %q and %q", c.args, code, out, errs, c.stdout, c.errs)
+		}
+		if n := len(srv.Requests()); n != 3 {
+			t.Errorf("%q: %d requests, want 3 (until the final channel)", c.args, n)
+		}
+	}
+	for _, bad := range []string{"analysis=stdout", "final", "final=printer"} {
+		if code, _, errs := runIn(t, dir, "-prompt", "x", "-channel-route", bad); code != exitUsage || !strings.Contains(errs, "invalid -channel-route") {
+			t.Errorf("-channel-route %s: exit %d, %s", bad, code, errs)
+		}
+	}
+}

@@ -32,6 +32,8 @@ type chatFlags struct {
 	prepEnabled                            string
 	state                                  stateFlags
 	image                                  imageFlags
+	routes                                 map[string]string // -channel-route: channel → stdout, stderr or omit
+	loadedChannels                         map[int]string    // the channels of -load-messages
 
 	// host are the flags shared with "call" (workspace, audit, limits);
 	// its -tools, -tool-timeout and -debug are replaced by the ones above.
@@ -90,6 +92,21 @@ func (f *chatFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.prepEnabled, "prep-enabled", "false", "goagent's pre-stage; only false is supported")
 	f.state.register(fs)
 	f.image.register(fs)
+	f.routes = map[string]string{}
+	fs.Func("channel-route", "where a Harmony channel goes: final, critic or confidence = stdout, stderr or omit (repeatable; others go to stderr with -verbose)", func(s string) error {
+		name, dest, ok := strings.Cut(s, "=")
+		name, dest = strings.TrimSpace(name), strings.TrimSpace(dest)
+		switch {
+		case !ok:
+			return fmt.Errorf("invalid -channel-route value %q (expected name=stdout|stderr|omit)", s)
+		case name != "final" && name != "critic" && name != "confidence":
+			return fmt.Errorf("invalid -channel-route channel %q (allowed: final, critic, confidence)", name)
+		case dest != "stdout" && dest != "stderr" && dest != "omit":
+			return fmt.Errorf("invalid -channel-route destination %q (allowed: stdout, stderr, omit)", dest)
+		}
+		f.routes[name] = dest
+		return nil
+	})
 	for _, u := range unsupported {
 		fs.Var(refused{u}, u.name, "goagent flag, not supported")
 	}
@@ -112,7 +129,6 @@ var unsupported = func() []unsupportedFlag {
 	add(prep, false, "prep-model", "prep-base-url", "prep-api-key", "prep-http-timeout", "prep-http-retries",
 		"prep-http-retry-backoff", "prep-temp", "prep-top-p", "prep-profile", "prep-system", "prep-system-file", "prep-tools")
 	add(prep, true, "prep-dry-run", "prep-tools-allow-external", "prep-cache-bust")
-	add("message channels are not implemented: the answer goes to stdout, progress to stderr", false, "channel-route")
 	return list
 }()
 

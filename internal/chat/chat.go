@@ -48,6 +48,12 @@ type Options struct {
 	// Warn receives the lines a person must see however quiet the run
 	// (an answer cut at the length limit); nil means none.
 	Warn io.Writer
+	// Channels are the Harmony channels of the given messages, by index
+	// (from a loaded conversation); they are sent back with them.
+	Channels map[int]string
+	// OnChannel receives what the model says on a channel other than the
+	// final one (analysis, commentary, critic...); nil drops it.
+	OnChannel func(channel, text string)
 }
 
 // StepLimitError ends a run that used all its steps without an answer.
@@ -68,6 +74,8 @@ type Result struct {
 	// that had calls refused because the gate asked and nobody could
 	// answer (NEEDS_APPROVAL).
 	NeedsApproval []string
+	// Channels are the messages' Harmony channels, by index.
+	Channels map[int]string
 }
 
 // Run continues the conversation in messages until the model answers. A
@@ -75,9 +83,14 @@ type Result struct {
 // results resumes by running them; the model is then asked, as goagent
 // asks it, even when the conversation already ends in an answer.
 func Run(ctx context.Context, opts Options, messages []openai.ChatCompletionMessage) (*Result, error) {
-	r := &runner{opts: opts}
+	r := &runner{opts: opts, channels: map[int]string{}}
+	for i, ch := range opts.Channels {
+		if i < len(messages) && ch != "" {
+			r.channels[i] = ch
+		}
+	}
 	answer, msgs, err := r.run(ctx, messages)
-	return &Result{Answer: answer, Messages: msgs, NeedsApproval: r.needsApproval}, err
+	return &Result{Answer: answer, Messages: msgs, NeedsApproval: r.needsApproval, Channels: r.channels}, err
 }
 
 func (r *runner) run(ctx context.Context, messages []openai.ChatCompletionMessage) (string, []openai.ChatCompletionMessage, error) {
@@ -100,17 +113,31 @@ func (r *runner) run(ctx context.Context, messages []openai.ChatCompletionMessag
 		}
 	}
 	for step := 1; step <= opts.MaxSteps; step++ {
-		msg, err := r.complete(ctx, step, messages)
+		rep, err := r.complete(ctx, step, messages)
 		if err != nil {
 			return "", messages, err
 		}
+		msg := rep.msg
 		messages = append(messages, msg)
+		if rep.channel != "" {
+			r.channels[len(messages)-1] = rep.channel
+		}
 		if len(msg.ToolCalls) == 0 {
 			answer := strings.TrimSpace(msg.Content)
 			if answer == "" {
 				// goagent keeps the empty message and asks again, within
 				// the step limit.
 				r.progress("step %d: the model answered nothing; asking again", step)
+				continue
+			}
+			if rep.channel != "" && rep.channel != FinalChannel {
+				// Thinking aloud (analysis, commentary, critic...): kept,
+				// sent back, and the model asked on until it answers on
+				// the final channel, as goagent does.
+				r.progress("step %d: %s channel (%d bytes); asking on for the final answer", step, rep.channel, len(answer))
+				if opts.OnChannel != nil {
+					opts.OnChannel(rep.channel, answer)
+				}
 				continue
 			}
 			r.progress("step %d: answer (%d bytes)", step, len(answer))
@@ -161,6 +188,8 @@ type runner struct {
 	progressMu    sync.Mutex
 	// needsApproval: see Result; under progressMu.
 	needsApproval []string
+	// channels: see Result.
+	channels map[int]string
 	// noStream is set once the server answered a streamed request with
 	// one JSON document.
 	noStream bool
@@ -212,10 +241,10 @@ func functions(h *host.Host) []openai.Tool {
 // cut at its length limit is asked for once more with a larger max_tokens
 // (twice what it generated, at least minRetryTokens), as goagent asks
 // again; still cut, it is used as it is, and the run says so.
-func (r *runner) complete(ctx context.Context, step int, messages []openai.ChatCompletionMessage) (openai.ChatCompletionMessage, error) {
+func (r *runner) complete(ctx context.Context, step int, messages []openai.ChatCompletionMessage) (reply, error) {
 	rep, err := r.ask(ctx, step, messages, 0)
 	if err != nil || !rep.cut {
-		return rep.msg, err
+		return rep, err
 	}
 	limit := max(2*rep.tokens, minRetryTokens)
 	r.progress("step %d: the answer was cut at the model's length limit; asking again with max_tokens %d", step, limit)
@@ -223,7 +252,7 @@ func (r *runner) complete(ctx context.Context, step int, messages []openai.ChatC
 	if err == nil && rep.cut {
 		r.warn("step %d: the answer is cut at the model's length limit even with max_tokens %d (finish_reason length)", step, limit)
 	}
-	return rep.msg, err
+	return rep, err
 }
 
 // minRetryTokens is the least max_tokens a cut answer is asked again with.
@@ -247,14 +276,19 @@ func (r *runner) ask(ctx context.Context, step int, messages []openai.ChatComple
 	if maxTokens == 0 {
 		r.progress("step %d: asking %s (%d messages)", step, r.opts.Model, len(messages))
 	}
+	trip := &channelTrip{out: r.channels}
+	ctx = withChannels(ctx, trip)
 	msg, err := r.send(ctx, req)
+	msg.channel = trip.get()
 	var apiErr *openai.APIError
 	if err != nil && req.Temperature != 0 && errors.As(err, &apiErr) && apiErr.HTTPStatusCode == 400 && rejectsTemperature(apiErr.Message) {
 		// Some models take no temperature: ask once more without it.
 		r.noTemperature = true
 		r.progress("step %d: the server refused the temperature; asking again without it", step)
 		req.Temperature = 0
-		msg, err = r.send(ctx, req)
+		trip = &channelTrip{out: r.channels}
+		msg, err = r.send(withChannels(ctx, trip), req)
+		msg.channel = trip.get()
 	}
 	if err != nil {
 		return msg, describeHTTPError(err)
@@ -280,6 +314,8 @@ func nonZero(v float64) float32 {
 // reply is the model's next message and how its generation ended.
 type reply struct {
 	msg openai.ChatCompletionMessage
+	// channel is the message's Harmony channel, if it has one.
+	channel string
 	// cut: the server stopped at its length limit (finish_reason
 	// "length"); tokens is how many it generated, when it says.
 	cut    bool

@@ -392,10 +392,10 @@ func TestResume(t *testing.T) {
 		openai.ChatCompletionMessage{Role: openai.ChatMessageRoleTool, ToolCallID: "k1", Content: `{"n":1}`},
 	)
 	path := filepath.Join(t.TempDir(), "m.json")
-	if err := SaveMessages(path, msgs); err != nil {
+	if err := SaveMessages(path, msgs, nil); err != nil {
 		t.Fatal(err)
 	}
-	loaded, err := LoadMessages(path)
+	loaded, _, err := LoadMessages(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,14 +461,14 @@ func TestLoadMessagesFormats(t *testing.T) {
 		"bare.json":    `[{"role":"user","content":"hi"}]`,
 	} {
 		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600)
-		msgs, err := LoadMessages(filepath.Join(dir, name))
+		msgs, _, err := LoadMessages(filepath.Join(dir, name))
 		if err != nil || len(msgs) != 1 || msgs[0].Content != "hi" {
 			t.Errorf("%s: %v %v", name, msgs, err)
 		}
 	}
 	for name, body := range map[string]string{"empty.json": `{"messages":[]}`, "bad.json": `{"messages":`, "invalid.json": `[{"role":"tool","tool_call_id":"x","content":"{}"}]`} {
 		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600)
-		if _, err := LoadMessages(filepath.Join(dir, name)); err == nil {
+		if _, _, err := LoadMessages(filepath.Join(dir, name)); err == nil {
 			t.Errorf("%s loaded", name)
 		}
 	}
@@ -539,5 +539,52 @@ func TestStreamFallback(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "the server does not stream its answers; asking again without streaming") {
 		t.Errorf("progress:\n%s", progress.String())
+	}
+}
+
+// Harmony channels: a reply on a channel other than final is kept, sent
+// back with its channel, shown through OnChannel, and the model asked on
+// until it answers on the final channel (or none), streamed or not; the
+// channels survive a save and a load.
+func TestChannels(t *testing.T) {
+	e := newEnv(t)
+	for _, stream := range []bool{false, true} {
+		srv := fakeoai.New(t,
+			fakeoai.ChannelAnswer("analysis", "The user wants a number. Think."),
+			fakeoai.ChannelAnswer("commentary", "About to answer."),
+			fakeoai.ChannelAnswer("final", "Forty-two."),
+		)
+		if stream {
+			srv = fakeoai.New(t,
+				fakeoai.StreamChannelAnswer("analysis", "The user wants ", "a number."),
+				fakeoai.StreamChannelAnswer("final", "Forty-", "two."),
+			)
+		}
+		var seen []string
+		res, err := Run(context.Background(), Options{Client: client(srv, nil), Host: e.h, Model: "gpt-oss", Stream: stream,
+			OnChannel: func(ch, text string) { seen = append(seen, ch+": "+text) }}, prompt("number?"))
+		if err != nil || res.Answer != "Forty-two." {
+			t.Fatalf("stream %v: answer %q, err %v", stream, res.Answer, err)
+		}
+		if len(seen) == 0 || !strings.HasPrefix(seen[0], "analysis: The user wants") {
+			t.Errorf("stream %v: channels seen %q", stream, seen)
+		}
+		reqs := srv.Requests()
+		last := reqs[len(reqs)-1].Messages()
+		if last[2]["role"] != "assistant" || last[2]["channel"] != "analysis" {
+			t.Errorf("stream %v: the analysis message went back as %v", stream, last[2])
+		}
+		if res.Channels[2] != "analysis" || res.Channels[len(res.Messages)-1] != "final" {
+			t.Errorf("stream %v: channels %v", stream, res.Channels)
+		}
+
+		path := filepath.Join(t.TempDir(), "m.json")
+		if err := SaveMessages(path, res.Messages, res.Channels); err != nil {
+			t.Fatal(err)
+		}
+		_, loaded, err := LoadMessages(path)
+		if err != nil || loaded[2] != "analysis" || len(loaded) != len(res.Channels) {
+			t.Errorf("stream %v: loaded channels %v (%v)", stream, loaded, err)
+		}
 	}
 }

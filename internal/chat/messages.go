@@ -11,56 +11,95 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 )
 
-// transcript is the file form of a conversation, as goagent writes it.
-type transcript struct {
-	Messages []openai.ChatCompletionMessage `json:"messages"`
-}
+// A messages file is {"messages":[...]}, as goagent writes it (or a bare
+// array): each message as the API has it, plus "channel" where the model
+// gave one (Harmony), which goagent keeps too.
 
 // MaxTranscript bounds a messages file that is loaded.
 const MaxTranscript = 64 << 20
 
 // LoadMessages reads a conversation saved by SaveMessages (or by goagent):
-// {"messages":[...]} or a bare array of messages. It is validated.
-func LoadMessages(path string) ([]openai.ChatCompletionMessage, error) {
+// {"messages":[...]} or a bare array of messages, with their channels by
+// index. It is validated.
+func LoadMessages(path string) ([]openai.ChatCompletionMessage, map[int]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(data) > MaxTranscript {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxTranscript)
+		return nil, nil, fmt.Errorf("%s: larger than %d bytes", path, MaxTranscript)
 	}
-	var msgs []openai.ChatCompletionMessage
+	var raw []json.RawMessage
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
-		err = json.Unmarshal(data, &msgs)
+		err = json.Unmarshal(data, &raw)
 	} else {
-		var t transcript
+		var t struct {
+			Messages []json.RawMessage `json:"messages"`
+		}
 		err = json.Unmarshal(data, &t)
-		msgs = t.Messages
+		raw = t.Messages
+	}
+	msgs := make([]openai.ChatCompletionMessage, len(raw))
+	channels := map[int]string{}
+	for i, r := range raw {
+		if err != nil {
+			break
+		}
+		var ch struct {
+			Channel string `json:"channel"`
+		}
+		if err = json.Unmarshal(r, &msgs[i]); err == nil {
+			json.Unmarshal(r, &ch)
+			if ch.Channel != "" {
+				channels[i] = ch.Channel
+			}
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a messages file: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: not a messages file: %w", path, err)
 	}
 	if len(msgs) == 0 {
-		return nil, fmt.Errorf("%s: no messages", path)
+		return nil, nil, fmt.Errorf("%s: no messages", path)
 	}
 	if err := Validate(msgs); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return msgs, nil
+	return msgs, channels, nil
 }
 
 // MarshalMessages is msgs as goagent saves and prints them: an object
-// {"messages":[...]}, indented by two spaces.
-func MarshalMessages(msgs []openai.ChatCompletionMessage) ([]byte, error) {
-	return json.MarshalIndent(transcript{Messages: msgs}, "", "  ")
+// {"messages":[...]}, indented by two spaces, each message with its
+// channel from channels (by index), if any.
+func MarshalMessages(msgs []openai.ChatCompletionMessage, channels map[int]string) ([]byte, error) {
+	out := make([]json.RawMessage, len(msgs))
+	for i, m := range msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		if ch := channels[i]; ch != "" {
+			var fields map[string]json.RawMessage
+			if err := json.Unmarshal(b, &fields); err != nil {
+				return nil, err
+			}
+			fields["channel"], _ = json.Marshal(ch)
+			if b, err = json.Marshal(fields); err != nil {
+				return nil, err
+			}
+		}
+		out[i] = b
+	}
+	return json.MarshalIndent(struct {
+		Messages []json.RawMessage `json:"messages"`
+	}{out}, "", "  ")
 }
 
 // SaveMessages writes msgs as MarshalMessages makes them, atomically (a
 // temporary file in the same folder, then a rename), mode 0600: they may
 // hold what tools returned.
-func SaveMessages(path string, msgs []openai.ChatCompletionMessage) error {
-	data, err := MarshalMessages(msgs)
+func SaveMessages(path string, msgs []openai.ChatCompletionMessage, channels map[int]string) error {
+	data, err := MarshalMessages(msgs, channels)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,10 @@ func (t *Transport) Do(req *http.Request) (*http.Response, error) {
 		}
 		req.Body.Close()
 	}
+	channels := channelsOf(req.Context())
+	if channels != nil {
+		body = addChannels(body, channels.out)
+	}
 	t.dumpRequest(req, body)
 	for attempt := 0; ; attempt++ {
 		resp, err := t.once(req, body)
@@ -65,6 +69,9 @@ func (t *Transport) Do(req *http.Request) (*http.Response, error) {
 		if !retry {
 			if err == nil {
 				t.dumpResponse(resp)
+				if channels != nil {
+					readChannel(resp, channels)
+				}
 			}
 			return resp, err
 		}

@@ -274,6 +274,28 @@ func StreamAnswer(pieces ...string) Reply {
 	return Reply{Chunks: append(chunks, chunk(`{}`, "stop"))}
 }
 
+// ChannelAnswer is an answer on a Harmony channel (gpt-oss): the message
+// carries "channel" beside its content.
+func ChannelAnswer(channel, content string) Reply {
+	c, _ := json.Marshal(content)
+	ch, _ := json.Marshal(channel)
+	return Reply{Body: fmt.Sprintf(`{"id":"chatcmpl-AnH1","object":"chat.completion","created":%d,"model":"gpt-oss-20b",`+
+		`"choices":[{"index":0,"message":{"role":"assistant","content":%s,"channel":%s},"finish_reason":"stop"}],`+
+		`"usage":{"prompt_tokens":120,"completion_tokens":9,"total_tokens":129}}`, created, c, ch)}
+}
+
+// StreamChannelAnswer streams content on a Harmony channel, the channel
+// in the first delta.
+func StreamChannelAnswer(channel string, pieces ...string) Reply {
+	ch, _ := json.Marshal(channel)
+	chunks := []string{chunk(`{"role":"assistant","content":"","channel":`+string(ch)+`}`, "")}
+	for _, p := range pieces {
+		c, _ := json.Marshal(p)
+		chunks = append(chunks, chunk(`{"content":`+string(c)+`}`, ""))
+	}
+	return Reply{Chunks: append(chunks, chunk(`{}`, "stop"))}
+}
+
 // StreamToolCalls streams tool calls the way the API does: the first
 // chunk of each call carries its index, id and name, and the arguments
 // follow in pieces of at most split bytes.
