@@ -46,12 +46,7 @@ func parseCall(fs *flag.FlagSet, args []string) (name, arg string, err error) {
 }
 
 func cmdCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("agentcli call", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: agentcli call [flags] NAME ['JSON' | -]\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("agentcli call", "Usage: agentcli call [flags] NAME ['JSON' | -]", stderr)
 	var hf hostFlags
 	hf.register(fs)
 	name, arg, err := parseCall(fs, args)

@@ -106,6 +106,18 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// newFlagSet is a subcommand's flag set: errors and -h go to stderr,
+// with usage (the lines before "Flags:") above the flags.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 // parseFlags is parse for a subcommand: when it fails, ok is false and
 // code is the exit status, 0 for -h and 2 for a bad flag (the flag
 // package has said why on the flag set's output).

@@ -5,7 +5,6 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -63,12 +62,7 @@ func skeletonFor(lang, name string) (skeleton, error) {
 }
 
 func cmdToolNew(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("agentcli tool new", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: agentcli tool new [flags] NAME\n\nWrites a working tool skeleton (program, test, tools.json entry with input\nand output schemas) next to the manifest; it passes agentcli tool test as\nit is.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("agentcli tool new", "Usage: agentcli tool new [flags] NAME\n\nWrites a working tool skeleton (program, test, tools.json entry with input\nand output schemas) next to the manifest; it passes agentcli tool test as\nit is.", stderr)
 	manifestPath := fs.String("tools", "tools.json", "the manifest to add the entry to (made when missing); files go under its folder")
 	lang := fs.String("lang", "python", "the language: go, python or sh")
 	pos, code, ok := parseFlags(fs, args)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -48,12 +47,7 @@ func cmdTool(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdToolTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("agentcli tool test", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: agentcli tool test [flags] [NAME...]\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("agentcli tool test", "Usage: agentcli tool test [flags] [NAME...]", stderr)
 	var hf hostFlags
 	hf.registerLaunch(fs)
 	asJSON := fs.Bool("json", false, "print the report as JSON (schemas/tooltest-report.schema.json)")
