@@ -582,3 +582,47 @@ func TestChatChannels(t *testing.T) {
 		}
 	}
 }
+
+// Every flag of goagent's agentcli (its 62, and -version) is accepted
+// here: given with a value of its kind, -print-config resolves it without
+// a complaint. The pre-stage's flags are the exception, refused by name
+// until it is implemented (-prep-enabled=false aside).
+func TestChatAcceptsGoagentFlags(t *testing.T) {
+	chatEnv(t)
+	dir := project(t)
+	os.WriteFile(filepath.Join(dir, "text.txt"), []byte("some text"), 0o644)
+	os.WriteFile(filepath.Join(dir, "msgs.json"), []byte(`{"messages":[{"role":"user","content":"hi"}]}`), 0o644)
+	accepted := [][]string{
+		{"-prompt", "x"}, {"-prompt-file", "text.txt"}, {"-system", "s"}, {"-system-file", "text.txt"},
+		{"-developer", "d"}, {"-developer-file", "text.txt"}, {"-tools", "tools.json"}, {"-base-url", "http://127.0.0.1:9/v1"},
+		{"-api-key", "sk-x"}, {"-model", "m"}, {"-max-steps", "3"}, {"-timeout", "20s"}, {"-http-timeout", "10"},
+		{"-tool-timeout", "5s"}, {"-http-retries", "1"}, {"-http-retry-backoff", "100ms"}, {"-temp", "0.5"}, {"-top-p", "0.9"},
+		{"-prep-enabled=false"}, {"-print-messages"}, {"-save-messages", "out.json"}, {"-load-messages", "msgs.json"},
+		{"-stream-final"}, {"-channel-route", "critic=stdout"}, {"-debug"}, {"-verbose"}, {"-quiet"},
+		{"-state-dir", filepath.Join(dir, "state")}, {"-state-scope", "s1"}, {"-state-dir", filepath.Join(dir, "state"), "-state-refine"},
+		{"-state-dir", filepath.Join(dir, "state"), "-state-refine-text", "t"}, {"-state-dir", filepath.Join(dir, "state"), "-state-refine-file", "text.txt"},
+		{"-image-base-url", "http://127.0.0.1:9/v1"}, {"-image-api-key", "k"}, {"-image-model", "m"}, {"-image-http-timeout", "30"},
+		{"-image-http-retries", "1"}, {"-image-http-retry-backoff", "1s"}, {"-image-n", "2"}, {"-image-size", "512x512"},
+		{"-image-quality", "hd"}, {"-image-style", "vivid"}, {"-image-response-format", "b64_json"}, {"-image-transparent-background=true"},
+	}
+	for _, args := range accepted {
+		code, out, errs := runIn(t, dir, append([]string{"-print-config"}, args...)...)
+		if code != exitOK || !strings.HasPrefix(out, "{") {
+			t.Errorf("%q: exit %d\n%s", args, code, errs)
+		}
+	}
+	for _, name := range []string{"prep-http-timeout", "prep-top-p", "prep-temp", "prep-profile", "prep-model", "prep-base-url",
+		"prep-api-key", "prep-http-retries", "prep-http-retry-backoff", "prep-system", "prep-system-file", "prep-tools"} {
+		if code, _, errs := runIn(t, dir, "-print-config", "-"+name, "1"); code != exitUsage || !strings.Contains(errs, "-"+name+" is a goagent flag this agentcli does not support: the pre-stage") {
+			t.Errorf("-%s: exit %d, %s", name, code, errs)
+		}
+	}
+	for _, name := range []string{"prep-cache-bust", "prep-tools-allow-external", "prep-dry-run"} {
+		if code, _, errs := runIn(t, dir, "-print-config", "-"+name); code != exitUsage || !strings.Contains(errs, "the pre-stage") {
+			t.Errorf("-%s: exit %d, %s", name, code, errs)
+		}
+	}
+	if code, _, errs := runIn(t, dir, "-print-config", "-prep-enabled=true"); code != exitUsage || !strings.Contains(errs, "only -prep-enabled=false") {
+		t.Errorf("-prep-enabled=true: exit %d, %s", code, errs)
+	}
+}
