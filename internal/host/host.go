@@ -557,9 +557,9 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 	if out.Leftovers > 0 {
 		h.log.Warn().Str("tool", t.Name).Int("count", out.Leftovers).Msg("killed processes the tool left running")
 	}
-	if len(out.Stderr) > 0 {
+	if ev := h.log.Debug(); len(out.Stderr) > 0 && ev.Enabled() {
 		// What a tool logs, on success too, for its author (-debug).
-		h.log.Debug().Str("tool", t.Name).Int64("bytes", out.StderrBytes).Str("stderr", redact.clean(string(out.Stderr))).Msg("tool stderr")
+		ev.Str("tool", t.Name).Int64("bytes", out.StderrBytes).Str("stderr", redact.clean(string(out.Stderr))).Msg("tool stderr")
 	}
 	result, perr := h.interpret(p, redact, out)
 	return out, result, perr
