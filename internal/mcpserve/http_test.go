@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/rs/zerolog"
 	"github.com/toolhost/toolhost/internal/host"
+	"github.com/toolhost/toolhost/internal/policy"
 )
 
 var (
@@ -815,4 +817,28 @@ func TestSlowBody(t *testing.T) {
 		t.Fatalf("slow body: %v, want 408", resp)
 	}
 	resp.Body.Close()
+}
+
+// A client that never declared elicitation is not sent one over HTTP
+// either: the call ends NEEDS_APPROVAL at once, as over stdio, rather
+// than waiting for an answer that cannot come.
+func TestHTTPElicitationOnlyWhereDeclared(t *testing.T) {
+	f := newHostMode(t, Options{ApprovalTimeout: time.Minute}, policy.ModeDefault)
+	h, err := f.srv.HTTPHandler(HTTPOptions{Tokens: []Token{alice}, FailedAuthBurst: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ts = httptest.NewServer(h)
+	t.Cleanup(f.ts.Close)
+	f.url = f.ts.URL + "/mcp"
+	c := f.client(bearer(alice.Secret))
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "touch"
+	req.Params.Arguments = map[string]any{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := c.CallTool(ctx, req)
+	if err != nil || !res.IsError || !strings.Contains(resultText(res), `"code":"NEEDS_APPROVAL"`) || !strings.Contains(resultText(res), "(the MCP client did not declare that it can ask its user (elicitation))") {
+		t.Fatalf("result %v, %v", resultText(res), err)
+	}
 }

@@ -223,11 +223,18 @@ func (s *Server) caller(ctx context.Context) host.Caller {
 	return host.Caller{Frontend: "mcp", Identity: identity(ctx)}
 }
 
+// errNoElicitation: the client cannot be asked.
+var errNoElicitation = errors.New("the MCP client did not declare that it can ask its user (elicitation)")
+
 // approve asks the client's user, by an MCP elicitation, whether a call
 // the gate asks about may run. A client that has not declared the
 // capability (or a transport that cannot carry the request) gets an
-// error, and the call fails NEEDS_APPROVAL.
+// error, and the call fails NEEDS_APPROVAL: on every transport, since the
+// library would send the request over streamable HTTP all the same.
 func (s *Server) approve(ctx context.Context, req host.ApprovalRequest) (bool, error) {
+	if cs, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); !ok || cs.GetClientCapabilities().Elicitation == nil {
+		return false, errNoElicitation
+	}
 	wait := s.opts.ApprovalTimeout
 	if wait <= 0 {
 		wait = DefaultApprovalTimeout
