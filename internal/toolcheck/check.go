@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/toolhost/toolhost/internal/host"
 	"github.com/toolhost/toolhost/internal/manifest"
+	"github.com/toolhost/toolhost/internal/policy"
 	"github.com/toolhost/toolhost/protocol"
 )
 
@@ -309,7 +311,7 @@ func manifestProblems(t *manifest.Tool) []problem {
 			add(Annotations, Warning, "is annotated read-only but not idempotent: a tool that changes nothing gives the same effect each time")
 		case ro && t.Sandbox.Workspace == manifest.WorkspaceWrite:
 			add(Annotations, Warning, "is annotated read-only but its sandbox lets it write the workspace (\"workspace\": \"write\"): grant read only")
-		case ro && writesPaths(t):
+		case ro && slices.ContainsFunc(t.Marks, func(m policy.Mark) bool { return m.Path == "write" }):
 			add(Annotations, Warning, "is annotated read-only but marks an argument as a path it writes (\"x-path\": \"write\")")
 		}
 	}
@@ -342,15 +344,4 @@ func untyped(s map[string]any, at string) string {
 		return untyped(items, at+"/items")
 	}
 	return ""
-}
-
-func writesPaths(t *manifest.Tool) bool {
-	var root map[string]any
-	json.Unmarshal(t.InputSchema, &root)
-	for _, p := range propertiesOf(root) {
-		if m, ok := p.(map[string]any); ok && m["x-path"] == "write" {
-			return true
-		}
-	}
-	return false
 }

@@ -248,12 +248,9 @@ func lastLine(b []byte) []byte {
 	return b
 }
 
+// prefix is the start of b, cut at a character's start, for a message.
 func prefix(b []byte) string {
-	s := strings.ToValidUTF8(string(b[:min(len(b), 48)]), "\uFFFD")
-	if len(b) > 48 {
-		s += "…"
-	}
-	return s
+	return cutText(strings.ToValidUTF8(string(b[:min(len(b), 64)]), "\uFFFD"), 48)
 }
 
 // escapeIn finds a control character other than tab, newline and
