@@ -271,6 +271,85 @@ func TestMCPStdinEOF(t *testing.T) {
 	}
 }
 
+// The end of input ends the server on every revision, whatever is open:
+// a subscriptions/listen (of the stateless revision) at once, even with a
+// kill grace of an hour; a running call once the grace is over, its tool
+// killed and the call answered CANCELLED.
+func TestMCPStdinEOFEveryRevision(t *testing.T) {
+	for _, rev := range mcp.ValidProtocolVersions {
+		t.Run(rev, func(t *testing.T) {
+			stateless := rev >= mcp.ProtocolVersion20260728
+			// Each request of the stateless revision carries its metadata;
+			// the others shake hands once.
+			params, opening := "{}", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+rev+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}
+{"jsonrpc":"2.0","method":"notifications/initialized"}
+`
+			if stateless {
+				params = `{"_meta":{"io.modelcontextprotocol/protocolVersion":"` + rev + `","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}`
+				opening = `{"jsonrpc":"2.0","id":1,"method":"server/discover","params":` + params + "}\n"
+			}
+			withParams := func(req string) string { return strings.Replace(req, "{}}", params+"}", 1) + "\n" }
+			// A listen for nothing is answered at once; one for the tool
+			// list stays open.
+			listen := strings.Replace(withParams(`{"jsonrpc":"2.0","id":"listen","method":"subscriptions/listen","params":{}}`),
+				`"params":{`, `"params":{"notifications":{"toolsListChanged":true},`, 1)
+			call := `{"jsonrpc":"2.0","id":"call","method":"tools/call","params":{"name":"stubborn","arguments":{}}}` + "\n"
+			if stateless {
+				call = strings.Replace(call, `"arguments":{}`, `"arguments":{},"_meta":`+strings.TrimSuffix(strings.TrimPrefix(params, `{"_meta":`), "}"), 1)
+			}
+			// run sends requests, waits until open says they are under
+			// way, closes stdin and returns the answers by id.
+			run := func(t *testing.T, grace, requests string, open func(stdout string) bool) map[string]string {
+				dir := project(t, `{"name":"stubborn","command":["/bin/sh","-c","trap '' TERM; exec /bin/sleep 1234.5"],"timeoutSec":120}`)
+				cmd := exec.Command(filepath.Join(built, "agentcli"), "mcp", "-tools", "tools.json", "-kill-grace", grace)
+				cmd.Dir = dir
+				stdin, err := cmd.StdinPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var stdout, stderr syncBuffer
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				defer cmd.Process.Kill()
+				io.WriteString(stdin, opening+requests)
+				waitFor(t, func() bool { return open(stdout.String()) })
+				stdin.Close()
+				if err := waitExit(t, cmd); err != nil {
+					t.Errorf("server exit: %v\n%s", err, stderr.String())
+				}
+				if sleeperRunning() {
+					t.Error("the tool outlived the server")
+				}
+				answers := map[string]string{}
+				for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+					var msg struct{ ID json.RawMessage }
+					json.Unmarshal([]byte(line), &msg)
+					answers[string(msg.ID)] = line
+				}
+				return answers
+			}
+			if stateless {
+				t.Run("listen", func(t *testing.T) {
+					answers := run(t, "1h", listen, func(stdout string) bool {
+						return strings.Contains(stdout, "notifications/subscriptions/acknowledged")
+					})
+					if a := answers[`"listen"`]; !strings.Contains(a, `"result"`) {
+						t.Errorf("the listen answered %q, want its result", a)
+					}
+				})
+			}
+			t.Run("call", func(t *testing.T) {
+				answers := run(t, "1s", call, func(string) bool { return sleeperRunning() })
+				if a := answers[`"call"`]; !strings.Contains(a, "CANCELLED") {
+					t.Errorf("the running call answered %q, want CANCELLED", a)
+				}
+			})
+		})
+	}
+}
+
 // SIGTERM ends the server and every running tool, even one that ignores
 // SIGTERM itself: no grace period is waited for.
 func TestMCPSigterm(t *testing.T) {

@@ -102,6 +102,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	// have the kill grace to finish; then, or at once, they are
 	// cancelled, their tools killed (each call audited), and answered.
 	c.stopReading()
+	c.endListens()
 	if !now {
 		c.waitRequests(ctx, s.opts.Host.KillGrace())
 	}
@@ -142,6 +143,9 @@ type stdioRequest struct {
 	// cancelled: the client cancelled it, so its response is not sent,
 	// as the spec asks.
 	cancelled bool
+	// listen: a subscriptions/listen, open until the client leaves; the
+	// end of input ends it at once, with no grace.
+	listen bool
 }
 
 // idKey is a request id's map key, of its JSON text (a string or a
@@ -201,6 +205,18 @@ func (c *stdioConn) stopReading() {
 	c.mu.Lock()
 	c.stopped = true
 	c.mu.Unlock()
+}
+
+// endListens ends the open subscriptions/listen requests: a listen
+// lasts as long as its client, so nothing is worth waiting for.
+func (c *stdioConn) endListens() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.running {
+		if r.listen {
+			r.cancel(nil)
+		}
+	}
 }
 
 // waitRequests waits up to grace for the requests being served to end;
@@ -314,7 +330,7 @@ func (c *stdioConn) dispatch(msg []byte) {
 	}
 	ctx, cancelCause := context.WithCancelCause(c.calls)
 	cancel := func() { cancelCause(nil) }
-	r := &stdioRequest{cancel: cancelCause}
+	r := &stdioRequest{cancel: cancelCause, listen: m.Method == string(mcp.MethodSubscriptionsListen)}
 	if c.running == nil {
 		c.running = map[string]*stdioRequest{}
 	}
