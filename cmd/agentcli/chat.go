@@ -62,10 +62,11 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stdout, "agentcli version %s (commit %s, built %s)\n", version, buildSetting("vcs.revision", 7), buildSetting("vcs.time", 0))
 		return exitOK
 	}
-	if f.prepEnabled != "false" && f.prepEnabled != "0" {
-		return fail(stderr, usagef("-prep-enabled=%s: the pre-stage is not implemented; only -prep-enabled=false is accepted", f.prepEnabled))
-	}
 	cfg, err := f.resolve(os.Getenv)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	prep, err := f.resolvePrep(cfg, os.Getenv)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -84,7 +85,7 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return exitOK
 	}
 	if f.printConfig {
-		return printConfig(stdout, stderr, &f, cfg)
+		return printConfig(stdout, stderr, &f, cfg, prep)
 	}
 	if f.capabilities {
 		return printCapabilities(stdout, stderr, f.tools)
@@ -93,6 +94,15 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	messages, err := f.messages(stdin)
 	if err != nil {
 		return fail(stderr, err)
+	}
+	if f.debug {
+		// goagent's first -debug line.
+		fmt.Fprintf(stderr, "effective timeouts: http-timeout=%s source=%s; prep-http-timeout=%s source=%s; tool-timeout=%s source=%s; timeout=%s source=%s\n",
+			cfg.httpTimeout, cfg.sourceWord("httpTimeout"), prep.httpTimeout, prep.sources["httpTimeout"],
+			cfg.toolTimeout, cfg.sourceWord("toolTimeout"), time.Duration(f.timeout), cfg.sourceWord("timeout"))
+	}
+	if f.prep.dryRn {
+		return printPrepSeed(stdout, stderr, messages)
 	}
 	hf := f.host
 	hf.tools, hf.toolTimeout, hf.debug = f.tools, cfg.toolTimeout, f.debug
@@ -115,6 +125,13 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		// secret a tool is given.
 		hf.redact = append(hf.redact, regexp.MustCompile(regexp.QuoteMeta(cfg.apiKey)))
 	}
+	if prep.enabled && prep.apiKey != "" && prep.apiKey != cfg.apiKey {
+		prep.apiKey = strings.Clone(prep.apiKey)
+		if err := hideproc.Hide(prep.apiKey); err != nil {
+			fmt.Fprintf(stderr, "warning: the pre-stage's API key stays readable in agentcli's /proc entries, where tools running as your user can find it (results still redact it): %v\n", err)
+		}
+		hf.redact = append(hf.redact, regexp.MustCompile(regexp.QuoteMeta(prep.apiKey)))
+	}
 	h, alog, err := hf.openChat(log)
 	var le *manifest.LoadError
 	switch {
@@ -128,31 +145,38 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	defer alog.Close()
 	defer h.Close()
 
-	transport := &chat.Transport{
-		Client:     &http.Client{},
-		Timeout:    cfg.httpTimeout,
-		Retries:    cfg.retries,
-		Backoff:    cfg.retryBackoff,
-		MaxBackoff: max(cfg.retryBackoff*16, 2*time.Second),
-	}
-	if f.debug {
-		transport.Debug = stderr
-		transport.Redact = func(s string) string {
-			if cfg.apiKey != "" {
-				s = strings.ReplaceAll(s, cfg.apiKey, host.Redacted)
-			}
-			return h.Redact(s)
+	// newClient is a chat client for a server, its key and its wait and
+	// retry policy.
+	newClient := func(baseURL, key string, timeout time.Duration, retries int, backoff time.Duration) *openai.Client {
+		transport := &chat.Transport{
+			Client:     &http.Client{},
+			Timeout:    timeout,
+			Retries:    retries,
+			Backoff:    backoff,
+			MaxBackoff: max(backoff*16, 2*time.Second),
 		}
+		if f.debug {
+			transport.Debug = stderr
+			transport.Redact = h.Redact // the keys are among its secrets
+		}
+		oc := openai.DefaultConfig(key)
+		oc.BaseURL = baseURL
+		oc.HTTPClient = transport
+		return openai.NewClientWithConfig(oc)
 	}
-	oc := openai.DefaultConfig(cfg.apiKey)
-	oc.BaseURL = cfg.baseURL
-	oc.HTTPClient = transport
 
 	// Progress lines only with -verbose: by default goagent writes nothing
 	// but the answer.
 	var progress io.Writer
 	if f.verbose && !f.quiet {
 		progress = stderr
+	}
+	approver := terminalApprover(stdin, stderr)
+	if prep.enabled && f.loadMessages == "" {
+		var code int
+		if messages, code = f.runPrep(ctx, prep, h, approver, newClient, messages, progress, stdout, stderr); code != exitOK {
+			return code
+		}
 	}
 	// goagent's -print-messages and -save-messages: the messages the loop
 	// starts with, before the first request.
@@ -172,7 +196,6 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "info: %s\n", (&chat.StepLimitError{Steps: f.maxSteps}).Error())
 		return exitFailed
 	}
-	approver := terminalApprover(stdin, stderr)
 	if approver == nil {
 		// Never silent, -quiet or not: every call of these would fail.
 		if names, why := h.MayAsk(); len(names) > 0 {
@@ -180,7 +203,7 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 	}
 	res, runErr := chat.Run(ctx, chat.Options{
-		Client: openai.NewClientWithConfig(oc), Host: h, Approver: approver, Model: cfg.model,
+		Client: newClient(cfg.baseURL, cfg.apiKey, cfg.httpTimeout, cfg.retries, cfg.retryBackoff), Host: h, Approver: approver, Model: cfg.model,
 		Temperature: cfg.temperature, TopP: cfg.topP, MaxSteps: f.maxSteps, Stream: f.stream,
 		Parallel: hf.maxConcurrent, Progress: progress, Verbose: f.verbose, Warn: stderr,
 		Channels: f.loadedChannels, OnChannel: f.channelPrinter(stdout, stderr),
@@ -329,6 +352,13 @@ func (f *chatFlags) messages(stdin io.Reader) ([]openai.ChatCompletionMessage, e
 	} else if f.loadMessages == "" {
 		return nil, usagef("-prompt is required (or -prompt-file, or -load-messages)")
 	}
+	if f.prep.systemFile != "" && bool(f.prep.enabled) && f.loadMessages == "" {
+		s, err := readMaybeFile(f.prep.systemFile, readStdin)
+		if err != nil {
+			return nil, fmt.Errorf("-prep-system-file: %w", err)
+		}
+		f.prep.system = s
+	}
 	return msgs, chat.Validate(msgs)
 }
 
@@ -357,7 +387,7 @@ func (f *hostFlags) openChat(log zerolog.Logger) (*host.Host, *audit.Log, error)
 	return f.openWith(manifest.Empty(), log)
 }
 
-func printConfig(stdout, stderr io.Writer, f *chatFlags, c *chatConfig) int {
+func printConfig(stdout, stderr io.Writer, f *chatFlags, c *chatConfig, p *prepConfig) int {
 	var temperature any = c.temperatureNote
 	if c.temperature != nil {
 		temperature = *c.temperature
@@ -368,17 +398,7 @@ func printConfig(stdout, stderr io.Writer, f *chatFlags, c *chatConfig) int {
 	}
 	// The *Source keys speak goagent's words (flag, env, default), for
 	// scripts written against it; "sources" says exactly where from.
-	src := func(key string) string {
-		switch s := c.sources[key]; {
-		case strings.HasPrefix(s, "flag"):
-			return "flag"
-		case strings.HasPrefix(s, "env"):
-			return "env"
-		case s == "none":
-			return "empty"
-		}
-		return "default"
-	}
+	src := c.sourceWord
 	out := map[string]any{
 		"model": c.model, "modelSource": src("model"),
 		"baseURL": c.baseURL, "baseURLSource": src("baseURL"),
@@ -390,7 +410,9 @@ func printConfig(stdout, stderr io.Writer, f *chatFlags, c *chatConfig) int {
 		"httpRetryBackoff": c.retryBackoff.String(), "httpRetryBackoffSource": src("httpRetryBackoff"),
 		"temperature": temperature, "temperatureSource": src("temperature"),
 		"topP": topP, "maxSteps": f.maxSteps, "stream": f.stream, "tools": f.tools,
-		"image":   f.image.resolved(f.set, os.Getenv, c),
+		"image":           f.image.resolved(f.set, os.Getenv, c),
+		"prep":            f.prep.resolved(p, f.tools),
+		"prepHTTPTimeout": p.httpTimeout.String(), "prepHTTPTimeoutSource": p.sources["httpTimeout"],
 		"sources": c.sources,
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
@@ -399,6 +421,20 @@ func printConfig(stdout, stderr io.Writer, f *chatFlags, c *chatConfig) int {
 	}
 	fmt.Fprintf(stdout, "%s\n", b)
 	return exitOK
+}
+
+// sourceWord says where a setting came from in goagent's words: flag,
+// env, default (or empty, for a key that is not set).
+func (c *chatConfig) sourceWord(key string) string {
+	switch s := c.sources[key]; {
+	case strings.HasPrefix(s, "flag"):
+		return "flag"
+	case strings.HasPrefix(s, "env"):
+		return "env"
+	case s == "none":
+		return "empty"
+	}
+	return "default"
 }
 
 // printCapabilities lists the tools offered, in goagent's words on

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,12 +24,15 @@ func chatEnv(t *testing.T) {
 	}
 }
 
-// A goagent command line works unchanged.
+// A goagent command line works unchanged, its pre-stage included: the
+// first request has the seed messages and no tools, and the developer
+// message its reply adds is in the loop's requests.
 func TestGoagentCommandLine(t *testing.T) {
 	chatEnv(t)
 	dir := project(t)
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("the code word is heron"), 0o644)
 	srv := fakeoai.New(t,
+		fakeoai.Answer(`[{"role":"developer","content":"Quote files exactly."}]`),
 		fakeoai.ToolCalls(fakeoai.Call{ID: "call_1", Name: "fs_read_file", Args: `{"path":"notes.txt"}`}),
 		fakeoai.Answer("The code word is heron."),
 	)
@@ -40,13 +44,22 @@ func TestGoagentCommandLine(t *testing.T) {
 		t.Fatalf("exit %d\nstdout %q\nstderr %s", code, out, errs)
 	}
 	reqs := srv.Requests()
-	if reqs[0].Body()["model"] != "gpt-4o-mini" || reqs[0].Body()["temperature"] != 0.2 {
-		t.Errorf("request %s", reqs[0].Raw)
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests, want the pre-stage's and two of the loop", len(reqs))
 	}
-	if got := reqs[0].Header.Get("Authorization"); got != "Bearer sk-compat-0000" {
-		t.Errorf("Authorization %q", got)
+	if b := reqs[0].Body(); b["tools"] != nil || len(reqs[0].Messages()) != 2 || b["temperature"] != 0.2 {
+		t.Errorf("pre-stage request %s", reqs[0].Raw)
 	}
-	tool := reqs[1].Messages()[3]
+	for _, r := range reqs {
+		if r.Body()["model"] != "gpt-4o-mini" || r.Header.Get("Authorization") != "Bearer sk-compat-0000" {
+			t.Errorf("request %s, Authorization %q", r.Raw, r.Header.Get("Authorization"))
+		}
+	}
+	msgs := reqs[1].Messages()
+	if len(msgs) != 3 || msgs[1]["role"] != "developer" || msgs[1]["content"] != "Quote files exactly." || msgs[2]["role"] != "user" {
+		t.Errorf("the loop's first request %s", reqs[1].Raw)
+	}
+	tool := reqs[2].Messages()[4]
 	if !strings.Contains(tool["content"].(string), "the code word is heron") {
 		t.Errorf("tool message %v", tool)
 	}
@@ -67,7 +80,7 @@ func TestChatRefusedToolsAreLoud(t *testing.T) {
 		)
 	}
 	srv := script()
-	code, out, errs := runIn(t, dir, "-prompt", "write hi to out.txt", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-quiet")
+	code, out, errs := runIn(t, dir, "-prep-enabled=false", "-prompt", "write hi to out.txt", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-quiet")
 	if code != exitNeedsApproval || out != "I could not write the file.\n" {
 		t.Fatalf("exit %d (want %d), stdout %q\nstderr %s", code, exitNeedsApproval, out, errs)
 	}
@@ -83,7 +96,7 @@ func TestChatRefusedToolsAreLoud(t *testing.T) {
 	}
 
 	srv = script()
-	code, _, errs = runIn(t, dir, "-prompt", "write hi to out.txt", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-quiet", "-approve", "fs_write_file")
+	code, _, errs = runIn(t, dir, "-prep-enabled=false", "-prompt", "write hi to out.txt", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-quiet", "-approve", "fs_write_file")
 	if code != exitOK || strings.Contains(errs, "warning") || strings.Contains(errs, "refused") {
 		t.Errorf("with -approve: exit %d, stderr %s", code, errs)
 	}
@@ -101,11 +114,11 @@ func TestChatEnvironment(t *testing.T) {
 	t.Setenv("OPENAI_API_KEY", "sk-from-openai-env")
 	t.Setenv("OAI_MODEL", "env-model")
 	t.Setenv("LLM_TEMPERATURE", "0.7")
-	if code, out, errs := runIn(t, dir, "-prompt", "hi", "-quiet"); code != 0 || out != "one\n" {
+	if code, out, errs := runIn(t, dir, "-prep-enabled=false", "-prompt", "hi", "-quiet"); code != 0 || out != "one\n" {
 		t.Fatalf("exit %d %q %s", code, out, errs)
 	}
 	t.Setenv("OAI_API_KEY", "sk-from-oai-env")
-	if code, _, errs := runIn(t, dir, "-prompt", "hi", "-model", "flag-model", "-quiet"); code != 0 {
+	if code, _, errs := runIn(t, dir, "-prep-enabled=false", "-prompt", "hi", "-model", "flag-model", "-quiet"); code != 0 {
 		t.Fatalf("exit %d %s", code, errs)
 	}
 	r := srv.Requests()
@@ -161,10 +174,10 @@ func TestChatUsage(t *testing.T) {
 	}{
 		{"no prompt", []string{"-model", "m"}, 2, "-prompt is required"},
 		{"both prompts", []string{"-prompt", "a", "-prompt-file", "f"}, 2, "mutually exclusive"},
-		{"goagent flag we refuse", []string{"-prompt", "a", "-prep-model", "x"}, 2, "-prep-model is a goagent flag this agentcli does not support: the pre-stage"},
+		{"both pre-stage systems", []string{"-prompt", "a", "-prep-system", "x", "-prep-system-file", "f"}, 2, "-prep-system and -prep-system-file are mutually exclusive"},
 		{"refinement without a state folder", []string{"-prompt", "a", "-state-refine"}, 2, "state refinement (-state-refine, -state-refine-text, -state-refine-file) needs -state-dir"},
 		{"dry run without a prompt", []string{"-dry-run"}, 2, "-prompt is required"},
-		{"pre-stage on", []string{"-prompt", "a", "-prep-enabled=true"}, 2, "only -prep-enabled=false"},
+		{"pre-stage switch", []string{"-prompt", "a", "-prep-enabled=maybe"}, 2, `"maybe" is not true or false`},
 		{"unknown flag", []string{"-prompt", "a", "-frobnicate"}, 2, "flag provided but not defined: -frobnicate"},
 		{"positional", []string{"-prompt", "a", "extra"}, 2, `unexpected argument "extra"`},
 		{"bad duration", []string{"-prompt", "a", "-http-timeout", "soon"}, 2, `"soon" is not a duration`},
@@ -190,7 +203,7 @@ func TestChatLenientLikeGoagent(t *testing.T) {
 	run := func(replies []fakeoai.Reply, args ...string) (*fakeoai.Server, int, string) {
 		t.Helper()
 		srv := fakeoai.New(t, replies...)
-		code, _, errs := runIn(t, dir, append([]string{"-prompt", "a", "-base-url", srv.BaseURL(), "-http-retry-backoff", "1ms"}, args...)...)
+		code, _, errs := runIn(t, dir, append([]string{"-prep-enabled=false", "-prompt", "a", "-base-url", srv.BaseURL(), "-http-retry-backoff", "1ms"}, args...)...)
 		return srv, code, errs
 	}
 	ok := []fakeoai.Reply{fakeoai.Answer("fine")}
@@ -253,7 +266,7 @@ func TestChatStepLimitAndTranscript(t *testing.T) {
 	loop := fakeoai.ToolCalls(fakeoai.Call{ID: "t", Name: "get_time", Args: `{}`})
 	srv.Repeat = &loop
 	save := filepath.Join(dir, "run", "messages.json")
-	code, out, errs := runIn(t, dir, "-prompt", "loop", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-max-steps", "2", "-save-transcript", save, "-verbose")
+	code, out, errs := runIn(t, dir, "-prep-enabled=false", "-prompt", "loop", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-max-steps", "2", "-save-transcript", save, "-verbose")
 	if code != 1 || out != "" || !strings.Contains(errs, "info: reached maximum steps (2); needs human review") {
 		t.Fatalf("exit %d stdout %q: %s", code, out, errs)
 	}
@@ -268,7 +281,7 @@ func TestChatStepLimitAndTranscript(t *testing.T) {
 	}
 	// Resuming asks the model with the whole conversation.
 	srv2 := fakeoai.New(t, fakeoai.Answer("done now"))
-	code, out, errs = runIn(t, dir, "-load-messages", save, "-prompt", "please finish", "-tools", "tools.json", "-base-url", srv2.BaseURL(), "-quiet")
+	code, out, errs = runIn(t, dir, "-prep-enabled=false", "-load-messages", save, "-prompt", "please finish", "-tools", "tools.json", "-base-url", srv2.BaseURL(), "-quiet")
 	if code != 0 || out != "done now\n" {
 		t.Fatalf("exit %d %q: %s", code, out, errs)
 	}
@@ -280,10 +293,20 @@ func TestChatStepLimitAndTranscript(t *testing.T) {
 func TestChatDebugRedacts(t *testing.T) {
 	chatEnv(t)
 	dir := project(t)
-	srv := fakeoai.New(t, fakeoai.Answer("ok"))
+	srv := fakeoai.New(t, fakeoai.Answer("not a plan"), fakeoai.Answer("ok"))
 	code, _, errs := runIn(t, dir, "-prompt", "hi", "-base-url", srv.BaseURL(), "-api-key", "sk-very-secret-debug-key", "-debug")
-	if code != 0 || !strings.Contains(errs, "--- request POST") || !strings.Contains(errs, `"content":"hi"`) {
+	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
+	}
+	// goagent's shape: the timeouts, then labelled, indented bodies.
+	last := 0
+	for _, want := range []string{"effective timeouts: http-timeout=30s source=default; prep-http-timeout=30s source=inherit; tool-timeout=30s source=default; timeout=30s source=default\n",
+		"\n--- prep.request ---\n{\n", `"content": "hi"`, "\n--- prep.response ---\n", "\n--- chat.request step=1 ---\n", "\n--- chat.response step=1 ---\n"} {
+		i := strings.Index(errs[last:], want)
+		if i < 0 {
+			t.Fatalf("no %q after byte %d of the debug output:\n%s", want, last, errs)
+		}
+		last += i
 	}
 	if strings.Contains(errs, "sk-very-secret") {
 		t.Errorf("the key is in the debug output:\n%s", errs)
@@ -300,7 +323,7 @@ func TestChatToolResultsRedactTheKey(t *testing.T) {
 		fakeoai.ToolCalls(fakeoai.Call{ID: "c1", Name: "echo", Args: `{"found":"` + key + `"}`}),
 		fakeoai.Answer("ok"),
 	)
-	code, _, errs := runIn(t, dir, "-prompt", "hi", "-tools", "./tools.json", "-base-url", srv.BaseURL(), "-api-key", key, "-quiet")
+	code, _, errs := runIn(t, dir, "-prep-enabled=false", "-prompt", "hi", "-tools", "./tools.json", "-base-url", srv.BaseURL(), "-api-key", key, "-quiet")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -317,7 +340,7 @@ func TestChatPromptFromStdin(t *testing.T) {
 	chatEnv(t)
 	dir := project(t)
 	srv := fakeoai.New(t, fakeoai.Answer("read it"))
-	code, out, errs := runStdin(t, dir, "a prompt from stdin", "-prompt-file", "-", "-base-url", srv.BaseURL(), "-quiet",
+	code, out, errs := runStdin(t, dir, "a prompt from stdin", "-prep-enabled=false", "-prompt-file", "-", "-base-url", srv.BaseURL(), "-quiet",
 		"-system", "Be brief.", "-developer", "Prefer tools.")
 	if code != 0 || out != "read it\n" {
 		t.Fatalf("exit %d %q %s", code, out, errs)
@@ -333,7 +356,7 @@ func TestChatInterrupt(t *testing.T) {
 	chatEnv(t)
 	dir := project(t, `{"name":"sleeper","command":["/bin/sleep","1234.5"]}`)
 	srv := fakeoai.New(t, fakeoai.ToolCalls(fakeoai.Call{ID: "s", Name: "sleeper", Args: `{}`}))
-	cmd := exec.Command(filepath.Join(built, "agentcli"), "-prompt", "sleep", "-tools", "tools.json", "-base-url", srv.BaseURL())
+	cmd := exec.Command(filepath.Join(built, "agentcli"), "-prep-enabled=false", "-prompt", "sleep", "-tools", "tools.json", "-base-url", srv.BaseURL())
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -376,7 +399,7 @@ func TestChatKeyHiddenFromProc(t *testing.T) {
 	for _, how := range []string{"flag", "env"} {
 		t.Run(how, func(t *testing.T) {
 			srv := fakeoai.New(t, fakeoai.ToolCalls(fakeoai.Call{ID: "p", Name: "peek", Args: `{}`}), fakeoai.Answer("ok"))
-			args := []string{"-prompt", "peek", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-approve", "peek", "-quiet"}
+			args := []string{"-prep-enabled=false", "-prompt", "peek", "-tools", "tools.json", "-base-url", srv.BaseURL(), "-approve", "peek", "-quiet"}
 			cmd := exec.Command(filepath.Join(built, "agentcli"), args...)
 			cmd.Env = append(os.Environ(), "OAI_API_KEY=")
 			if how == "flag" {
@@ -438,7 +461,7 @@ func TestChatStateImagesRedact(t *testing.T) {
 	chatEnv(t)
 	dir := project(t)
 	st := filepath.Join(t.TempDir(), "st")
-	code, out, errs := runIn(t, dir, "-prompt", "a", "-dry-run", "-state-dir", st, "-tools", "tools.json")
+	code, out, errs := runIn(t, dir, "-prep-enabled=false", "-prompt", "a", "-dry-run", "-state-dir", st, "-tools", "tools.json")
 	var plan struct {
 		Hint struct {
 			Sample string `json:"sample_short_sha"`
@@ -457,7 +480,7 @@ func TestChatStateImagesRedact(t *testing.T) {
 		t.Errorf("state folder: %v", err)
 	}
 	t.Setenv("AGENTCLI_STATE_DIR", "")
-	if code, out, _ := runIn(t, dir, "-prompt", "a", "-dry-run"); code != exitOK || !strings.Contains(out, `"action": "none"`) {
+	if code, out, _ := runIn(t, dir, "-prep-enabled=false", "-prompt", "a", "-dry-run"); code != exitOK || !strings.Contains(out, `"action": "none"`) {
 		t.Errorf("dry run without a folder: exit %d\n%s", code, out)
 	}
 
@@ -475,7 +498,7 @@ func TestChatStateImagesRedact(t *testing.T) {
 		fakeoai.Answer("done"),
 	)
 	t.Setenv("GOAGENT_REDACT", "her[o]n;nothing-else")
-	code, _, errs = runIn(t, dir, "-prompt", "read notes.txt", "-tools", "tools.json", "-base-url", srv.BaseURL(),
+	code, _, errs = runIn(t, dir, "-prep-enabled=false", "-prompt", "read notes.txt", "-tools", "tools.json", "-base-url", srv.BaseURL(),
 		"-state-dir", st, "-image-size", "512x512")
 	if code != exitOK || !strings.Contains(errs, "keeps no state between runs") || !strings.Contains(errs, "-image-* settings are shown by -print-config only") {
 		t.Errorf("run: exit %d\n%s", code, errs)
@@ -494,7 +517,7 @@ func TestChatToolsGetCallersPath(t *testing.T) {
 	dir := project(t, string(entry))
 	t.Setenv("PATH", "/opt/custom/bin:.:/usr/bin:bin:/usr/bin:/bin")
 	srv := fakeoai.New(t, fakeoai.ToolCalls(fakeoai.Call{ID: "call_1", Name: "showpath", Args: `{}`}), fakeoai.Answer("done"))
-	code, _, errs := runIn(t, dir, "-prompt", "path?", "-tools", "tools.json", "-base-url", srv.BaseURL())
+	code, _, errs := runIn(t, dir, "-prep-enabled=false", "-prompt", "path?", "-tools", "tools.json", "-base-url", srv.BaseURL())
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
@@ -512,7 +535,7 @@ func TestChatSaveMessagesLikeGoagent(t *testing.T) {
 	dir := project(t)
 	save := filepath.Join(dir, "opening.json")
 	srv := fakeoai.New(t, fakeoai.Reply{Status: 400, Body: `{"error":{"message":"no"}}`})
-	code, _, errs := runIn(t, dir, "-prompt", "hello", "-developer", "be brief", "-base-url", srv.BaseURL(), "-save-messages", save, "-print-messages")
+	code, _, errs := runIn(t, dir, "-prep-enabled=false", "-prompt", "hello", "-developer", "be brief", "-base-url", srv.BaseURL(), "-save-messages", save, "-print-messages")
 	if code != exitFailed {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -529,11 +552,11 @@ func TestChatSaveMessagesLikeGoagent(t *testing.T) {
 
 	transcript := filepath.Join(dir, "whole.json")
 	srv = fakeoai.New(t, fakeoai.Answer("first answer"))
-	if code, _, errs := runIn(t, dir, "-prompt", "hello", "-base-url", srv.BaseURL(), "-save-transcript", transcript); code != exitOK {
+	if code, _, errs := runIn(t, dir, "-prep-enabled=false", "-prompt", "hello", "-base-url", srv.BaseURL(), "-save-transcript", transcript); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	srv = fakeoai.New(t, fakeoai.Answer("second answer"))
-	code, out, errs := runIn(t, dir, "-load-messages", transcript, "-base-url", srv.BaseURL())
+	code, out, errs := runIn(t, dir, "-prep-enabled=false", "-load-messages", transcript, "-base-url", srv.BaseURL())
 	if code != exitOK || out != "second answer\n" || len(srv.Requests()[0].Messages()) != 3 {
 		t.Errorf("resumed: exit %d, %q\n%s", code, out, errs)
 	}
@@ -564,7 +587,7 @@ func TestChatChannels(t *testing.T) {
 		{[]string{"-channel-route", "final=omit"}, "", ""},
 	} {
 		srv := script()
-		code, out, errs := runIn(t, dir, append([]string{"-prompt", "number?", "-base-url", srv.BaseURL()}, c.args...)...)
+		code, out, errs := runIn(t, dir, append([]string{"-prep-enabled=false", "-prompt", "number?", "-base-url", srv.BaseURL()}, c.args...)...)
 		ok := code == exitOK && out == c.stdout
 		for _, want := range strings.Split(c.errs, "|") {
 			ok = ok && strings.Contains(errs, want) // among -verbose's progress lines
@@ -577,7 +600,7 @@ func TestChatChannels(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"analysis=stdout", "final", "final=printer"} {
-		if code, _, errs := runIn(t, dir, "-prompt", "x", "-channel-route", bad); code != exitUsage || !strings.Contains(errs, "invalid -channel-route") {
+		if code, _, errs := runIn(t, dir, "-prep-enabled=false", "-prompt", "x", "-channel-route", bad); code != exitUsage || !strings.Contains(errs, "invalid -channel-route") {
 			t.Errorf("-channel-route %s: exit %d, %s", bad, code, errs)
 		}
 	}
@@ -585,8 +608,7 @@ func TestChatChannels(t *testing.T) {
 
 // Every flag of goagent's agentcli (its 62, and -version) is accepted
 // here: given with a value of its kind, -print-config resolves it without
-// a complaint. The pre-stage's flags are the exception, refused by name
-// until it is implemented (-prep-enabled=false aside).
+// a complaint.
 func TestChatAcceptsGoagentFlags(t *testing.T) {
 	chatEnv(t)
 	dir := project(t)
@@ -604,6 +626,10 @@ func TestChatAcceptsGoagentFlags(t *testing.T) {
 		{"-image-base-url", "http://127.0.0.1:9/v1"}, {"-image-api-key", "k"}, {"-image-model", "m"}, {"-image-http-timeout", "30"},
 		{"-image-http-retries", "1"}, {"-image-http-retry-backoff", "1s"}, {"-image-n", "2"}, {"-image-size", "512x512"},
 		{"-image-quality", "hd"}, {"-image-style", "vivid"}, {"-image-response-format", "b64_json"}, {"-image-transparent-background=true"},
+		{"-prep-enabled", "true"}, {"-prep-model", "m"}, {"-prep-base-url", "http://127.0.0.1:9/v1"}, {"-prep-api-key", "k"},
+		{"-prep-http-timeout", "30"}, {"-prep-http-retries", "1"}, {"-prep-http-retry-backoff", "1s"}, {"-prep-temp", "0.2"},
+		{"-prep-top-p", "0.5"}, {"-prep-profile", "creative"}, {"-prep-system", "s"}, {"-prep-system-file", "text.txt"},
+		{"-prep-tools", "tools.json"}, {"-prep-tools-allow-external"}, {"-prep-cache-bust"}, {"-prep-dry-run"},
 	}
 	for _, args := range accepted {
 		code, out, errs := runIn(t, dir, append([]string{"-print-config"}, args...)...)
@@ -611,18 +637,74 @@ func TestChatAcceptsGoagentFlags(t *testing.T) {
 			t.Errorf("%q: exit %d\n%s", args, code, errs)
 		}
 	}
-	for _, name := range []string{"prep-http-timeout", "prep-top-p", "prep-temp", "prep-profile", "prep-model", "prep-base-url",
-		"prep-api-key", "prep-http-retries", "prep-http-retry-backoff", "prep-system", "prep-system-file", "prep-tools"} {
-		if code, _, errs := runIn(t, dir, "-print-config", "-"+name, "1"); code != exitUsage || !strings.Contains(errs, "-"+name+" is a goagent flag this agentcli does not support: the pre-stage") {
-			t.Errorf("-%s: exit %d, %s", name, code, errs)
-		}
+	// The pre-stage's flags and variables, each with what -print-config
+	// says it means.
+	prep := []struct {
+		args []string
+		env  map[string]string
+		key  string // in "prep"; "sampling." for its sampling block
+		want any
+	}{
+		{[]string{"-prep-enabled=false"}, nil, "enabled", false},
+		{nil, nil, "enabled", true},
+		{[]string{"-prep-model", "pm"}, nil, "model", "pm"},
+		{nil, map[string]string{"OAI_PREP_MODEL": "em"}, "model", "em"},
+		{[]string{"-model", "main"}, nil, "model", "main"},
+		{[]string{"-prep-base-url", "http://127.0.0.1:9/p/"}, nil, "baseURL", "http://127.0.0.1:9/p"},
+		{nil, map[string]string{"OAI_PREP_BASE_URL": "http://127.0.0.1:8/e"}, "baseURL", "http://127.0.0.1:8/e"},
+		{[]string{"-prep-api-key", "sk-p"}, nil, "apiKeySource", "flag"},
+		{[]string{"-api-key", "sk-main"}, map[string]string{"OAI_PREP_API_KEY": "sk-e"}, "apiKeySource", "env:OAI_PREP_API_KEY"},
+		{[]string{"-api-key", "sk-main"}, nil, "apiKeySource", "inherit"},
+		{[]string{"-prep-http-timeout", "7"}, nil, "httpTimeout", "7s"},
+		{nil, map[string]string{"OAI_PREP_HTTP_TIMEOUT": "9s"}, "httpTimeout", "9s"},
+		{[]string{"-http-timeout", "11s"}, nil, "httpTimeout", "11s"},
+		{[]string{"-prep-http-retries", "4"}, nil, "httpRetries", 4.0},
+		{[]string{"-http-retries", "3", "-prep-http-retries", "0"}, nil, "httpRetries", 3.0},
+		{nil, map[string]string{"OAI_PREP_HTTP_RETRIES": "5"}, "httpRetries", 5.0},
+		{[]string{"-prep-http-retry-backoff", "250ms"}, nil, "httpRetryBackoff", "250ms"},
+		{nil, map[string]string{"OAI_PREP_HTTP_RETRY_BACKOFF": "2"}, "httpRetryBackoff", "2s"},
+		{[]string{"-prep-temp", "0.3"}, nil, "sampling.temperature", "0.3"},
+		{nil, map[string]string{"OAI_PREP_TEMP": "0.4"}, "sampling.temperature", "0.4"},
+		{[]string{"-temp", "0.6"}, nil, "sampling.temperature", "0.6"},
+		{[]string{"-prep-profile", "deterministic"}, nil, "sampling.temperature", "0.1"},
+		{[]string{"-prep-top-p", "0.8"}, nil, "sampling.top_p", "0.8"},
+		{[]string{"-prep-top-p", "0.8"}, nil, "sampling.temperature", "(omitted)"},
+		{nil, map[string]string{"OAI_PREP_TOP_P": "0.7"}, "sampling.top_p", "0.7"},
+		{[]string{"-prep-system", "be terse"}, nil, "system", "be terse"},
+		{nil, map[string]string{"OAI_PREP_SYSTEM": "from env"}, "system", "from env"},
+		{[]string{"-prep-system-file", "text.txt"}, nil, "systemFile", "text.txt"},
+		{nil, map[string]string{"OAI_PREP_SYSTEM_FILE": "text.txt"}, "systemFile", "text.txt"},
+		{[]string{"-prep-tools", "tools.json", "-prep-tools-allow-external"}, nil, "tools", "tools.json (external)"},
+		{[]string{"-prep-tools-allow-external", "-tools", "tools.json"}, nil, "tools", "tools.json (external)"},
+		{nil, nil, "tools", "builtin"},
+		{[]string{"-prep-cache-bust"}, nil, "cacheBust", true},
+		{nil, map[string]string{"GOAGENT_PREP_CACHE_TTL": "1h"}, "cacheTTL", "1h0m0s"},
+		{nil, map[string]string{"GOAGENT_PREP_CACHE_TTL": "0s"}, "cacheTTL", "never expires"},
+		{nil, map[string]string{"GOAGENT_PREP_CACHE_TTL": "30"}, "cacheTTL", "10m0s"},
 	}
-	for _, name := range []string{"prep-cache-bust", "prep-tools-allow-external", "prep-dry-run"} {
-		if code, _, errs := runIn(t, dir, "-print-config", "-"+name); code != exitUsage || !strings.Contains(errs, "the pre-stage") {
-			t.Errorf("-%s: exit %d, %s", name, code, errs)
-		}
+	for _, tt := range prep {
+		t.Run(strings.Join(tt.args, " ")+fmt.Sprint(tt.env), func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			code, out, errs := runIn(t, dir, append([]string{"-print-config"}, tt.args...)...)
+			var cfg struct {
+				Prep map[string]any `json:"prep"`
+			}
+			if code != exitOK || json.Unmarshal([]byte(out), &cfg) != nil {
+				t.Fatalf("exit %d\n%s%s", code, out, errs)
+			}
+			got := cfg.Prep[tt.key]
+			if k, ok := strings.CutPrefix(tt.key, "sampling."); ok {
+				got = cfg.Prep["sampling"].(map[string]any)[k]
+			}
+			if got != tt.want {
+				t.Errorf("prep.%s = %v (%T), want %v", tt.key, got, got, tt.want)
+			}
+		})
 	}
-	if code, _, errs := runIn(t, dir, "-print-config", "-prep-enabled=true"); code != exitUsage || !strings.Contains(errs, "only -prep-enabled=false") {
-		t.Errorf("-prep-enabled=true: exit %d, %s", code, errs)
+	if code, out, errs := runIn(t, dir, "-prep-dry-run", "-prompt", "x", "-developer", "d"); code != exitOK ||
+		out != `[{"content":"`+defaultSystem+`","role":"system"},{"content":"d","role":"developer"},{"content":"x","role":"user"}]`+"\n" {
+		t.Errorf("-prep-dry-run: exit %d\n%s%s", code, out, errs)
 	}
 }

@@ -29,7 +29,7 @@ type chatFlags struct {
 	printMessages                          bool
 	saveMessages, loadMessages             string
 	saveTranscript                         string
-	prepEnabled                            string
+	prep                                   prepFlags
 	state                                  stateFlags
 	image                                  imageFlags
 	routes                                 map[string]string // -channel-route: channel → stdout, stderr or omit
@@ -89,7 +89,7 @@ func (f *chatFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.saveMessages, "save-messages", "", "write the messages the loop starts with to this file as JSON, before the first request (goagent's)")
 	fs.StringVar(&f.saveTranscript, "save-transcript", "", "write the whole conversation to this file as JSON when the run ends, also on failure (resume it with -load-messages)")
 	fs.StringVar(&f.loadMessages, "load-messages", "", "resume the conversation saved in this file")
-	fs.StringVar(&f.prepEnabled, "prep-enabled", "false", "goagent's pre-stage; only false is supported")
+	f.prep.register(fs)
 	f.state.register(fs)
 	f.image.register(fs)
 	f.routes = map[string]string{}
@@ -107,39 +107,7 @@ func (f *chatFlags) register(fs *flag.FlagSet) {
 		f.routes[name] = dest
 		return nil
 	})
-	for _, u := range unsupported {
-		fs.Var(refused{u}, u.name, "goagent flag, not supported")
-	}
 }
-
-// unsupportedFlag is a goagent flag this agentcli refuses, and why.
-type unsupportedFlag struct {
-	name, why string
-	isBool    bool
-}
-
-var unsupported = func() []unsupportedFlag {
-	var list []unsupportedFlag
-	add := func(why string, isBool bool, names ...string) {
-		for _, n := range names {
-			list = append(list, unsupportedFlag{n, why, isBool})
-		}
-	}
-	const prep = "the pre-stage (a model call that rewrites the prompts) is not implemented"
-	add(prep, false, "prep-model", "prep-base-url", "prep-api-key", "prep-http-timeout", "prep-http-retries",
-		"prep-http-retry-backoff", "prep-temp", "prep-top-p", "prep-profile", "prep-system", "prep-system-file", "prep-tools")
-	add(prep, true, "prep-dry-run", "prep-tools-allow-external", "prep-cache-bust")
-	return list
-}()
-
-// refused is a flag.Value that rejects any use of a flag, saying why.
-type refused struct{ u unsupportedFlag }
-
-func (r refused) String() string { return "" }
-func (r refused) Set(string) error {
-	return fmt.Errorf("-%s is a goagent flag this agentcli does not support: %s", r.u.name, r.u.why)
-}
-func (r refused) IsBoolFlag() bool { return r.u.isBool }
 
 // flexDuration is a duration given as Go syntax ("1m30s") or in seconds
 // ("90"), as goagent accepts.

@@ -114,7 +114,10 @@ func TestUnprivilegedFrontends(t *testing.T) {
 		t.Errorf("made.txt: %v, want a file of uid %d", err, testUID)
 	}
 
+	// The pre-stage too: its built-in read runs as the user, in the
+	// workspace, and its cache is written there (no go.mod above it).
 	srv := fakeoai.New(t,
+		fakeoai.ToolCalls(fakeoai.Call{ID: "prep_1", Name: "fs.read_file", Args: `{"path":"notes.txt"}`}),
 		fakeoai.ToolCalls(fakeoai.Call{ID: "call_1", Name: "fs_read_file", Args: `{"path":"notes.txt"}`}),
 		fakeoai.Answer("The code word is heron."),
 	)
@@ -122,8 +125,12 @@ func TestUnprivilegedFrontends(t *testing.T) {
 		"-base-url", srv.BaseURL(), "-api-key", "sk-test", "-model", "m", "-quiet")
 	if err != nil || out != "The code word is heron.\n" {
 		t.Errorf("agent loop: %v\nstdout %q\nstderr %s", err, out, errs)
-	} else if tool := srv.Requests()[1].Messages()[3]; !strings.Contains(tool["content"].(string), "heron") {
-		t.Errorf("the tool's result did not reach the model: %v", tool)
+	} else if msgs := srv.Requests()[2].Messages(); !strings.Contains(msgs[3]["content"].(string), `{"content":"the code word is heron"}`) ||
+		!strings.Contains(msgs[5]["content"].(string), "heron") {
+		t.Errorf("the pre-stage's and the tool's results did not reach the model: %v", msgs)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(ws, ".goagent", "cache", "prep", "*.json")); len(entries) != 1 {
+		t.Errorf("pre-stage cache entries %q", entries)
 	}
 
 	var stderr syncBuffer
@@ -161,21 +168,25 @@ func TestUnprivilegedFrontends(t *testing.T) {
 		t.Errorf("the banner does not name the containment:\n%s", stderr.String())
 	}
 
-	// Every call ran in a pid namespace, and the log says so.
+	// Every tool ran in a pid namespace, and the log says so; the
+	// pre-stage's built-in read ran in agentcli, audited as built-in.
 	logData, err := os.ReadFile(filepath.Join(dir, "home", "state", "toolhost", "audit.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	calls := 0
 	for line := range strings.Lines(string(logData)) {
-		var rec struct{ Tool, Containment string }
+		var rec struct{ Tool, Containment, Rule string }
 		json.Unmarshal([]byte(line), &rec)
 		calls++
+		if rec.Rule == "builtin" {
+			continue
+		}
 		if rec.Containment != "pid-namespace" {
 			t.Errorf("audit record of %s: containment %q, want pid-namespace", rec.Tool, rec.Containment)
 		}
 	}
-	if calls != 3 {
-		t.Errorf("%d calls audited, want 3:\n%s", calls, logData)
+	if calls != 4 {
+		t.Errorf("%d calls audited, want 4:\n%s", calls, logData)
 	}
 }

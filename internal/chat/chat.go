@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -181,7 +182,9 @@ func unanswered(msgs []openai.ChatCompletionMessage) []openai.ToolCall {
 }
 
 type runner struct {
-	opts  Options
+	opts Options
+	// stage names the requests in debug dumps: "chat" ("" too) or "prep".
+	stage string
 	tools []openai.Tool
 	// noTemperature is set once the server refused the temperature.
 	noTemperature bool
@@ -277,7 +280,7 @@ func (r *runner) ask(ctx context.Context, step int, messages []openai.ChatComple
 		r.progress("step %d: asking %s (%d messages)", step, r.opts.Model, len(messages))
 	}
 	trip := &channelTrip{out: r.channels}
-	ctx = withChannels(ctx, trip)
+	ctx = withChannels(withDebugLabel(ctx, cmp.Or(r.stage, "chat"), step), trip)
 	msg, err := r.send(ctx, req)
 	msg.channel = trip.get()
 	var apiErr *openai.APIError

@@ -3,6 +3,7 @@ package chat
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -266,26 +267,58 @@ func (t *Transport) dumpRequest(req *http.Request, body []byte) {
 	}
 	t.debugMu.Lock()
 	defer t.debugMu.Unlock()
-	fmt.Fprintf(t.Debug, "--- request %s %s\n", req.Method, t.redact(req.URL.String()))
-	for k, v := range req.Header {
-		val := strings.Join(v, ", ")
-		if strings.EqualFold(k, "Authorization") {
-			val = "[REDACTED]"
-		}
-		fmt.Fprintf(t.Debug, "%s: %s\n", k, t.redact(val))
-	}
-	fmt.Fprintf(t.Debug, "\n%s\n", t.redact(string(body)))
+	fmt.Fprintf(t.Debug, "\n--- %s ---\n", debugLabel(req.Context(), "request"))
+	t.dumpJSON(body)
 }
 
-// dumpResponse prints the status and, for an answer that is not a stream,
-// the body (read here and replaced by a copy).
+// debugLabelKey carries a request's stage and step, for the debug dump.
+type debugLabelKey struct{}
+
+type stageStep struct {
+	stage string
+	step  int
+}
+
+// withDebugLabel names the requests made with ctx in the debug dump, as
+// goagent does: "chat.request step=N", "prep.request".
+func withDebugLabel(ctx context.Context, stage string, step int) context.Context {
+	return context.WithValue(ctx, debugLabelKey{}, stageStep{stage, step})
+}
+
+func debugLabel(ctx context.Context, what string) string {
+	l, ok := ctx.Value(debugLabelKey{}).(stageStep)
+	if !ok {
+		return "chat." + what
+	}
+	if l.step > 0 {
+		return fmt.Sprintf("%s.%s step=%d", l.stage, what, l.step)
+	}
+	return l.stage + "." + what
+}
+
+// dumpJSON prints a body indented by two spaces, as goagent does, or as
+// it is when it is not JSON; secrets redacted either way.
+func (t *Transport) dumpJSON(body []byte) {
+	var buf bytes.Buffer
+	if json.Indent(&buf, bytes.TrimSpace(body), "", "  ") == nil {
+		body = buf.Bytes()
+	}
+	fmt.Fprintf(t.Debug, "%s\n", t.redact(string(body)))
+}
+
+// dumpResponse prints the status when it is not 200 and, for an answer
+// that is not a stream, the body (read here and replaced by a copy); a
+// stream is printed as it is read.
 func (t *Transport) dumpResponse(resp *http.Response) {
 	if t.Debug == nil {
 		return
 	}
 	t.debugMu.Lock()
 	defer t.debugMu.Unlock()
-	fmt.Fprintf(t.Debug, "--- response %s\n", resp.Status)
+	fmt.Fprintf(t.Debug, "\n--- %s ---\n", debugLabel(resp.Request.Context(), "response"))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(t.Debug, "HTTP %s\n", resp.Status)
+	}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		resp.Body = &dumpingBody{ReadCloser: resp.Body, t: t}
 		return
@@ -296,7 +329,7 @@ func (t *Transport) dumpResponse(resp *http.Response) {
 	if err != nil {
 		fmt.Fprintf(t.Debug, "(reading the body failed: %v)\n", err)
 	}
-	fmt.Fprintf(t.Debug, "%s\n", t.redact(string(data)))
+	t.dumpJSON(data)
 }
 
 // dumpingBody copies a stream to the debug output as it is read.

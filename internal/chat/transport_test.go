@@ -128,7 +128,7 @@ func TestTransportDebugRedacts(t *testing.T) {
 	if string(body) != `{"echo":"sk-secret-123456"}` {
 		t.Errorf("the caller must still get the real body: %s", body)
 	}
-	if strings.Contains(dump.String(), "sk-secret") || !strings.Contains(dump.String(), "--- response 200 OK") {
+	if strings.Contains(dump.String(), "sk-secret") || !strings.Contains(dump.String(), "--- chat.response ---\n{\n  \"echo\": \"[REDACTED]\"\n}") {
 		t.Errorf("dump:\n%s", dump.String())
 	}
 }

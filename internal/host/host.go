@@ -376,6 +376,12 @@ type Request struct {
 	// Probe, when set, makes the call a conformance run of the tool
 	// (agentcli tool test); nil is an ordinary call.
 	Probe *Probe
+	// Builtin, when set, serves the call in agentcli itself instead of a
+	// tool of the manifest (goagent's pre-stage built-ins): the frontend
+	// has decided it may run, nothing is launched, and the call is
+	// audited like any other, with rule "builtin". Its output must be
+	// redacted already; a failure's message is redacted here.
+	Builtin func(ctx context.Context) (json.RawMessage, *protocol.Error)
 }
 
 // Probe is what a conformance run changes in a call. Everything else is
@@ -427,6 +433,10 @@ func (h *Host) Call(ctx context.Context, req Request) (*Result, error) {
 	var out *sandbox.Outcome
 	if req.Refusal != nil {
 		res.Err = &protocol.Error{Message: req.Refusal.Message, Code: req.Refusal.Code}
+	} else if req.Builtin != nil {
+		rec.Decision, rec.Rule = audit.Allowed, "builtin"
+		res.Output, res.Err = req.Builtin(ctx)
+		rec.BytesOut = int64(len(res.Output))
 	} else if ts := h.tools.Load(); ts.byKey[name] == nil {
 		res.Err = h.unknownTool(name)
 	} else {
