@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,11 +25,13 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "ignores-context":
 		protocol.Main(func(ctx context.Context, in struct{}) (string, error) {
+			os.Stderr.WriteString("running\n")
 			time.Sleep(time.Hour)
 			return "late", nil
 		})
 	case "honours-context":
 		protocol.Main(func(ctx context.Context, in struct{}) (string, error) {
+			os.Stderr.WriteString("running\n")
 			<-ctx.Done()
 			return "", protocol.Errorf("STOPPED", "stopped cleanly")
 		})
@@ -84,7 +87,8 @@ func sigtermTool(t *testing.T, tool string, holdOpen bool, wait time.Duration) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out, errb bytes.Buffer
+	var out bytes.Buffer
+	var errb lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -95,7 +99,15 @@ func sigtermTool(t *testing.T, tool string, holdOpen bool, wait time.Duration) (
 	if !holdOpen {
 		in.Close()
 	}
-	time.Sleep(wait)
+	if holdOpen {
+		time.Sleep(wait)
+	} else {
+		// The function runs once it says so; on a loaded machine that
+		// may take longer than any fixed wait.
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(errb.String(), "running\n") && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -111,4 +123,22 @@ func sigtermTool(t *testing.T, tool string, holdOpen bool, wait time.Duration) (
 	}
 	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	return cmd.ProcessState.ExitCode(), out.String(), errb.String(), ws.Signaled() && ws.Signal() == syscall.SIGTERM
+}
+
+// lockedBuffer is a buffer a process writes while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -55,6 +55,8 @@ type Server struct {
 	// offered maps the names of the tools offered to whether each offers
 	// structured content (an output schema).
 	offered atomic.Pointer[map[string]bool]
+	// approvals signs the request states of input requests.
+	approvals *approvals
 }
 
 // New returns a server offering the host's current tools.
@@ -68,7 +70,7 @@ func New(opts Options) *Server {
 	if opts.PageSize <= 0 {
 		opts.PageSize = DefaultPageSize
 	}
-	s := &Server{opts: opts, log: opts.Logger}
+	s := &Server{opts: opts, log: opts.Logger, approvals: newApprovals()}
 	hooks := &server.Hooks{}
 	hooks.AddOnError(s.auditUnknownTool)
 	s.mcp = server.NewMCPServer(opts.Name, opts.Version,
@@ -171,6 +173,9 @@ func (s *Server) handler(name string, structured bool) server.ToolHandlerFunc {
 		if req.Params.Meta != nil {
 			token = req.Params.Meta.ProgressToken
 		}
+		if server.IsModernRequest(ctx) {
+			return s.callStateless(ctx, name, args, token, structured, req.Params.MultiRoundTripParams)
+		}
 		res, err := s.call(ctx, name, args, token)
 		if err != nil {
 			// A fault of the host (its audit log failed): a protocol error.
@@ -235,31 +240,14 @@ func (s *Server) approve(ctx context.Context, req host.ApprovalRequest) (bool, e
 	if cs, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); !ok || cs.GetClientCapabilities().Elicitation == nil {
 		return false, errNoElicitation
 	}
-	wait := s.opts.ApprovalTimeout
-	if wait <= 0 {
-		wait = DefaultApprovalTimeout
-	}
+	wait := s.approvalTimeout()
 	ctx, cancel := context.WithTimeoutCause(ctx, wait, fmt.Errorf("no answer to the approval request within %v", wait))
 	defer cancel()
-	res, err := s.mcp.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{
-		Message: fmt.Sprintf("agentcli: approve a call of the tool %s with %s? (%s)", req.Tool, req.Summary(), req.Reason),
-		RequestedSchema: map[string]any{
-			"type": "object",
-			"properties": map[string]any{
-				"approve": map[string]any{"type": "boolean", "title": "Run " + req.Tool, "description": "Let this one call run."},
-			},
-			"required": []string{"approve"},
-		},
-	}})
+	res, err := s.mcp.RequestElicitation(ctx, mcp.ElicitationRequest{Params: approvalQuestion(req)})
 	if err != nil {
 		return false, err
 	}
-	if res.Action != mcp.ElicitationResponseActionAccept {
-		return false, nil
-	}
-	content, _ := res.Content.(map[string]any)
-	yes, _ := content["approve"].(bool)
-	return yes, nil
+	return approved(res), nil
 }
 
 // callResult is the MCP result of a call, whichever transport carries

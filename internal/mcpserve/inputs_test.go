@@ -1,0 +1,174 @@
+package mcpserve
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/toolhost/toolhost/internal/host"
+	"github.com/toolhost/toolhost/internal/policy"
+)
+
+// answerer is a client's user: it approves or declines, and counts the
+// questions.
+type answerer struct {
+	approve bool
+	asked   atomic.Int32
+}
+
+func (a *answerer) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	a.asked.Add(1)
+	if !strings.Contains(req.Params.Message, "approve a call of the tool touch") {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{
+		Action: mcp.ElicitationResponseActionAccept, Content: map[string]any{"approve": a.approve}}}, nil
+}
+
+// A client that can ask its user approves a gated call on every revision
+// and transport: by elicitation/create up to 2025-11-25, by an input
+// request (SEP-2322) on 2026-07-28, where a server may not send requests.
+// A declined call is DENIED; a client that cannot ask gets NEEDS_APPROVAL
+// in our words, never the library's.
+func TestApprovalEveryRevision(t *testing.T) {
+	for _, rev := range mcp.ValidProtocolVersions {
+		for _, over := range []string{"stdio", "http"} {
+			t.Run(rev+"/"+over, func(t *testing.T) {
+				f := newHostMode(t, Options{ApprovalTimeout: time.Minute}, policy.ModeDefault)
+				// connect starts a client; one at a time, as stdio has one
+				// session: done ends it.
+				connect := func(user *answerer) (c *client.Client, done func()) {
+					var opts []client.ClientOption
+					if user != nil {
+						opts = append(opts, client.WithElicitationHandler(user))
+					}
+					opts = append(opts, client.WithProtocolVersion(rev))
+					var tr transport.Interface
+					stop := func() {}
+					if over == "stdio" {
+						tr, stop = f.stdioTransport()
+					} else {
+						if f.ts == nil {
+							h, err := f.srv.HTTPHandler(HTTPOptions{Tokens: []Token{alice}, FailedAuthBurst: 1000})
+							if err != nil {
+								t.Fatal(err)
+							}
+							f.ts = httptest.NewServer(h)
+							t.Cleanup(f.ts.Close)
+						}
+						var err error
+						tr, err = transport.NewStreamableHTTP(f.ts.URL+"/mcp", transport.WithHTTPHeaders(bearer(alice.Secret)))
+						if err != nil {
+							t.Fatal(err)
+						}
+					}
+					c = client.NewClient(tr, opts...)
+					done = func() { c.Close(); stop() }
+					// Start's context serves the server's requests.
+					if err := c.Start(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					init := mcp.InitializeRequest{}
+					init.Params.ProtocolVersion = rev
+					init.Params.ClientInfo = mcp.Implementation{Name: "approver", Version: "1"}
+					if _, err := c.Initialize(ctx, init); err != nil {
+						t.Fatal(err)
+					}
+					if got := c.ProtocolVersion(); got != rev {
+						t.Fatalf("speaking %s, want %s", got, rev)
+					}
+					return c, done
+				}
+				call := func(c *client.Client, done func()) string {
+					defer done()
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					req := mcp.CallToolRequest{}
+					req.Params.Name = "touch"
+					req.Params.Arguments = map[string]any{}
+					res, err := c.CallTool(ctx, req)
+					if err != nil {
+						t.Fatalf("call: %v", err)
+					}
+					return resultText(res)
+				}
+
+				yes := &answerer{approve: true}
+				if got := call(connect(yes)); got != `{"ok":true}` || yes.asked.Load() != 1 {
+					t.Errorf("approved: %s, asked %d times", got, yes.asked.Load())
+				}
+				no := &answerer{}
+				if got := call(connect(no)); !strings.Contains(got, `"code":"DENIED"`) || !strings.Contains(got, "declined") || no.asked.Load() != 1 {
+					t.Errorf("declined: %s, asked %d times", got, no.asked.Load())
+				}
+				got := call(connect(nil))
+				if !strings.Contains(got, `"code":"NEEDS_APPROVAL"`) || !strings.Contains(got, "did not declare that it can ask its user") ||
+					strings.Contains(got, "InputRequests") || strings.Contains(got, "SEP-") {
+					t.Errorf("no elicitation: %s", got)
+				}
+			})
+		}
+	}
+}
+
+// stdioTransport serves f over stdio to an mcp-go client transport,
+// until stop.
+func (f *fixture) stdioTransport() (tr transport.Interface, stop func()) {
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	served := make(chan error, 1)
+	go func() {
+		served <- f.srv.ServeStdio(context.Background(), inR, outW)
+		outW.Close()
+	}()
+	return transport.NewIO(outR, inW, io.NopCloser(strings.NewReader(""))), func() {
+		inW.Close()
+		go io.Copy(io.Discard, outR)
+		if err := <-served; err != nil {
+			f.t.Errorf("ServeStdio: %v", err)
+		}
+	}
+}
+
+// A request state answers one question of one client, once, in time; a
+// forged one answers nothing.
+func TestApprovalStates(t *testing.T) {
+	a := newApprovals()
+	alice := withIdentity(context.Background(), "token:alice")
+	bob := withIdentity(context.Background(), "token:bob")
+	q := host.ApprovalRequest{Tool: "touch", Args: []byte(`{"path":"a"}`)}
+	other := host.ApprovalRequest{Tool: "touch", Args: []byte(`{"path":"b"}`)}
+
+	state := a.issue(alice, q, time.Minute)
+	for _, tc := range []struct {
+		name  string
+		ctx   context.Context
+		state string
+		req   host.ApprovalRequest
+		want  string
+	}{
+		{"another client", bob, state, q, "another call"},
+		{"other arguments", alice, state, other, "another call"},
+		{"forged", alice, state[:len(state)-2] + "AA", q, "not one this server issued"},
+		{"not ours", alice, "e30.AAAA", q, "not one this server issued"},
+		{"empty", alice, "", q, "not one this server issued"},
+		{"answered", alice, state, q, ""},
+		{"again", alice, state, q, "used already"},
+		{"expired", alice, a.issue(alice, q, -time.Second), q, "expired"},
+	} {
+		err := a.redeem(tc.ctx, tc.state, tc.req)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
