@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
@@ -195,7 +196,62 @@ type gate struct {
 	decoding    *semaphore.Weighted // see DecodeBudget
 	sessions    *sessions
 	next        http.Handler
+	// running are the requests being served, by client, session and
+	// id, so that notifications/cancelled can end one (see cancels).
+	running sync.Map
 }
+
+// requestKey names a request among those being served: its client, its
+// session (none on the stateless revision) and its id.
+func requestKey(client, session string, id json.RawMessage) (string, bool) {
+	k, ok := idKey(id)
+	return client + "\x00" + session + "\x00" + k, ok
+}
+
+// cancels serves notifications/cancelled as over stdio: the request it
+// names, if this client's and running, has its context cancelled at
+// once (its tool killed with no grace), so the library writes no
+// response: the POST ends with none, as the spec asks. The notification
+// still goes on to the library.
+func (g *gate) cancels(r *http.Request, client string, body []byte) (*http.Request, func()) {
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			RequestID json.RawMessage `json:"requestId"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &m) != nil || m.Method == "" {
+		return r, func() {}
+	}
+	session := r.Header.Get(server.HeaderKeySessionID)
+	if m.Method == string(mcp.MethodNotificationCancelled) {
+		if key, ok := requestKey(client, session, m.Params.RequestID); ok {
+			if run, ok := g.running.Load(key); ok {
+				run.(*runningRequest).cancel(host.ErrStopNow)
+			}
+		}
+		return r, func() {}
+	}
+	key, ok := requestKey(client, session, m.ID)
+	if !ok {
+		return r, func() {}
+	}
+	ctx, cancel := context.WithCancelCause(r.Context())
+	run := &runningRequest{cancel}
+	if _, dup := g.running.LoadOrStore(key, run); dup {
+		// Another request of that id is running: the later one is not
+		// cancellable by id.
+		return r, func() { cancel(nil) }
+	}
+	return r.WithContext(ctx), func() {
+		g.running.CompareAndDelete(key, run)
+		cancel(nil)
+	}
+}
+
+// runningRequest is an entry of gate.running.
+type runningRequest struct{ cancel context.CancelCauseFunc }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if origin := r.Header.Get("Origin"); origin != "" && !g.allowedOrigin(origin) {
@@ -283,6 +339,9 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		var done func()
+		r, done = g.cancels(r, client, body)
+		defer done()
 		select {
 		case g.inFlight <- struct{}{}:
 			defer func() { <-g.inFlight }()

@@ -1,8 +1,10 @@
 package mcpserve
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -170,5 +172,100 @@ func TestApprovalStates(t *testing.T) {
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// notifications/cancelled ends a call the same way on every revision and
+// transport, as the spec asks: its tool is killed at once (the kill grace
+// is an hour here) and no response is sent; over HTTP the call's POST
+// ends without a JSON-RPC message.
+func TestCancelSameEverywhere(t *testing.T) {
+	for _, rev := range mcp.ValidProtocolVersions {
+		modern := mcp.IsModernProtocol(rev)
+		meta := ""
+		if modern {
+			meta = `,"_meta":{"io.modelcontextprotocol/protocolVersion":"` + rev + `","io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}`
+		}
+		handshake := []string{
+			`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"` + rev + `","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`,
+			`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		}
+		if modern {
+			handshake = nil
+		}
+		cancel := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1"` + meta + `}}`
+		killGrace := func(o *host.Options) { o.Sandbox.KillGrace = time.Hour }
+
+		t.Run(rev+"/stdio", func(t *testing.T) {
+			p := newStdioPeerRaw(t, newHostMode(t, Options{}, policy.ModeBypass, killGrace))
+			for _, m := range handshake {
+				p.send(m)
+				if strings.Contains(m, `"id"`) {
+					p.recv()
+				}
+			}
+			b := newBlockCall(t)
+			p.send(b.request(`"c1"`, meta))
+			b.started(t)
+			p.send(cancel)
+			if !b.killed(10 * time.Second) {
+				t.Fatal("the cancelled call still runs")
+			}
+			// The next message is the answer to a later request: nothing
+			// came for the cancelled one.
+			p.send(`{"jsonrpc":"2.0","id":"after","method":"ping","params":{` + strings.TrimPrefix(meta, ",") + `}}`)
+			if r := p.recv(); string(r.ID) != `"after"` {
+				t.Errorf("after the cancellation: %s", r.line)
+			}
+		})
+
+		t.Run(rev+"/http", func(t *testing.T) {
+			f := newHostMode(t, Options{}, policy.ModeBypass, killGrace)
+			h, err := f.srv.HTTPHandler(HTTPOptions{Tokens: []Token{alice}, FailedAuthBurst: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.ts = httptest.NewServer(h)
+			t.Cleanup(f.ts.Close)
+			f.url = f.ts.URL + "/mcp"
+			hdr := http.Header{"Authorization": {"Bearer " + alice.Secret}, "Content-Type": {"application/json"},
+				"Accept": {"application/json, text/event-stream"}}
+			if modern {
+				hdr.Set("Mcp-Protocol-Version", rev)
+			}
+			for _, m := range handshake {
+				r := f.post(hdr, m, false)
+				if id := r.header.Get("Mcp-Session-Id"); id != "" {
+					hdr.Set("Mcp-Session-Id", id)
+					hdr.Set("Mcp-Protocol-Version", rev)
+				}
+			}
+			b := newBlockCall(t)
+			call := b.request(`"c1"`, meta)
+			callHdr := hdr.Clone()
+			if modern {
+				mirrorHeaders(callHdr, call)
+			}
+			done := make(chan reply, 1)
+			go func() { done <- f.post(callHdr, call, false) }()
+			b.started(t)
+			if modern {
+				mirrorHeaders(hdr, cancel)
+			}
+			if r := f.post(hdr, cancel, false); r.status != http.StatusAccepted {
+				t.Errorf("the cancellation: %d %s", r.status, r.body)
+			}
+			if !b.killed(10 * time.Second) {
+				t.Fatal("the cancelled call still runs")
+			}
+			select {
+			case r := <-done:
+				if bytes.Contains(r.body, []byte(`"jsonrpc"`)) {
+					t.Errorf("the cancelled call was answered: %d %s", r.status, r.body)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("the cancelled call's POST never ended")
+			}
+		})
 	}
 }
