@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -199,18 +200,27 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if f.httpAddr != "" {
 		where = "http://" + f.httpAddr + "/mcp"
 	}
-	fmt.Fprintf(stderr, "agentcli: serving %d tools from %s over MCP %s (workspace %s, audit %s, containment %s)%s; client configuration: agentcli mcp config -tools %s\n",
-		len(h.Manifest().Tools), h.Manifest().Path, where, h.Workspace(), alog.Path(), containment, f.tokenNote, f.host.tools)
-	if f.noAuth {
-		fmt.Fprintln(stderr, "agentcli: WARNING: -no-auth: every local process, the server's own tools included, may call tools and answer approvals")
+	// The banner says the server is up: over HTTP, once it listens.
+	banner := func(where string) {
+		fmt.Fprintf(stderr, "agentcli: serving %d tools from %s over MCP %s (workspace %s, audit %s, containment %s)%s; client configuration: agentcli mcp config -tools %s\n",
+			len(h.Manifest().Tools), h.Manifest().Path, where, h.Workspace(), alog.Path(), containment, f.tokenNote, f.host.tools)
+		if f.noAuth {
+			fmt.Fprintln(stderr, "agentcli: WARNING: -no-auth: every local process, the server's own tools included, may call tools and answer approvals")
+		}
 	}
+	// The library's plain-text lines (the log package's) go through the
+	// JSON logger too.
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(mcpserve.LogWriter(log))
 
 	if f, ok := stdin.(*os.File); ok && where == "stdio" && isatty.IsTerminal(f.Fd()) {
 		fmt.Fprintln(stderr, `agentcli: stdin is a terminal: an MCP client starts this command itself (see "agentcli mcp config"); to try it by hand, paste JSON-RPC messages one per line, e.g. {"jsonrpc":"2.0","id":1,"method":"tools/list"}; Ctrl-D or Ctrl-C stops`)
 	}
 	if f.httpAddr != "" {
+		httpOpts.Ready = func(addr string) { banner("http://" + addr + "/mcp") }
 		err = srv.ServeHTTP(ctx, f.httpAddr, httpOpts)
 	} else {
+		banner(where)
 		if f, ok := stdin.(*os.File); ok {
 			var restore func()
 			stdin, restore = pollable(f)

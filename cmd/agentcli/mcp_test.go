@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -621,4 +622,37 @@ func TestMCPHTTPTokenByDefault(t *testing.T) {
 	if code, _, errs := runIn(t, dir, "mcp", "-http", "0.0.0.0:0", "-no-auth"); code != 2 || !strings.Contains(errs, "-no-auth is for -http on a loopback address only") {
 		t.Errorf("-no-auth off loopback: exit %d %s", code, errs)
 	}
+}
+
+// The banner says the server is up only once it listens, with the
+// address bound (port 0 resolved); an address in use is an error and no
+// banner.
+func TestMCPHTTPBanner(t *testing.T) {
+	dir := project(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	code, _, errs := runIn(t, dir, "mcp", "-no-auth", "-http", taken.Addr().String())
+	if code != exitFailed || !strings.Contains(errs, "address already in use") || strings.Contains(errs, "serving") {
+		t.Errorf("address in use: exit %d\n%s", code, errs)
+	}
+
+	var stderr syncBuffer
+	cmd := exec.Command(filepath.Join(built, "agentcli"), "mcp", "-no-auth", "-http", "127.0.0.1:0")
+	cmd.Dir = dir
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	banner := regexp.MustCompile(`serving \d+ tools from .* over MCP http://(127\.0\.0\.1:\d+)/mcp `)
+	var m []string
+	waitFor(t, func() bool { m = banner.FindStringSubmatch(stderr.String()); return m != nil })
+	r, err := http.Get("http://" + m[1] + "/healthz")
+	if err != nil {
+		t.Fatalf("the bound address of the banner: %v", err)
+	}
+	r.Body.Close()
 }

@@ -438,7 +438,7 @@ func (h *Host) Call(ctx context.Context, req Request) (*Result, error) {
 		res.Output, res.Err = req.Builtin(ctx)
 		rec.BytesOut = int64(len(res.Output))
 	} else if ts := h.tools.Load(); ts.byKey[name] == nil {
-		res.Err = h.unknownTool(name)
+		res.Err = h.UnknownTool(name)
 	} else {
 		out, res.Output, res.Err = h.run(ctx, ts, ts.byKey[name], redact, args, req.Approver, req.Probe, rec)
 	}
@@ -473,7 +473,9 @@ func (h *Host) Call(ctx context.Context, req Request) (*Result, error) {
 	return res, nil
 }
 
-func (h *Host) unknownTool(name string) *protocol.Error {
+// UnknownTool is the error of a call of a tool the host does not serve:
+// it names the tools it does, so the caller (a model) can correct itself.
+func (h *Host) UnknownTool(name string) *protocol.Error {
 	names := make([]string, 0, 16)
 	for _, t := range h.Manifest().Tools {
 		if len(names) == cap(names) {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/rs/zerolog"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
@@ -48,6 +51,9 @@ const (
 
 // HTTPOptions configure the streamable HTTP transport.
 type HTTPOptions struct {
+	// Ready, when set, is called with the bound address once ServeHTTP
+	// listens: the moment to say the server is up.
+	Ready func(addr string)
 	// Tokens are the accepted bearer tokens; JWT, when set, accepts JSON
 	// Web Tokens. Without either, requests are not authenticated, which
 	// ServeHTTP allows only on a loopback address.
@@ -99,10 +105,14 @@ func (s *Server) ServeHTTP(ctx context.Context, addr string, o HTTPOptions) erro
 	calls, stopCalls := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopCalls(nil)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return calls }}
+		BaseContext: func(net.Listener) context.Context { return calls },
+		ErrorLog:    stdlog.New(LogWriter(s.log), "", 0)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info().Str("addr", ln.Addr().String()).Msg("MCP over streamable HTTP at /mcp")
+	if o.Ready != nil {
+		o.Ready(ln.Addr().String())
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -168,11 +178,12 @@ func (s *Server) HTTPHandler(o HTTPOptions) (http.Handler, error) {
 	// the library's handlers inherit.
 	sess := newSessions()
 	streamable := server.NewStreamableHTTPServer(s.mcp, server.WithEndpointPath("/mcp"),
-		server.WithSessionIdManagerResolver(sess))
+		server.WithSessionIdManagerResolver(sess),
+		server.WithStreamableHTTPLogger(slog.New(zerolog.NewSlogHandler(s.log.With().Str("from", "mcp-go").Logger()))))
 	g := &gate{auth: auth, origins: origins, limits: newLimiters(rate.Limit(o.Rate), o.Burst), sessions: sess, decoding: semaphore.NewWeighted(DecodeBudget),
 		failures: newLimiters(FailedAuthRate, o.FailedAuthBurst),
 		maxBody:  o.MaxBody, bodyTimeout: o.BodyTimeout, reading: make(chan struct{}, 2*o.MaxInFlight),
-		inFlight: make(chan struct{}, o.MaxInFlight), next: streamable}
+		inFlight: make(chan struct{}, o.MaxInFlight), srv: s, next: streamable}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "tools": len(s.opts.Host.Manifest().Tools)})
@@ -195,6 +206,7 @@ type gate struct {
 	inFlight    chan struct{}
 	decoding    *semaphore.Weighted // see DecodeBudget
 	sessions    *sessions
+	srv         *Server
 	next        http.Handler
 	// running are the requests being served, by client, session and
 	// id, so that notifications/cancelled can end one (see cancels).
@@ -248,6 +260,29 @@ func (g *gate) cancels(r *http.Request, client string, body []byte) (*http.Reque
 		g.running.CompareAndDelete(key, run)
 		cancel(nil)
 	}
+}
+
+// unknownTool answers a tools/call of a tool never offered, as over
+// stdio (Server.unknownTool), and reports whether it did.
+func (g *gate) unknownTool(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	var m struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Method  string          `json:"method"`
+		Params  struct {
+			Name      string          `json:"name"`
+			Arguments json.RawMessage `json:"arguments"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &m) != nil || m.JSONRPC != mcp.JSONRPC_VERSION || m.Method != string(mcp.MethodToolsCall) || g.srv.offers(m.Params.Name) {
+		return false
+	}
+	if _, ok := idKey(m.ID); !ok {
+		return false // the library's to refuse
+	}
+	msg := g.srv.unknownTool(r.Context(), m.Params.Name, m.Params.Arguments)
+	writeJSON(w, http.StatusOK, mcp.NewJSONRPCError(rawID(m.ID), mcp.INVALID_PARAMS, msg, nil))
+	return true
 }
 
 // runningRequest is an entry of gate.running.
@@ -339,6 +374,9 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		if g.unknownTool(w, r, body) {
+			return
+		}
 		var done func()
 		r, done = g.cancels(r, client, body)
 		defer done()
@@ -499,4 +537,16 @@ func (l *limiters) allow(client string) (bool, time.Duration) {
 		return false, d
 	}
 	return true, 0
+}
+
+// LogWriter turns the plain-text lines of a standard library logger (the
+// log package's, net/http's) into error records of l, so that stderr
+// carries one format.
+func LogWriter(l zerolog.Logger) io.Writer { return logWriter{l.With().Str("from", "library").Logger()} }
+
+type logWriter struct{ l zerolog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Error().Msg(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

@@ -3,7 +3,9 @@ package mcpserve
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	stdlog "log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/rs/zerolog"
 
 	"github.com/toolhost/toolhost/internal/host"
 	"github.com/toolhost/toolhost/internal/policy"
@@ -267,5 +270,18 @@ func TestCancelSameEverywhere(t *testing.T) {
 				t.Fatal("the cancelled call's POST never ended")
 			}
 		})
+	}
+}
+
+// A standard library logger's lines (the log package's, as mcp-go and
+// net/http use) come out as JSON error records of the server's logger.
+func TestLogWriter(t *testing.T) {
+	var buf bytes.Buffer
+	l := stdlog.New(LogWriter(zerolog.New(&buf)), "", 0)
+	l.Printf("mcp-go: panic in OnError hook (session %s): %v", "s1", "boom")
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil || rec["level"] != "error" || rec["from"] != "library" ||
+		rec["message"] != "mcp-go: panic in OnError hook (session s1): boom" {
+		t.Errorf("%q: %v", buf.String(), err)
 	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/toolhost/toolhost/internal/host"
 	"github.com/toolhost/toolhost/internal/manifest"
-	"github.com/toolhost/toolhost/protocol"
 )
 
 // Defaults for the zero Options fields.
@@ -207,10 +206,26 @@ func (s *Server) auditUnknownTool(ctx context.Context, _ any, method mcp.MCPMeth
 		return
 	}
 	args, _ := rawArguments(req) // unencodable arguments are recorded as none
-	refusal := protocol.Errorf(protocol.CodeUnknownTool, "unknown tool %q: not offered to this client", req.Params.Name)
-	if _, err := s.opts.Host.Call(ctx, host.Request{Tool: req.Params.Name, Args: args, Caller: s.caller(ctx), Refusal: refusal}); err != nil {
+	s.unknownTool(ctx, req.Params.Name, args)
+}
+
+// unknownTool records a call of a tool never offered, refused, and
+// returns the JSON-RPC error message for it: -32602, as the spec has it,
+// with the tools there are, as "agentcli call" names them. Both
+// transports answer such calls with it before the library would answer
+// with its own words.
+func (s *Server) unknownTool(ctx context.Context, name string, args json.RawMessage) string {
+	refusal := s.opts.Host.UnknownTool(name)
+	if _, err := s.opts.Host.Call(ctx, host.Request{Tool: name, Args: args, Caller: s.caller(ctx), Refusal: refusal}); err != nil {
 		s.log.Error().Err(err).Msg("recording a call of an unknown tool")
 	}
+	return refusal.Message
+}
+
+// offers reports whether the tool name is offered.
+func (s *Server) offers(name string) bool {
+	_, ok := (*s.offered.Load())[name]
+	return ok
 }
 
 // call runs one tools/call through the host, with progress notifications

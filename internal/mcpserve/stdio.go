@@ -328,6 +328,12 @@ func (c *stdioConn) dispatch(msg []byte) {
 			fmt.Sprintf("more than %d requests pending; retry later", MaxPendingRequests), nil))
 		return
 	}
+	if m.JSONRPC == mcp.JSONRPC_VERSION && m.Method == string(mcp.MethodToolsCall) && !c.s.offers(m.Params.Name) {
+		defer c.pending.Add(-1)
+		msg := c.s.unknownTool(c.ctx, m.Params.Name, m.Params.Arguments)
+		c.w.write(mcp.NewJSONRPCError(rawID(m.ID), mcp.INVALID_PARAMS, msg, nil))
+		return
+	}
 	ctx, cancelCause := context.WithCancelCause(c.calls)
 	cancel := func() { cancelCause(nil) }
 	r := &stdioRequest{cancel: cancelCause, listen: m.Method == string(mcp.MethodSubscriptionsListen)}
