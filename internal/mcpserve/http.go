@@ -542,7 +542,9 @@ func (l *limiters) allow(client string) (bool, time.Duration) {
 // LogWriter turns the plain-text lines of a standard library logger (the
 // log package's, net/http's) into error records of l, so that stderr
 // carries one format.
-func LogWriter(l zerolog.Logger) io.Writer { return logWriter{l.With().Str("from", "library").Logger()} }
+func LogWriter(l zerolog.Logger) io.Writer {
+	return logWriter{l.With().Str("from", "library").Logger()}
+}
 
 type logWriter struct{ l zerolog.Logger }
 
