@@ -166,6 +166,9 @@ func (im *imageFlags) resolved(set map[string]bool, getenv func(string) string, 
 			key, keySource = c.apiKey, "inherit"
 		}
 	}
+	if key == "" {
+		keySource = "empty" // goagent's word for no key at all
+	}
 	out["apiKey"], out["apiKeySource"] = maskKey(key), keySource
 	out["model"], _ = str("image-model", im.model, "OAI_IMAGE_MODEL", "gpt-image-1", "default")
 	timeout, timeoutSource := c.httpTimeout, "inherit"

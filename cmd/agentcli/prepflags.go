@@ -150,7 +150,9 @@ func (f *chatFlags) resolvePrep(c *chatConfig, getenv func(string) string) (*pre
 			}
 		}
 	}
-	r.sources["temperature"], r.sources["top_p"] = "omitted:one-knob", "omitted:one-knob"
+	// goagent's words: top_p not set is "inherit"; a temperature
+	// inherited says where -temp came from.
+	r.sources["temperature"], r.sources["top_p"] = "omitted:one-knob", "inherit"
 	switch {
 	case topP > 0:
 		r.topP, r.sources["top_p"] = &topP, topPSource
@@ -165,7 +167,7 @@ func (f *chatFlags) resolvePrep(c *chatConfig, getenv func(string) string) (*pre
 			c.warnings = append(c.warnings, fmt.Sprintf("-prep-profile %q is not deterministic, general, creative or reasoning; the pre-stage sends no temperature, as goagent does", p.profile))
 		}
 	default:
-		r.temperature, r.sources["temperature"] = c.temperature, "inherit"
+		r.temperature, r.sources["temperature"] = c.temperature, c.sourceWord("temperature")
 	}
 
 	// The environment's values count before the check, as in goagent;

@@ -90,9 +90,15 @@ func MarshalMessages(msgs []openai.ChatCompletionMessage, channels map[int]strin
 		}
 		out[i] = b
 	}
+	// goagent adds a fixed "prestage" member; readers ignore it.
+	type prestage struct {
+		Source string `json:"source"`
+		Bytes  int    `json:"bytes"`
+	}
 	return json.MarshalIndent(struct {
 		Messages []json.RawMessage `json:"messages"`
-	}{out}, "", "  ")
+		Prestage prestage          `json:"prestage"`
+	}{out, prestage{"default", 0}}, "", "  ")
 }
 
 // SaveMessages writes msgs as MarshalMessages makes them, atomically (a
@@ -112,7 +118,7 @@ func SaveMessages(path string, msgs []openai.ChatCompletionMessage, channels map
 		return err
 	}
 	defer os.Remove(f.Name())
-	if _, err := f.Write(append(data, '\n')); err != nil {
+	if _, err := f.Write(data); err != nil { // no final newline, as goagent's
 		f.Close()
 		return err
 	}

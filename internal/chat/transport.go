@@ -3,6 +3,8 @@ package chat
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,6 +64,14 @@ func (t *Transport) Do(req *http.Request) (*http.Response, error) {
 	channels := channelsOf(req.Context())
 	if channels != nil {
 		body = addChannels(body, channels.out)
+	}
+	body = dropStreamFalse(body)
+	if req.Header.Get("Idempotency-Key") == "" {
+		// As goagent: one key per request, the same on each retry, so a
+		// server that saw the first attempt can tell a retry.
+		var key [16]byte
+		crand.Read(key[:])
+		req.Header.Set("Idempotency-Key", "goagent-"+hex.EncodeToString(key[:]))
 	}
 	t.dumpRequest(req, body)
 	for attempt := 0; ; attempt++ {
@@ -346,4 +356,23 @@ func (b *dumpingBody) Read(p []byte) (int, error) {
 		b.t.debugMu.Unlock()
 	}
 	return n, err
+}
+
+// dropStreamFalse removes "stream": false from a request body, which the
+// client library always sends: goagent leaves the member out, and so do
+// these requests (the API reads the two alike).
+func dropStreamFalse(body []byte) []byte {
+	if !bytes.Contains(body, []byte(`"stream":false`)) {
+		return body
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil || string(fields["stream"]) != "false" {
+		return body
+	}
+	delete(fields, "stream")
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return body
+	}
+	return b
 }
