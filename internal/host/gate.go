@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,8 +25,14 @@ type ApprovalRequest struct {
 
 // Approver asks whoever can answer (a person at a terminal, an MCP
 // client) whether a call may run. An error means nobody could answer; the
-// call then fails NEEDS_APPROVAL.
+// call then fails NEEDS_APPROVAL. An error wrapping ErrAskedLater means
+// the question was put and the answer will come with a new call.
 type Approver func(ctx context.Context, req ApprovalRequest) (bool, error)
+
+// ErrAskedLater is an approver's answer when the question goes out with
+// the call's result and the answer comes with the call made again (MCP
+// input requests): the call ends NEEDS_APPROVAL, saying so.
+var ErrAskedLater = errors.New("the question is put to the caller, whose answer comes with the call made again")
 
 // Summary shows the arguments for a person to judge: each top-level
 // argument on its own, long values cut to their first 200 bytes with
@@ -47,6 +54,9 @@ func (r ApprovalRequest) Summary() string {
 		}
 		return strings.Compare(a, b)
 	})
+	if len(keys) == 0 {
+		return "no arguments"
+	}
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
 		v := string(obj[k])
@@ -225,6 +235,10 @@ func (h *Host) gate(ctx context.Context, ts *toolset, p *prepared, args any, std
 			return verdict{audit.Approved, v.By, nil}
 		case err == nil:
 			return verdict{audit.Declined, v.By, protocol.Errorf(protocol.CodeDenied, "%s: the call was declined (%s)", t.Name, v.Reason)}
+		}
+		if errors.Is(err, ErrAskedLater) {
+			return verdict{audit.NeedsApproval, v.By, protocol.Errorf(protocol.CodeNeedsApproval,
+				"%s needs approval (%s): %v", t.Name, v.Reason, err)}
 		}
 		h.log.Debug().Err(err).Str("tool", t.Name).Msg("approval could not be asked")
 		why = fmt.Sprintf(" (%v)", err)

@@ -36,7 +36,7 @@ const approvalInput = "approve"
 
 // errAskedByInput ends the first round of a call the client is asked
 // about by an input request.
-var errAskedByInput = errors.New("the MCP client is asked by an input request (SEP-2322); the call runs when it sends the call again with its user's answer")
+var errAskedByInput = fmt.Errorf("the MCP client is asked by an input request; %w", host.ErrAskedLater)
 
 // approvals issues and checks request states.
 type approvals struct {
@@ -53,10 +53,13 @@ func newApprovals() *approvals {
 	return &approvals{key: key, used: map[string]time.Time{}}
 }
 
-// subject is what a state binds an answer to.
+// subject is what a state binds an answer to, hashed: the state is
+// signed, not encrypted, and the client need not read its own identity
+// as the server knows it.
 func subject(ctx context.Context, req host.ApprovalRequest) string {
 	sum := sha256.Sum256(req.Args)
-	return identity(ctx) + "\n" + req.Tool + "\n" + hex.EncodeToString(sum[:])
+	all := sha256.Sum256([]byte(identity(ctx) + "\n" + req.Tool + "\n" + hex.EncodeToString(sum[:])))
+	return hex.EncodeToString(all[:])
 }
 
 func (a *approvals) sign(payload string) string {

@@ -8,6 +8,7 @@ import (
 	stdlog "log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,7 +32,7 @@ type answerer struct {
 
 func (a *answerer) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
 	a.asked.Add(1)
-	if !strings.Contains(req.Params.Message, "approve a call of the tool touch") {
+	if !strings.Contains(req.Params.Message, "approve a call of the tool touch with no arguments?") {
 		return nil, io.ErrUnexpectedEOF
 	}
 	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{
@@ -111,6 +112,14 @@ func TestApprovalEveryRevision(t *testing.T) {
 				yes := &answerer{approve: true}
 				if got := call(connect(yes)); got != `{"ok":true}` || yes.asked.Load() != 1 {
 					t.Errorf("approved: %s, asked %d times", got, yes.asked.Load())
+				}
+				if mcp.IsModernProtocol(rev) {
+					// The first round is audited as what it is.
+					f.audit.Flush()
+					log, _ := os.ReadFile(f.auditPath)
+					if !strings.Contains(string(log), "the MCP client is asked by an input request") || strings.Contains(string(log), "nobody can approve") {
+						t.Errorf("audit log:\n%s", log)
+					}
 				}
 				no := &answerer{}
 				if got := call(connect(no)); !strings.Contains(got, `"code":"DENIED"`) || !strings.Contains(got, "declined") || no.asked.Load() != 1 {
