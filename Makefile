@@ -5,7 +5,7 @@ GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-.PHONY: build tools run test lint fuzz bench clean
+.PHONY: build tools run test lint fuzz bench clean conformance
 
 build:
 	$(GO) build -o bin/agentcli ./cmd/agentcli
@@ -34,7 +34,15 @@ run: build tools
 test: lint
 	npm ci --prefix e2e/mcp-ts --no-audit --no-fund
 	TOOLHOST_REQUIRE_NODE=1 $(GO) test -race -count=1 ./...
+	$(MAKE) conformance
 	$(MAKE) fuzz
+
+# The official MCP conformance suite against agentcli mcp, over streamable
+# HTTP and over stdio, with Node 22 and the suite from the npm registry
+# (pinned by e2e/conformance/package-lock.json); a scenario that fails and
+# is not in e2e/conformance/baseline-*.yml fails the target.
+conformance:
+	bash e2e/conformance/conformance.sh .
 
 # A short run of every fuzz target (their seed corpora run with the tests
 # too); FUZZTIME=200000x make fuzz for a longer one. A crash is kept under
