@@ -614,27 +614,84 @@ func TestChatAcceptsGoagentFlags(t *testing.T) {
 	dir := project(t)
 	os.WriteFile(filepath.Join(dir, "text.txt"), []byte("some text"), 0o644)
 	os.WriteFile(filepath.Join(dir, "msgs.json"), []byte(`{"messages":[{"role":"user","content":"hi"}]}`), 0o644)
-	accepted := [][]string{
-		{"-prompt", "x"}, {"-prompt-file", "text.txt"}, {"-system", "s"}, {"-system-file", "text.txt"},
-		{"-developer", "d"}, {"-developer-file", "text.txt"}, {"-tools", "tools.json"}, {"-base-url", "http://127.0.0.1:9/v1"},
-		{"-api-key", "sk-x"}, {"-model", "m"}, {"-max-steps", "3"}, {"-timeout", "20s"}, {"-http-timeout", "10"},
-		{"-tool-timeout", "5s"}, {"-http-retries", "1"}, {"-http-retry-backoff", "100ms"}, {"-temp", "0.5"}, {"-top-p", "0.9"},
-		{"-prep-enabled=false"}, {"-print-messages"}, {"-save-messages", "out.json"}, {"-load-messages", "msgs.json"},
-		{"-stream-final"}, {"-channel-route", "critic=stdout"}, {"-debug"}, {"-verbose"}, {"-quiet"},
-		{"-state-dir", filepath.Join(dir, "state")}, {"-state-scope", "s1"}, {"-state-dir", filepath.Join(dir, "state"), "-state-refine"},
-		{"-state-dir", filepath.Join(dir, "state"), "-state-refine-text", "t"}, {"-state-dir", filepath.Join(dir, "state"), "-state-refine-file", "text.txt"},
-		{"-image-base-url", "http://127.0.0.1:9/v1"}, {"-image-api-key", "k"}, {"-image-model", "m"}, {"-image-http-timeout", "30"},
-		{"-image-http-retries", "1"}, {"-image-http-retry-backoff", "1s"}, {"-image-n", "2"}, {"-image-size", "512x512"},
-		{"-image-quality", "hd"}, {"-image-style", "vivid"}, {"-image-response-format", "b64_json"}, {"-image-transparent-background=true"},
-		{"-prep-enabled", "true"}, {"-prep-model", "m"}, {"-prep-base-url", "http://127.0.0.1:9/v1"}, {"-prep-api-key", "k"},
-		{"-prep-http-timeout", "30"}, {"-prep-http-retries", "1"}, {"-prep-http-retry-backoff", "1s"}, {"-prep-temp", "0.2"},
-		{"-prep-top-p", "0.5"}, {"-prep-profile", "creative"}, {"-prep-system", "s"}, {"-prep-system-file", "text.txt"},
-		{"-prep-tools", "tools.json"}, {"-prep-tools-allow-external"}, {"-prep-cache-bust"}, {"-prep-dry-run"},
+	// Each flag with a value of its kind; where -print-config shows what
+	// it means, the key (a dotted path) and the value it must have.
+	accepted := []struct {
+		args []string
+		key  string
+		want any
+	}{
+		{[]string{"-prompt", "x"}, "", nil}, {[]string{"-prompt-file", "text.txt"}, "", nil},
+		{[]string{"-system", "s"}, "", nil}, {[]string{"-system-file", "text.txt"}, "", nil},
+		{[]string{"-developer", "d"}, "", nil}, {[]string{"-developer-file", "text.txt"}, "", nil},
+		{[]string{"-tools", "tools.json"}, "tools", "tools.json"},
+		{[]string{"-base-url", "http://127.0.0.1:9/v1/"}, "baseURL", "http://127.0.0.1:9/v1"},
+		{[]string{"-api-key", "sk-x"}, "apiKeySource", "flag"},
+		{[]string{"-model", "m"}, "model", "m"},
+		{[]string{"-max-steps", "3"}, "maxSteps", 3.0},
+		{[]string{"-timeout", "20s"}, "toolTimeout", "20s"},
+		{[]string{"-http-timeout", "10"}, "httpTimeout", "10s"},
+		{[]string{"-tool-timeout", "5s"}, "toolTimeout", "5s"},
+		{[]string{"-http-retries", "1"}, "httpRetries", 1.0},
+		{[]string{"-http-retry-backoff", "100ms"}, "httpRetryBackoff", "100ms"},
+		{[]string{"-temp", "0.5"}, "temperature", 0.5},
+		{[]string{"-top-p", "0.9"}, "topP", 0.9},
+		{[]string{"-prep-enabled=false"}, "prep.enabled", false},
+		{[]string{"-print-messages"}, "", nil}, {[]string{"-save-messages", "out.json"}, "", nil},
+		{[]string{"-load-messages", "msgs.json"}, "", nil},
+		{[]string{"-stream-final"}, "stream", true},
+		{[]string{"-channel-route", "critic=stdout"}, "", nil}, {[]string{"-debug"}, "", nil},
+		{[]string{"-verbose"}, "", nil}, {[]string{"-quiet"}, "", nil},
+		{[]string{"-state-dir", filepath.Join(dir, "state")}, "", nil}, {[]string{"-state-scope", "s1"}, "", nil},
+		{[]string{"-state-dir", filepath.Join(dir, "state"), "-state-refine"}, "", nil},
+		{[]string{"-state-dir", filepath.Join(dir, "state"), "-state-refine-text", "t"}, "", nil},
+		{[]string{"-state-dir", filepath.Join(dir, "state"), "-state-refine-file", "text.txt"}, "", nil},
+		{[]string{"-image-base-url", "http://127.0.0.1:9/v1"}, "image.baseURL", "http://127.0.0.1:9/v1"},
+		{[]string{"-image-api-key", "k"}, "image.apiKeySource", "flag"},
+		{[]string{"-image-model", "m"}, "image.model", "m"},
+		{[]string{"-image-http-timeout", "30"}, "image.httpTimeout", "30s"},
+		{[]string{"-image-http-retries", "1"}, "image.httpRetries", 1.0},
+		{[]string{"-image-http-retry-backoff", "1s"}, "image.httpRetryBackoff", "1s"},
+		{[]string{"-image-n", "2"}, "image.n", 2.0},
+		{[]string{"-image-size", "512x512"}, "image.size", "512x512"},
+		{[]string{"-image-quality", "hd"}, "image.quality", "hd"},
+		{[]string{"-image-style", "vivid"}, "image.style", "vivid"},
+		{[]string{"-image-response-format", "b64_json"}, "image.response_format", "b64_json"},
+		{[]string{"-image-transparent-background=true"}, "image.transparent_background", true},
+		{[]string{"-prep-enabled", "true"}, "prep.enabled", true},
+		{[]string{"-prep-model", "m"}, "prep.model", "m"},
+		{[]string{"-prep-base-url", "http://127.0.0.1:9/v1"}, "prep.baseURL", "http://127.0.0.1:9/v1"},
+		{[]string{"-prep-api-key", "k"}, "prep.apiKeySource", "flag"},
+		{[]string{"-prep-http-timeout", "30"}, "prep.httpTimeout", "30s"},
+		{[]string{"-prep-http-retries", "1"}, "prep.httpRetries", 1.0},
+		{[]string{"-prep-http-retry-backoff", "1s"}, "prep.httpRetryBackoff", "1s"},
+		{[]string{"-prep-temp", "0.2"}, "prep.sampling.temperature", "0.2"},
+		{[]string{"-prep-top-p", "0.5"}, "prep.sampling.top_p", "0.5"},
+		{[]string{"-prep-profile", "creative"}, "prep.sampling.temperature", "1"},
+		{[]string{"-prep-system", "s"}, "prep.system", "s"},
+		{[]string{"-prep-system-file", "text.txt"}, "prep.systemFile", "text.txt"},
+		{[]string{"-prep-tools", "tools.json", "-prep-tools-allow-external"}, "prep.tools", "tools.json (external)"},
+		{[]string{"-prep-tools-allow-external"}, "prep.tools", "(none) (external)"},
+		{[]string{"-prep-cache-bust"}, "prep.cacheBust", true},
+		{[]string{"-prep-dry-run"}, "", nil},
 	}
-	for _, args := range accepted {
-		code, out, errs := runIn(t, dir, append([]string{"-print-config"}, args...)...)
-		if code != exitOK || !strings.HasPrefix(out, "{") {
-			t.Errorf("%q: exit %d\n%s", args, code, errs)
+	for _, tt := range accepted {
+		code, out, errs := runIn(t, dir, append([]string{"-print-config"}, tt.args...)...)
+		var cfg map[string]any
+		if code != exitOK || json.Unmarshal([]byte(out), &cfg) != nil {
+			t.Errorf("%q: exit %d\n%s", tt.args, code, errs)
+			continue
+		}
+		if tt.key == "" {
+			continue
+		}
+		var got any = cfg
+		for _, k := range strings.Split(tt.key, ".") {
+			m, _ := got.(map[string]any)
+			got = m[k]
+		}
+		if got != tt.want {
+			t.Errorf("%q: %s = %v (%T), want %v", tt.args, tt.key, got, got, tt.want)
 		}
 	}
 	// The pre-stage's flags and variables, each with what -print-config
