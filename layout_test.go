@@ -19,7 +19,7 @@ var rank = map[string]int{
 	"internal/netaddr": 0, "internal/hideproc": 0, "internal/realowner": 0,
 	"internal/audit": 0, "internal/sandbox/confine": 0,
 	"internal/gobuild": 0, "internal/fakeoai": 0, "internal/asuser": 0,
-	"internal/policy": 1, "internal/sandbox": 1,
+	"internal/policy": 1, "internal/sandbox": 1, "protocol/resident": 1,
 	"internal/manifest": 2, "internal/rawexec": 2,
 	"tools/internal/workspace": 2,
 	"internal/host":            3, "tools/cmd/*": 3,

@@ -1,0 +1,165 @@
+// Package resident lets a Go tool on the tool contract also run resident:
+// one long-lived process that serves many calls over hashicorp/go-plugin
+// (its handshake, magic cookie and protocol version, net/rpc), instead of
+// a process per call. The author writes the function once:
+//
+//	func main() {
+//		resident.Main(func(ctx context.Context, in struct{ Name string }) (string, error) {
+//			return "hello, " + in.Name, nil
+//		})
+//	}
+//
+// Started by a host that asks for resident mode (the handshake's cookie
+// in its environment), Main serves calls until the host ends it; started
+// any other way, it is protocol.Main: one call on stdin and stdout.
+//
+// Each call is run exactly as protocol.Run runs it, and its reply holds
+// what a one-shot run would have written: the exit status, standard
+// output and standard error. So the host treats a resident call's result
+// as it treats a one-shot one (output cap, one JSON value, the error
+// envelope, the output schema). The package is apart from protocol so
+// that tools that never run resident do not carry go-plugin.
+package resident
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/rpc"
+	"os"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	plugin "github.com/hashicorp/go-plugin"
+
+	"github.com/toolhost/toolhost/protocol"
+)
+
+// Handshake is what a host and a resident tool must agree on; a process
+// started without the cookie in its environment runs one-shot.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  1,
+	MagicCookieKey:   "TOOLHOST_RESIDENT_TOOL",
+	MagicCookieValue: "7c1f0e5a9b2d4c38a6e1f0b9d2c7a4e5",
+}
+
+// PluginName is the name the tool is served under.
+const PluginName = "tool"
+
+// Plugins is the plugin set of a host's go-plugin client.
+func Plugins() plugin.PluginSet { return plugin.PluginSet{PluginName: &toolPlugin{}} }
+
+// CallArgs is one call: an id of the caller's choosing, unique among the
+// calls in flight, and the arguments (a JSON object).
+type CallArgs struct {
+	ID   uint64
+	Args []byte
+}
+
+// CallReply is what the call would have left as a one-shot run.
+type CallReply struct {
+	Status         int
+	Stdout, Stderr []byte
+}
+
+// Main serves run resident when a host started the process for it, and
+// is protocol.Main otherwise. It does not return.
+func Main[In, Out any](run func(ctx context.Context, in In) (Out, error)) {
+	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
+		protocol.Main(run)
+		return
+	}
+	Serve(func(ctx context.Context, args []byte) CallReply {
+		var stdout, stderr bytes.Buffer
+		status := protocol.Run(ctx, bytes.NewReader(args), &stdout, &stderr, run)
+		return CallReply{Status: status, Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	})
+	os.Exit(0)
+}
+
+// Serve serves call over go-plugin until the host ends the process. Each
+// call runs on its own goroutine, with a context the host may cancel.
+func Serve(call func(ctx context.Context, args []byte) CallReply) {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         plugin.PluginSet{PluginName: &toolPlugin{call: call}},
+		Logger:          hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Error, JSONFormat: true}),
+	})
+}
+
+// toolPlugin is the go-plugin side of a tool: call on the plugin's side,
+// nothing on the host's.
+type toolPlugin struct {
+	call func(ctx context.Context, args []byte) CallReply
+}
+
+func (p *toolPlugin) Server(*plugin.MuxBroker) (any, error) {
+	return &rpcServer{call: p.call, cancels: map[uint64]context.CancelFunc{}}, nil
+}
+
+func (p *toolPlugin) Client(_ *plugin.MuxBroker, c *rpc.Client) (any, error) {
+	return &Client{rpc: c}, nil
+}
+
+// rpcServer serves the tool's RPCs in the plugin process.
+type rpcServer struct {
+	call    func(ctx context.Context, args []byte) CallReply
+	mu      sync.Mutex
+	cancels map[uint64]context.CancelFunc
+}
+
+func (s *rpcServer) Call(a CallArgs, r *CallReply) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.cancels[a.ID] = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.cancels, a.ID)
+		s.mu.Unlock()
+		cancel()
+	}()
+	*r = s.call(ctx, a.Args)
+	return nil
+}
+
+func (s *rpcServer) Cancel(id uint64, _ *struct{}) error {
+	s.mu.Lock()
+	cancel := s.cancels[id]
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	return nil
+}
+
+// Client calls a resident tool; it is what go-plugin's Dispense returns
+// for PluginName. It is safe for concurrent use.
+type Client struct {
+	rpc *rpc.Client
+}
+
+// Call runs one call. When ctx ends first, the plugin is asked to cancel
+// the call (its context is cancelled) and Call returns ctx's error at
+// once; the caller decides how long the plugin may take to stop.
+func (c *Client) Call(ctx context.Context, id uint64, args []byte) (CallReply, error) {
+	var reply CallReply
+	done := c.rpc.Go("Plugin.Call", CallArgs{ID: id, Args: args}, &reply, make(chan *rpc.Call, 1)).Done
+	select {
+	case call := <-done:
+		if call.Error != nil {
+			return CallReply{}, call.Error
+		}
+		return reply, nil
+	case <-ctx.Done():
+		c.rpc.Go("Plugin.Cancel", id, new(struct{}), make(chan *rpc.Call, 1))
+		return CallReply{}, ctx.Err()
+	}
+}
+
+// Broken reports whether err means the plugin's connection is gone: it
+// exited, crashed or was killed with the call in flight.
+func Broken(err error) bool {
+	return errors.Is(err, rpc.ErrShutdown) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}

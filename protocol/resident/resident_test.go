@@ -1,0 +1,182 @@
+package resident_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	plugin "github.com/hashicorp/go-plugin"
+
+	"github.com/toolhost/toolhost/protocol"
+	"github.com/toolhost/toolhost/protocol/resident"
+)
+
+// TestMain makes this test binary a tool on resident.Main when
+// RESIDENT_TEST_TOOL names its behaviour.
+func TestMain(m *testing.M) {
+	switch os.Getenv("RESIDENT_TEST_TOOL") {
+	case "":
+		os.Exit(m.Run())
+	case "echo":
+		resident.Main(func(ctx context.Context, in struct {
+			N     int
+			Panic bool
+			Wait  bool
+		}) (map[string]any, error) {
+			switch {
+			case in.Panic:
+				panic("asked to")
+			case in.Wait:
+				<-ctx.Done()
+				return nil, protocol.Errorf("STOPPED", "stopped: %v", ctx.Err())
+			}
+			return map[string]any{"n": in.N, "pid": os.Getpid()}, nil
+		})
+	}
+}
+
+// start runs this binary as a resident tool with a bare go-plugin client.
+func start(t testing.TB) (*resident.Client, *plugin.Client) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "RESIDENT_TEST_TOOL=echo")
+	pc := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  resident.Handshake,
+		Plugins:          resident.Plugins(),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC},
+		Logger:           hclog.NewNullLogger(),
+	})
+	t.Cleanup(pc.Kill)
+	rc, err := pc.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := rc.Dispense(resident.PluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw.(*resident.Client), pc
+}
+
+// One process serves many calls, 32 at a time, each getting its own
+// result; a panic fails only its call; a cancelled call is stopped.
+func TestResidentCalls(t *testing.T) {
+	c, _ := start(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	pids := sync.Map{}
+	errs := make(chan error, 32)
+	for w := range 32 {
+		wg.Go(func() {
+			for i := range 100 {
+				n := w*1000 + i
+				r, err := c.Call(ctx, uint64(n), fmt.Appendf(nil, `{"n":%d}`, n))
+				if err != nil {
+					errs <- err
+					return
+				}
+				var out struct{ N, PID int }
+				if r.Status != 0 || json.Unmarshal(r.Stdout, &out) != nil || out.N != n {
+					errs <- fmt.Errorf("call %d: status %d, stdout %s, stderr %s", n, r.Status, r.Stdout, r.Stderr)
+					return
+				}
+				pids.Store(out.PID, true)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	count := 0
+	pids.Range(func(any, any) bool { count++; return true })
+	if count != 1 {
+		t.Errorf("%d processes served the calls, want 1", count)
+	}
+
+	r, err := c.Call(ctx, 1, []byte(`{"panic":true}`))
+	if err != nil || r.Status != 1 || !bytes.Contains(r.Stderr, []byte(`"code":"PANIC"`)) {
+		t.Errorf("panic: %v, %d, %s", err, r.Status, r.Stderr)
+	}
+	if r, err := c.Call(ctx, 2, []byte(`{"n":7}`)); err != nil || r.Status != 0 {
+		t.Errorf("after a panic: %v, %+v", err, r)
+	}
+	if r, err := c.Call(ctx, 3, []byte(`not json`)); err != nil || r.Status != 1 || protocol.ParseFailure(r.Stderr).Code != protocol.CodeBadInput {
+		t.Errorf("bad input: %v, %+v", err, r)
+	}
+
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Call(cctx, 4, []byte(`{"wait":true}`)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled call: %v", err)
+	}
+	// The plugin stopped it: the process serves on.
+	if r, err := c.Call(ctx, 5, []byte(`{"n":8}`)); err != nil || r.Status != 0 {
+		t.Errorf("after a cancelled call: %v, %+v", err, r)
+	}
+}
+
+// A call in flight when the plugin dies gets an error that says so.
+func TestResidentCrash(t *testing.T) {
+	c, pc := start(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Call(context.Background(), 1, []byte(`{"wait":true}`))
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	pc.Kill()
+	select {
+	case err := <-done:
+		if !resident.Broken(err) {
+			t.Errorf("call on a killed plugin: %v, want a broken connection", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the call on a killed plugin never returned")
+	}
+}
+
+// Without the handshake's cookie, the same binary is a one-shot tool.
+func TestOneShotStill(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "RESIDENT_TEST_TOOL=echo")
+	cmd.Stdin = strings.NewReader(`{"n":3}`)
+	out, err := cmd.Output()
+	if err != nil || !strings.HasPrefix(string(out), `{"n":3,`) {
+		t.Errorf("one-shot: %v, %s", err, out)
+	}
+}
+
+// BenchmarkResidentVsOneShot: a call of the same tool over go-plugin's
+// net/rpc to its running process, and as a process per call.
+func BenchmarkResidentVsOneShot(b *testing.B) {
+	b.Run("resident", func(b *testing.B) {
+		c, _ := start(b)
+		ctx := context.Background()
+		for i := 0; b.Loop(); i++ {
+			if r, err := c.Call(ctx, uint64(i), []byte(`{"n":1}`)); err != nil || r.Status != 0 {
+				b.Fatal(err, r)
+			}
+		}
+	})
+	b.Run("oneshot", func(b *testing.B) {
+		for b.Loop() {
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), "RESIDENT_TEST_TOOL=echo")
+			cmd.Stdin = strings.NewReader(`{"n":1}`)
+			if _, err := cmd.Output(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
