@@ -20,14 +20,23 @@ import (
 const tsClientDir = "../../e2e/mcp-ts"
 
 // TestMCPTypeScriptSDK runs "agentcli mcp" under the official TypeScript
-// SDK client (e2e/mcp-ts/client.mjs): handshake, tool list, calls, tool
-// failures, invalid arguments, an unknown tool, cancellation, ping and a
-// clean exit, each asserted by the script. It needs node and the
+// SDK client (e2e/mcp-ts/client.mjs), over stdio and over streamable HTTP:
+// handshake, tool list, calls, tool failures, the floor, approval and
+// decline by elicitation, invalid arguments, an unknown tool,
+// cancellation, ping and a clean exit, each asserted by the script. It needs node and the
 // script's node_modules: without them it is skipped, saying how to get
 // them, unless TOOLHOST_REQUIRE_NODE=1 (make test, CI) makes that a
 // failure; TOOLHOST_SKIP_NODE=1 always skips it.
 func TestMCPTypeScriptSDK(t *testing.T) {
 	node := tsClientSetup(t)
+	// The same steps over stdio and over streamable HTTP (with a bearer
+	// token): the same outcomes, the caller named as each transport has it.
+	for _, tc := range []struct{ transport, caller string }{{"stdio", "stdio"}, {"http", "token:env"}} {
+		t.Run(tc.transport, func(t *testing.T) { testTypeScriptSDK(t, node, tc.transport, tc.caller) })
+	}
+}
+
+func testTypeScriptSDK(t *testing.T, node, transport, caller string) {
 	dir := project(t, `{"name":"sleeper","command":["/bin/sleep","1234.5"],"timeoutSec":120}`)
 	const content = "hello from the TypeScript SDK\n"
 	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte(content), 0o644); err != nil {
@@ -48,7 +57,7 @@ func TestMCPTypeScriptSDK(t *testing.T) {
 	// XDG_STATE_HOME, set by project, places the audit log; the script
 	// passes it on to the server.
 	cmd.Env = append(os.Environ(), "E2E_READ_FILE=hello.txt", "E2E_READ_CONTENT="+content,
-		"E2E_SLOW_TOOL=sleeper", "E2E_SLOW_MARKER=1234.5")
+		"E2E_SLOW_TOOL=sleeper", "E2E_SLOW_MARKER=1234.5", "E2E_TRANSPORT="+transport, "E2E_TOKEN=e2e-token-0123456789abcdef")
 	cmd.WaitDelay = 10 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -85,15 +94,15 @@ func TestMCPTypeScriptSDK(t *testing.T) {
 		got = append(got, r)
 	}
 	want := []rec{
-		{"mcp", "stdio", "fs_read_file", ""},
-		{"mcp", "stdio", "fs_read_file", "NOT_FOUND"},
-		{"mcp", "stdio", "fs_read_file", "DENIED"},
-		{"mcp", "stdio", "fs_write_file", ""},
-		{"mcp", "stdio", "fs_read_file", ""},
-		{"mcp", "stdio", "fs_write_file", "DENIED"},
-		{"mcp", "stdio", "fs_read_file", "INVALID_ARGS"},
-		{"mcp", "stdio", "no_such_tool", "UNKNOWN_TOOL"},
-		{"mcp", "stdio", "sleeper", "CANCELLED"},
+		{"mcp", caller, "fs_read_file", ""},
+		{"mcp", caller, "fs_read_file", "NOT_FOUND"},
+		{"mcp", caller, "fs_read_file", "DENIED"},
+		{"mcp", caller, "fs_write_file", ""},
+		{"mcp", caller, "fs_read_file", ""},
+		{"mcp", caller, "fs_write_file", "DENIED"},
+		{"mcp", caller, "fs_read_file", "INVALID_ARGS"},
+		{"mcp", caller, "no_such_tool", "UNKNOWN_TOOL"},
+		{"mcp", caller, "sleeper", "CANCELLED"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("audit records (frontend, caller, tool, code):\n got %v\nwant %v\n%s", got, want, data)

@@ -13,6 +13,11 @@
 // in its command line, e.g. ["/bin/sleep","1234.5"]. $E2E_READ_FILE names a
 // workspace file holding exactly $E2E_READ_CONTENT (UTF-8 text).
 //
+// With $E2E_TRANSPORT=http the script starts the server itself, adding
+// "-http 127.0.0.1:0" to its arguments, and speaks streamable HTTP to the
+// address its banner names, with the bearer token in $E2E_TOKEN (the
+// server reads it from $AGENTCLI_MCP_TOKEN); every step is the same.
+//
 // One line per passed step goes to stdout; the first failure is reported on
 // stderr with the server's stderr, and the exit status is 1 (2 for usage).
 
@@ -21,8 +26,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { spawn } from 'node:child_process';
+
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema, ErrorCode, LATEST_PROTOCOL_VERSION, McpError, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 
 const TOOLBELT = ['get_time', 'fs_read_file', 'fs_list_dir', 'fs_search', 'fs_write_file'];
@@ -57,17 +65,38 @@ for (const k of ['XDG_STATE_HOME']) {
     if (process.env[k] !== undefined) env[k] = process.env[k];
 }
 
+const overHTTP = process.env.E2E_TRANSPORT === 'http';
 let serverStderr = '';
 let negotiatedVersion;
-const transport = new StdioClientTransport({ command, args, env, stderr: 'pipe' });
-transport.stderr.on('data', chunk => {
-    serverStderr += chunk;
-});
-// The client tells a transport the version it negotiated (the optional
-// Transport.setProtocolVersion); the stdio transport has no use for it.
-transport.setProtocolVersion = v => {
-    negotiatedVersion = v;
-};
+let transport;
+let serverPid;
+let httpChild; // over HTTP: the server this script started
+if (overHTTP) {
+    const token = process.env.E2E_TOKEN;
+    if (!token) usage('$E2E_TOKEN must be set with E2E_TRANSPORT=http');
+    httpChild = spawn(command, [...args, '-http', '127.0.0.1:0'], { env: { ...env, AGENTCLI_MCP_TOKEN: token }, stdio: ['ignore', 'ignore', 'pipe'] });
+    httpChild.stderr.on('data', chunk => {
+        serverStderr += chunk;
+    });
+    const url = await waitUntil(() => serverStderr.match(/over MCP (http:\/\/127\.0\.0\.1:\d+\/mcp) /)?.[1], 'the server\'s banner with its address');
+    transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+    serverPid = httpChild.pid;
+    const set = transport.setProtocolVersion.bind(transport);
+    transport.setProtocolVersion = v => {
+        negotiatedVersion = v;
+        set(v);
+    };
+} else {
+    transport = new StdioClientTransport({ command, args, env, stderr: 'pipe' });
+    transport.stderr.on('data', chunk => {
+        serverStderr += chunk;
+    });
+    // The client tells a transport the version it negotiated (the optional
+    // Transport.setProtocolVersion); the stdio transport has no use for it.
+    transport.setProtocolVersion = v => {
+        negotiatedVersion = v;
+    };
+}
 // The client lets its "user" answer the server's elicitations: a call of
 // the write tool on a path named approve-me is approved, anything else
 // declined.
@@ -81,7 +110,13 @@ client.setRequestHandler(ElicitRequestSchema, async req => {
     return { action: 'decline' };
 });
 const clientErrors = [];
-client.onerror = err => clientErrors.push(err);
+// closing: the client is closing, and aborts its own event stream, which
+// it reports as an error that is not the server's.
+let closing = false;
+client.onerror = err => {
+    if (closing && /SSE stream disconnected: AbortError/.test(err.message)) return;
+    clientErrors.push(err);
+};
 
 let stepNo = 0;
 let current = '(setup)';
@@ -167,11 +202,16 @@ const signalsSent = [];
 async function main() {
     await step('initialize', async () => {
         await withTimeout(client.connect(transport), 'initialize');
-        // The exit status is not part of the SDK's API: the transport's
-        // child process is.
-        child = transport._process;
-        assert.ok(child && typeof child.once === 'function' && child.pid === transport.pid,
-            'cannot reach the server process through StdioClientTransport._process (did the SDK change?)');
+        if (overHTTP) {
+            child = httpChild;
+        } else {
+            // The exit status is not part of the SDK's API: the transport's
+            // child process is.
+            child = transport._process;
+            assert.ok(child && typeof child.once === 'function' && child.pid === transport.pid,
+                'cannot reach the server process through StdioClientTransport._process (did the SDK change?)');
+            serverPid = transport.pid;
+        }
         exited = new Promise(resolve => {
             if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
             child.once('exit', (code, signal) => resolve({ code, signal }));
@@ -191,7 +231,7 @@ async function main() {
         assert.ok(caps?.tools, `no tools capability: ${JSON.stringify(caps)}`);
         assert.equal(caps.tools.listChanged, true, `tools.listChanged: ${JSON.stringify(caps)}`);
         assert.match(client.getInstructions() ?? '', /audited/, 'instructions');
-        return `server ${info.name} ${info.version}, protocol ${negotiatedVersion}, pid ${transport.pid}`;
+        return `server ${info.name} ${info.version}, protocol ${negotiatedVersion}, ${overHTTP ? 'streamable HTTP' : 'stdio'}, pid ${serverPid}`;
     });
 
     await step('tools/list', async () => {
@@ -310,8 +350,8 @@ async function main() {
         });
         const pid = await waitUntil(() => {
             if (settled) throw new Error(`the ${slowTool} call ended before its process was seen running`);
-            return slowProcess(transport.pid);
-        }, `a process with ${slowMarker} in its command line below the server (pid ${transport.pid})`);
+            return slowProcess(serverPid);
+        }, `a process with ${slowMarker} in its command line below the server (pid ${serverPid})`);
         ac.abort();
         let err;
         try {
@@ -331,12 +371,22 @@ async function main() {
     });
 
     await step('close: the server exits cleanly', async () => {
-        await withTimeout(client.close(), 'client.close');
+        if (overHTTP) {
+            // The session ends (DELETE); the server, serving others,
+            // exits on SIGTERM.
+            closing = true;
+            await withTimeout(transport.terminateSession(), 'terminating the session');
+            await withTimeout(client.close(), 'client.close');
+            httpChild.kill('SIGTERM');
+            signalsSent.length = 0;
+        } else {
+            await withTimeout(client.close(), 'client.close');
+        }
         const { code, signal } = await withTimeout(exited, 'server exit');
         assert.deepEqual(signalsSent, [], `the server did not exit within the SDK's 2s after its stdin closed, so the SDK sent ${signalsSent.join(', ')}`);
         assert.equal(signal, null, `the server died of ${signal}`);
         assert.equal(code, 0, `the server exited with status ${code}`);
-        assert.match(serverStderr, /serving \d+ tools from .* over MCP stdio/, 'the server did not print its banner');
+        assert.match(serverStderr, overHTTP ? /serving \d+ tools from .* over MCP http:/ : /serving \d+ tools from .* over MCP stdio/, 'the server did not print its banner');
         return 'exit status 0';
     });
 }
@@ -356,6 +406,7 @@ try {
     } catch {
         // already closed
     }
+    httpChild?.kill('SIGTERM');
     process.stderr.write(`--- server stderr ---\n${serverStderr}--- end of server stderr ---\n`);
     process.exit(1);
 }

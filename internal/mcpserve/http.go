@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -225,7 +226,7 @@ func requestKey(client, session string, id json.RawMessage) (string, bool) {
 // once (its tool killed with no grace), so the library writes no
 // response: the POST ends with none, as the spec asks. The notification
 // still goes on to the library.
-func (g *gate) cancels(r *http.Request, client string, body []byte) (*http.Request, func()) {
+func (g *gate) cancels(r *http.Request, client string, body []byte) (*http.Request, *runningRequest, func()) {
 	var m struct {
 		ID     json.RawMessage `json:"id"`
 		Method string          `json:"method"`
@@ -234,29 +235,30 @@ func (g *gate) cancels(r *http.Request, client string, body []byte) (*http.Reque
 		} `json:"params"`
 	}
 	if json.Unmarshal(body, &m) != nil || m.Method == "" {
-		return r, func() {}
+		return r, nil, func() {}
 	}
 	session := r.Header.Get(server.HeaderKeySessionID)
 	if m.Method == string(mcp.MethodNotificationCancelled) {
 		if key, ok := requestKey(client, session, m.Params.RequestID); ok {
 			if run, ok := g.running.Load(key); ok {
+				run.(*runningRequest).byClient.Store(true)
 				run.(*runningRequest).cancel(host.ErrStopNow)
 			}
 		}
-		return r, func() {}
+		return r, nil, func() {}
 	}
 	key, ok := requestKey(client, session, m.ID)
 	if !ok {
-		return r, func() {}
+		return r, nil, func() {}
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
-	run := &runningRequest{cancel}
+	run := &runningRequest{cancel: cancel}
 	if _, dup := g.running.LoadOrStore(key, run); dup {
 		// Another request of that id is running: the later one is not
 		// cancellable by id.
-		return r, func() { cancel(nil) }
+		return r, nil, func() { cancel(nil) }
 	}
-	return r.WithContext(ctx), func() {
+	return r.WithContext(ctx), run, func() {
 		g.running.CompareAndDelete(key, run)
 		cancel(nil)
 	}
@@ -286,7 +288,11 @@ func (g *gate) unknownTool(w http.ResponseWriter, r *http.Request, body []byte) 
 }
 
 // runningRequest is an entry of gate.running.
-type runningRequest struct{ cancel context.CancelCauseFunc }
+type runningRequest struct {
+	cancel context.CancelCauseFunc
+	// byClient: notifications/cancelled ended it.
+	byClient atomic.Bool
+}
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if origin := r.Header.Get("Origin"); origin != "" && !g.allowedOrigin(origin) {
@@ -346,6 +352,7 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var run *runningRequest // a request notifications/cancelled may end
 	if r.Method == http.MethodPost {
 		// The whole body is read here, within BodyTimeout, before the
 		// request takes a slot: a client that sends its body slowly, or
@@ -378,7 +385,7 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var done func()
-		r, done = g.cancels(r, client, body)
+		r, run, done = g.cancels(r, client, body)
 		defer done()
 		select {
 		case g.inFlight <- struct{}{}:
@@ -402,8 +409,42 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer g.decoding.Release(cost)
 	}
-	g.next.ServeHTTP(w, r)
+	if run == nil {
+		g.next.ServeHTTP(w, r)
+		return
+	}
+	tw := &writeTracker{ResponseWriter: w}
+	g.next.ServeHTTP(tw, r)
+	if run.byClient.Load() && !tw.wrote {
+		// Cancelled, so not answered: the POST ends as one that carried
+		// no request would, with no JSON-RPC message.
+		w.WriteHeader(http.StatusAccepted)
+	}
 }
+
+// writeTracker notes whether a response was begun.
+type writeTracker struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *writeTracker) WriteHeader(code int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *writeTracker) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *writeTracker) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *writeTracker) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // allowedOrigin accepts loopback origins and the configured ones.
 func (g *gate) allowedOrigin(origin string) bool {
