@@ -180,6 +180,10 @@ func (s *Server) HTTPHandler(o HTTPOptions) (http.Handler, error) {
 	sess := newSessions()
 	streamable := server.NewStreamableHTTPServer(s.mcp, server.WithEndpointPath("/mcp"),
 		server.WithSessionIdManagerResolver(sess),
+		// The gate caps bodies (MaxBody, with its own refusal); the
+		// library's bound (4 MiB by default) would refuse, in its own
+		// words, a body the gate let through.
+		server.WithMaxRequestBodyBytes(0),
 		server.WithStreamableHTTPLogger(slog.New(zerolog.NewSlogHandler(s.log.With().Str("from", "mcp-go").Logger()))))
 	g := &gate{auth: auth, origins: origins, limits: newLimiters(rate.Limit(o.Rate), o.Burst), sessions: sess, decoding: semaphore.NewWeighted(DecodeBudget),
 		failures: newLimiters(FailedAuthRate, o.FailedAuthBurst),

@@ -444,6 +444,31 @@ func TestBodyCap(t *testing.T) {
 	f.wantNothingRan(before)
 }
 
+// TestBodyCapOverLibraryDefault: a cap set above the library's own
+// bound on a POST body (4 MiB since mcp-go v1.6.0) is the one that holds;
+// the library does not refuse what the gate let through.
+func TestBodyCapOverLibraryDefault(t *testing.T) {
+	const limit = 6 << 20
+	f := newFixture(t, HTTPOptions{Tokens: []Token{alice}, MaxBody: limit})
+	c := f.client(bearer(alice.Secret))
+	sess := with(session(c), "Authorization", "Bearer "+alice.Secret)
+	// The padding is in _meta: the tool's arguments stay under its
+	// maxArgsBytes.
+	b, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+		"params": map[string]any{"name": "touch", "arguments": map[string]any{}, "_meta": map[string]any{"pad": strings.Repeat("x", 5<<20)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(b)
+	for _, chunked := range []bool{false, true} {
+		before := f.state()
+		wantOK(t, f.post(sess, body, chunked))
+		if now := f.state(); now.ran != before.ran+1 {
+			t.Errorf("chunked %v: state %+v after %+v, want one more run", chunked, now, before)
+		}
+	}
+}
+
 func TestInFlightCap(t *testing.T) {
 	f := newFixture(t, HTTPOptions{Tokens: []Token{alice}, MaxInFlight: 1})
 	c := f.client(bearer(alice.Secret))
@@ -550,8 +575,9 @@ func TestDecodeBudget(t *testing.T) {
 	before = f.state()
 	wantRefusal(t, f.post(sess, padded("touch", map[string]any{}, half), false), http.StatusServiceUnavailable, "BUSY")
 	f.wantNothingRan(before)
-	// A small request still fits.
-	wantOK(t, f.post(sess, callBody("touch", map[string]any{}), false))
+	// A small request still fits. (Its id is not the running call's: an
+	// id in use in the session is refused, since mcp-go v1.6.0.)
+	wantOK(t, f.post(sess, strings.Replace(callBody("touch", map[string]any{}), `"id":7`, `"id":8`, 1), false))
 	conn.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)
