@@ -143,10 +143,7 @@ func (im *imageFlags) register(fs *flag.FlagSet) {
 // them (its "image" object), with where each came from: the flag, the
 // environment, a default, or inherited from the chat settings.
 func (im *imageFlags) resolved(set map[string]bool, getenv func(string) string, c *chatConfig) map[string]any {
-	env := func(name string) (string, bool) {
-		v := strings.TrimSpace(getenv(name))
-		return v, v != ""
-	}
+	env := envLookup(getenv)
 	str := func(flagName, flagVal, envName, def, defSource string) (string, string) {
 		if set[flagName] {
 			return flagVal, "flag"

@@ -147,13 +147,25 @@ type chatConfig struct {
 // maxStepsCap is goagent's most steps.
 const maxStepsCap = 15
 
-// resolve applies goagent's precedence: flag > environment > default.
-func (f *chatFlags) resolve(getenv func(string) string) (*chatConfig, error) {
-	c := &chatConfig{sources: map[string]string{}}
-	env := func(name string) (string, bool) {
+// envLookup reads environment variables through getenv: a value without
+// its surrounding spaces, and whether one is set.
+func envLookup(getenv func(string) string) func(name string) (string, bool) {
+	return func(name string) (string, bool) {
 		v := strings.TrimSpace(getenv(name))
 		return v, v != ""
 	}
+}
+
+// badEnv notes a variable whose value cannot be read: goagent runs on
+// without it, and so does this loop, saying so.
+func (c *chatConfig) badEnv(name, v, what string) {
+	c.warnings = append(c.warnings, fmt.Sprintf("%s=%q is not %s; it is ignored, as goagent ignores it", name, v, what))
+}
+
+// resolve applies goagent's precedence: flag > environment > default.
+func (f *chatFlags) resolve(getenv func(string) string) (*chatConfig, error) {
+	c := &chatConfig{sources: map[string]string{}}
+	env := envLookup(getenv)
 	pick := func(key, flagName, flagVal string, envNames []string, def string) string {
 		if f.set[flagName] {
 			c.sources[key] = "flag"
@@ -176,11 +188,7 @@ func (f *chatFlags) resolve(getenv func(string) string) (*chatConfig, error) {
 	}
 
 	var errs []error
-	// goagent runs on with a value it cannot read from the environment:
-	// so does this loop, saying so.
-	badEnv := func(name, v, what string) {
-		c.warnings = append(c.warnings, fmt.Sprintf("%s=%q is not %s; it is ignored, as goagent ignores it", name, v, what))
-	}
+	badEnv := c.badEnv
 	// A timeout of 0 or less given as a flag counts as not given, as in
 	// goagent.
 	dur := func(key, flagName string, flagVal time.Duration, envName string, fallback time.Duration, fallbackSource string) time.Duration {

@@ -229,19 +229,7 @@ func testMCPStdio(t *testing.T, version string) {
 // The client here is raw JSON-RPC on pipes, as "echo REQUEST | agentcli
 // mcp" is, so that nothing but the end of input tells the server to go.
 func TestMCPStdinEOF(t *testing.T) {
-	dir := project(t, `{"name":"stubborn","command":["/bin/sh","-c","trap '' TERM; exec /bin/sleep 1234.5"],"timeoutSec":120}`)
-	cmd := exec.Command(filepath.Join(built, "agentcli"), "mcp", "-tools", "tools.json", "-kill-grace", "1s")
-	cmd.Dir = dir
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	cmd, stdin, stdout, stderr := startStubborn(t, "1s")
 	io.WriteString(stdin, handshakeAndCall("stubborn")+
 		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get_time","arguments":{"timezone":"UTC"}}}`+"\n")
 	waitFor(t, sleeperRunning)
@@ -270,6 +258,27 @@ func TestMCPStdinEOF(t *testing.T) {
 	if a := answers["2"]; !strings.Contains(a, `"isError":true`) || !strings.Contains(a, "CANCELLED") || strings.Contains(a, "LAUNCH_FAILED") {
 		t.Errorf("the stubborn call answered %q, want CANCELLED", a)
 	}
+}
+
+// startStubborn starts "agentcli mcp" on raw pipes, with the kill grace
+// given, serving the toolbelt and "stubborn", a tool that ignores SIGTERM
+// (its process has 1234.5 in its command line). It is killed when the
+// test ends.
+func startStubborn(t *testing.T, grace string) (cmd *exec.Cmd, stdin io.WriteCloser, stdout, stderr *syncBuffer) {
+	dir := project(t, `{"name":"stubborn","command":["/bin/sh","-c","trap '' TERM; exec /bin/sleep 1234.5"],"timeoutSec":120}`)
+	cmd = exec.Command(filepath.Join(built, "agentcli"), "mcp", "-tools", "tools.json", "-kill-grace", grace)
+	cmd.Dir = dir
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd, stdin, stdout, stderr
 }
 
 // The end of input ends the server on every revision, whatever is open:
@@ -301,19 +310,7 @@ func TestMCPStdinEOFEveryRevision(t *testing.T) {
 			// run sends requests, waits until open says they are under
 			// way, closes stdin and returns the answers by id.
 			run := func(t *testing.T, grace, requests string, open func(stdout string) bool) map[string]string {
-				dir := project(t, `{"name":"stubborn","command":["/bin/sh","-c","trap '' TERM; exec /bin/sleep 1234.5"],"timeoutSec":120}`)
-				cmd := exec.Command(filepath.Join(built, "agentcli"), "mcp", "-tools", "tools.json", "-kill-grace", grace)
-				cmd.Dir = dir
-				stdin, err := cmd.StdinPipe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				var stdout, stderr syncBuffer
-				cmd.Stdout, cmd.Stderr = &stdout, &stderr
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				defer cmd.Process.Kill()
+				cmd, stdin, stdout, stderr := startStubborn(t, grace)
 				io.WriteString(stdin, opening+requests)
 				waitFor(t, func() bool { return open(stdout.String()) })
 				stdin.Close()

@@ -65,13 +65,8 @@ var prepProfiles = map[string]float64{"deterministic": 0.1, "general": 1, "creat
 func (f *chatFlags) resolvePrep(c *chatConfig, getenv func(string) string) (*prepConfig, error) {
 	p := &f.prep
 	r := &prepConfig{enabled: bool(p.enabled), sources: map[string]string{}}
-	env := func(name string) (string, bool) {
-		v := strings.TrimSpace(getenv(name))
-		return v, v != ""
-	}
-	badEnv := func(name, v, what string) {
-		c.warnings = append(c.warnings, fmt.Sprintf("%s=%q is not %s; it is ignored, as goagent ignores it", name, v, what))
-	}
+	env := envLookup(getenv)
+	badEnv := c.badEnv
 	str := func(key, flagName, flagVal string, envNames []string, inherit string) string {
 		if f.set[flagName] && flagVal != "" {
 			r.sources[key] = "flag"

@@ -60,4 +60,28 @@ if [ "${NEXT:-1}" = 1 ]; then
     --url "http://127.0.0.1:$HTTP_PORT/mcp" --requirements 2026-07-28 \
     --expected-failures "$HERE/baseline-next-2026-07-28.yml" -o "$OUT/results-next" | tee "$OUT/next.txt" || rc=1
 fi
+# 6. The MCP Inspector's CLI (2.12.0) against the HTTP transport as a user
+#    would start it: with the bearer token agentcli makes on first start
+#    (README.md, "First calls"), on both revision eras; without the token
+#    it is refused.
+INSPECTOR=("$NODE22" "$HERE/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js")
+INSPECT_PORT=$(free_port)
+XDG_CONFIG_HOME="$OUT/config" "$OUT/agentcli" "${MCP_ARGS[@]}" -http "127.0.0.1:$INSPECT_PORT" \
+  2>"$OUT/inspector-server.log" & pids+=($!)
+wait_up "http://127.0.0.1:$INSPECT_PORT/healthz"
+TOKEN=$(awk '!/^#/ && NF {print $2; exit}' "$OUT/config/toolhost/mcp-token")
+inspect() { PATH="$(dirname "$NODE22"):$PATH" "${INSPECTOR[@]}" --cli "http://127.0.0.1:$INSPECT_PORT/mcp" "$@"; }
+for era in legacy modern; do
+  if out=$(inspect --header "Authorization: Bearer $TOKEN" --protocol-era "$era" --method tools/call --tool-name test_simple_text 2>&1) &&
+    grep -q 'This is a simple text response for testing' <<<"$out"; then
+    echo "inspector ($era): tools/call with the bearer token: ok"
+  else
+    echo "inspector ($era): tools/call with the bearer token failed: $out" >&2; rc=1
+  fi
+done
+if out=$(inspect --method tools/list 2>&1) || ! grep -qE 'UNAUTHENTICATED|401|auth_required' <<<"$out"; then
+  echo "inspector: tools/list without the token was not refused as unauthenticated: $out" >&2; rc=1
+else
+  echo "inspector: tools/list without the token refused: ok"
+fi
 exit $rc
