@@ -174,7 +174,7 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	approver := terminalApprover(stdin, stderr)
 	if prep.enabled && f.loadMessages == "" {
 		var code int
-		if messages, code = f.runPrep(ctx, prep, h, approver, newClient, messages, progress, stdout, stderr); code != exitOK {
+		if messages, code = f.runPrep(ctx, prep, hf, h, approver, newClient, messages, progress, stdout, stderr); code != exitOK {
 			return code
 		}
 	}

@@ -16,8 +16,11 @@ import (
 	"github.com/toolhost/toolhost/internal/fakeoai"
 )
 
-// chatEnv clears the environment variables the agent loop reads.
+// chatEnv clears the environment variables the agent loop reads, and
+// gives it a configuration folder of the test's (the pre-stage cache's
+// key goes there).
 func chatEnv(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	for _, k := range []string{"OAI_BASE_URL", "OAI_API_KEY", "OPENAI_API_KEY", "OAI_MODEL", "OAI_HTTP_TIMEOUT",
 		"OAI_HTTP_RETRIES", "OAI_HTTP_RETRY_BACKOFF", "LLM_TEMPERATURE", "AGENTCLI_STATE_DIR"} {
 		t.Setenv(k, "")

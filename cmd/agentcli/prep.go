@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,15 +21,18 @@ import (
 // runPrep runs goagent's pre-stage on messages and returns the messages
 // the loop starts with. A failed pre-stage is said on stderr, in
 // goagent's two lines, and the loop goes on with messages unchanged; only
-// a fault of the host (its audit log) ends the run.
-func (f *chatFlags) runPrep(ctx context.Context, prep *prepConfig, h *host.Host, approver host.Approver,
+// a fault of the host (its audit log) ends the run, with exit status 1.
+//
+// hf are the host flags the loop's host was opened with (its redactions,
+// tools' PATH and timeout): -prep-tools gets a host of its own from them.
+func (f *chatFlags) runPrep(ctx context.Context, prep *prepConfig, hf hostFlags, h *host.Host, approver host.Approver,
 	newClient func(string, string, time.Duration, int, time.Duration) *openai.Client,
 	messages []openai.ChatCompletionMessage, progress, stdout, stderr io.Writer) ([]openai.ChatCompletionMessage, int) {
 	ph := h
 	if f.prep.allowExternal && f.prep.tools != "" && f.prep.tools != f.tools {
-		// The pre-stage's own manifest, vetted like any.
-		hf := f.host
-		hf.tools, hf.debug = f.prep.tools, f.debug
+		// The pre-stage's own manifest, vetted like any, its calls
+		// redacted like the loop's.
+		hf.tools = f.prep.tools
 		other, alog, err := hf.open(zerolog.Nop())
 		if err != nil {
 			fmt.Fprintf(stderr, "error: -prep-tools: %s\n", host.ForTerminal(err.Error()))
@@ -38,6 +43,18 @@ func (f *chatFlags) runPrep(ctx context.Context, prep *prepConfig, h *host.Host,
 		ph = other
 	}
 	wd, _ := os.Getwd()
+	root := prepCacheRoot(wd)
+	cache := &chat.PrepCache{Dir: filepath.Join(root, ".goagent", "cache", "prep"), Trusted: root, TTL: prep.cacheTTL, Bust: f.prep.bust,
+		Key: map[string]any{"base_url": prep.baseURL, "retries": prep.retries, "backoff": prep.backoff.String()}}
+	cfg, err := os.UserConfigDir()
+	if err == nil {
+		cache.Secret, err = chat.PrepSecret(filepath.Join(cfg, "toolhost", "prep-cache.key"))
+	}
+	if err != nil {
+		// Unsigned entries cannot be trusted: no cache, out loud.
+		fmt.Fprintf(stderr, "warning: the pre-stage cache is off: its key: %v\n", err)
+		cache = nil
+	}
 	opts := chat.PrepOptions{
 		Client:   newClient(prep.baseURL, prep.apiKey, prep.httpTimeout, prep.retries, prep.backoff),
 		Host:     ph,
@@ -45,8 +62,7 @@ func (f *chatFlags) runPrep(ctx context.Context, prep *prepConfig, h *host.Host,
 		Model:    prep.model, Temperature: prep.temperature, TopP: prep.topP,
 		System:   f.prep.system,
 		External: f.prep.allowExternal,
-		Cache: &chat.PrepCache{Dir: prepCacheDir(wd), TTL: prep.cacheTTL, Bust: f.prep.bust,
-			Key: map[string]any{"base_url": prep.baseURL, "retries": prep.retries, "backoff": prep.backoff.String()}},
+		Cache:    cache,
 		OnChannel: func(channel, text string) {
 			if f.verbose {
 				fmt.Fprintln(stderr, host.ForTerminal(text))
@@ -56,6 +72,10 @@ func (f *chatFlags) runPrep(ctx context.Context, prep *prepConfig, h *host.Host,
 	}
 	res, err := chat.Prep(ctx, opts, messages)
 	if err != nil {
+		if errors.Is(err, chat.ErrHostFault) {
+			fmt.Fprintf(stderr, "error: %s\n", host.ForTerminal(err.Error()))
+			return nil, exitFailed
+		}
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "error: interrupted; running tools were stopped")
 			return nil, exitInterrupted

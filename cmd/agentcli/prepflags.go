@@ -196,21 +196,19 @@ func (f *chatFlags) resolvePrep(c *chatConfig, getenv func(string) string) (*pre
 	return r, nil
 }
 
-// prepCacheDir is goagent's cache folder: .goagent/cache/prep under the
-// nearest folder at or above dir with a go.mod, else under dir.
-func prepCacheDir(dir string) string {
+// prepCacheRoot is the folder goagent's cache lies under: the nearest
+// folder at or above dir with a go.mod, else dir.
+func prepCacheRoot(dir string) string {
 	for d := dir; ; {
 		if fi, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && !fi.IsDir() {
-			dir = d
-			break
+			return d
 		}
 		up := filepath.Dir(d)
 		if up == d {
-			break
+			return dir
 		}
 		d = up
 	}
-	return filepath.Join(dir, ".goagent", "cache", "prep")
 }
 
 // boolValue is a boolean flag that needs its value (-prep-enabled=false),

@@ -2,6 +2,8 @@ package chat
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -63,6 +65,91 @@ type PrepCache struct {
 	// Key holds what else the result depends on (the server's address,
 	// the retry policy), hashed with the rest.
 	Key map[string]any
+	// Secret signs each entry (HMAC-SHA256); an entry it did not sign is
+	// not read. The folder lies in the project, where a repository may
+	// ship a file of its own making: its messages would reach the model
+	// as the user's. Required.
+	Secret []byte
+	// Trusted is the folder the cache folder lies under (goagent's
+	// root); every folder from it down to Dir must be a real folder of
+	// this user's that nobody else may write.
+	Trusted string
+}
+
+// cacheEntry is a cache file: the messages, and their signature.
+type cacheEntry struct {
+	MAC      string          `json:"mac"`
+	Messages json.RawMessage `json:"messages"`
+}
+
+// PrepSecret returns the key that signs the pre-stage cache's entries,
+// kept in path (mode 0600, its folder 0700) and made there at first use.
+func PrepSecret(path string) ([]byte, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	var key [32]byte
+	rand.Read(key[:])
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err == nil {
+		_, err = f.Write([]byte(hex.EncodeToString(key[:]) + "\n"))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	f, err = os.OpenFile(path, os.O_RDONLY|openNoWait, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 != 0 || !ownedByUs(fi) {
+		return nil, fmt.Errorf("%s must be a file of yours that nobody else may read or write (mode %04o)", path, fi.Mode().Perm())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1024))
+	if err != nil {
+		return nil, err
+	}
+	secret, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(secret) < 32 {
+		return nil, fmt.Errorf("%s does not hold a key of 32 bytes in hex", path)
+	}
+	return secret, nil
+}
+
+// mac signs an entry for key.
+func (c *PrepCache) mac(key string, msgs []byte) string {
+	m := hmac.New(sha256.New, c.Secret)
+	m.Write([]byte(key + "\n"))
+	m.Write(msgs)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// folderSafe reports whether every folder from Trusted down to Dir is a
+// real folder (not a symbolic link) of this user's that nobody else may
+// write.
+func (c *PrepCache) folderSafe() bool {
+	rel, err := filepath.Rel(c.Trusted, c.Dir)
+	if err != nil || !filepath.IsLocal(rel) {
+		return false
+	}
+	d := c.Trusted
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		d = filepath.Join(d, part)
+		fi, err := os.Lstat(d)
+		if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 || !ownedByUs(fi) {
+			return false
+		}
+	}
+	return true
 }
 
 // PrepResult is what a pre-stage did.
@@ -76,6 +163,10 @@ type PrepResult struct {
 	Merged  bool
 	Ignored string
 }
+
+// ErrHostFault wraps a failure of the host itself (its audit log) in a
+// pre-stage: unlike a failed request, it must end the run.
+var ErrHostFault = errors.New("the host failed")
 
 // prepBuiltins are goagent's pre-stage built-in tools, as named in its
 // cache key.
@@ -129,7 +220,7 @@ func Prep(ctx context.Context, opts PrepOptions, messages []openai.ChatCompletio
 				content, err = opts.builtin(ctx, call)
 			}
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%w: %w", ErrHostFault, err)
 			}
 			results[i].Content = content
 		}
@@ -176,41 +267,59 @@ func (opts *PrepOptions) cacheKey(messages []openai.ChatCompletionMessage) strin
 	return hex.EncodeToString(sum[:])
 }
 
-// read returns the cached messages for key, if there are fresh ones. A
-// file that is not a regular file of this user's, or that others may
-// write, is not read: its messages would go to the model as the user's.
+// read returns the cached messages for key, if there are fresh ones that
+// this user signed, in a file and folders only this user may write.
 func (c *PrepCache) read(key string) ([]openai.ChatCompletionMessage, bool) {
-	path := filepath.Join(c.Dir, key+".json")
-	fi, err := os.Lstat(path)
+	if len(c.Secret) == 0 || !c.folderSafe() {
+		return nil, false
+	}
+	f, err := os.OpenFile(filepath.Join(c.Dir, key+".json"), os.O_RDONLY|openNoWait, 0)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o022 != 0 || !ownedByUs(fi) {
 		return nil, false
 	}
 	if c.TTL > 0 && time.Since(fi.ModTime()) > c.TTL {
 		return nil, false
 	}
-	b, err := os.ReadFile(path)
+	b, err := io.ReadAll(io.LimitReader(f, MaxTranscript))
 	if err != nil {
 		return nil, false
 	}
+	var entry struct {
+		MAC      string          `json:"mac"`
+		Messages json.RawMessage `json:"messages"`
+	}
+	if json.Unmarshal(b, &entry) != nil || !hmac.Equal([]byte(entry.MAC), []byte(c.mac(key, entry.Messages))) {
+		return nil, false
+	}
 	var msgs []openai.ChatCompletionMessage
-	if json.Unmarshal(b, &msgs) != nil || len(msgs) == 0 || Validate(msgs) != nil {
+	if json.Unmarshal(entry.Messages, &msgs) != nil || len(msgs) == 0 || Validate(msgs) != nil {
 		return nil, false
 	}
 	return msgs, true
 }
 
-// write stores msgs for key through a temporary file and a rename. The
-// folder and file are the user's alone: they hold the conversation.
+// write stores msgs for key, signed, through a temporary file and a
+// rename. The folders and file are the user's alone: they hold the
+// conversation.
 func (c *PrepCache) write(key string, msgs []openai.ChatCompletionMessage) {
 	b, err := json.Marshal(msgs)
-	if err != nil || os.MkdirAll(c.Dir, 0o700) != nil {
+	if err != nil || len(c.Secret) == 0 || os.MkdirAll(c.Dir, 0o700) != nil || !c.folderSafe() {
+		return
+	}
+	data, err := json.Marshal(cacheEntry{MAC: c.mac(key, b), Messages: b})
+	if err != nil {
 		return
 	}
 	tmp, err := os.CreateTemp(c.Dir, key+".*.tmp")
 	if err != nil {
 		return
 	}
-	_, err = tmp.Write(b)
+	_, err = tmp.Write(data)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -376,26 +485,44 @@ func (opts *PrepOptions) serveBuiltin(name, p string) (json.RawMessage, *protoco
 	if name == "os.info" {
 		return mustJSON(map[string]string{"goos": runtime.GOOS, "goarch": runtime.GOARCH}), nil
 	}
-	// os.Root keeps every step, symbolic links included, in the workspace.
+	// os.Root keeps every step in the workspace; within it, no step may
+	// be a symbolic link, and no file have another name (a hard link):
+	// either could be a protected file (.env) under a name the floor
+	// does not know.
 	root, err := os.OpenRoot(opts.Host.Workspace())
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeToolError, "workspace: %v", err)
 	}
 	defer root.Close()
+	if perr := noLinks(root, p); perr != nil {
+		return nil, perr
+	}
+	// No step is a link: the path as written is the path.
+	if perr := opts.Host.BuiltinPath(filepath.Join(opts.Host.Workspace(), p)); perr != nil {
+		return nil, perr
+	}
+	// Not blocking (a FIFO would wait for a writer forever), and not
+	// following a link put in place since the check.
+	f, err := root.OpenFile(p, os.O_RDONLY|openNoWait, 0)
+	if err != nil {
+		return nil, fsError(p, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fsError(p, err)
+	}
+	if fi.Mode().IsRegular() && links(fi) > 1 {
+		return nil, protocol.Errorf(protocol.CodeDenied, "path %q has %d names (hard links): the pre-stage's built-ins read only files with one", p, links(fi))
+	}
 	redact := opts.Host.Redact
 	switch name {
 	case "fs.stat":
-		fi, err := root.Stat(p)
-		if err != nil {
-			return nil, fsError(p, err)
-		}
 		return mustJSON(map[string]any{"size": fi.Size(), "is_dir": fi.IsDir()}), nil
 	case "fs.list_dir":
-		f, err := root.Open(p)
-		if err != nil {
-			return nil, fsError(p, err)
+		if !fi.IsDir() {
+			return nil, protocol.Errorf(protocol.CodeInvalidArgs, "path %q is not a folder", p)
 		}
-		defer f.Close()
 		list, err := f.ReadDir(-1)
 		if err != nil {
 			return nil, fsError(p, err)
@@ -421,12 +548,7 @@ func (opts *PrepOptions) serveBuiltin(name, p string) (json.RawMessage, *protoco
 		slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.Name, b.Name) })
 		return mustJSON(map[string]any{"entries": entries[:min(len(entries), prepMaxEntries)]}), nil
 	default: // fs.read_file
-		f, err := root.Open(p)
-		if err != nil {
-			return nil, fsError(p, err)
-		}
-		defer f.Close()
-		if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		if !fi.Mode().IsRegular() {
 			return nil, protocol.Errorf(protocol.CodeInvalidArgs, "path %q is not a regular file", p)
 		}
 		b, err := io.ReadAll(io.LimitReader(f, prepMaxRead))
@@ -435,6 +557,25 @@ func (opts *PrepOptions) serveBuiltin(name, p string) (json.RawMessage, *protoco
 		}
 		return mustJSON(map[string]string{"content": redact(strings.ToValidUTF8(string(b), "\uFFFD"))}), nil
 	}
+}
+
+// noLinks refuses a path of which a step is a symbolic link.
+func noLinks(root *os.Root, p string) *protocol.Error {
+	if p == "." {
+		return nil
+	}
+	parts := strings.Split(filepath.ToSlash(p), "/")
+	for i := range parts {
+		step := strings.Join(parts[:i+1], "/")
+		fi, err := root.Lstat(step)
+		if err != nil {
+			return fsError(p, err)
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return protocol.Errorf(protocol.CodeDenied, "path %q goes through a symbolic link (%s): the pre-stage's built-ins follow none", p, step)
+		}
+	}
+	return nil
 }
 
 func fsError(p string, err error) *protocol.Error {

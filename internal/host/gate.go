@@ -106,6 +106,26 @@ func (h *Host) policyFor(m *manifest.Manifest) *policy.Policy {
 	return p
 }
 
+// BuiltinPath judges a path a call served in agentcli itself would read
+// (Request.Builtin: the pre-stage's), an absolute path with its links
+// resolved: refused where the floor protects it (the host's own files
+// included), where the policy's paths.deny does, and whatever it is in
+// mode strict, where nothing no rule allows may run. nil lets it be
+// read.
+func (h *Host) BuiltinPath(p string) *protocol.Error {
+	ts := h.tools.Load()
+	if ts.policy.Mode == policy.ModeStrict {
+		return protocol.Errorf(protocol.CodeDenied, "the pre-stage's built-in tools do not run in mode strict (no rule allows them)")
+	}
+	if f := policy.FloorPath(p, ts.own); f != nil {
+		return protocol.Errorf(protocol.CodeDenied, "%s is protected (floor:%s: %s)", p, f.ID, f.Reason)
+	}
+	if f := ts.deny.Match(p); f != nil {
+		return protocol.Errorf(protocol.CodeDenied, "%s is denied by the policy's paths.deny (%s)", p, f.Reason)
+	}
+	return nil
+}
+
 // verdict is the gate's answer on a call: its decision, what made it
 // (floor:ID, guard:ID, rule:ID, policy:…, mode:MODE), and, when the call
 // may not run, the error it fails with.

@@ -385,9 +385,6 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if g.unknownTool(w, r, body) {
-			return
-		}
 		var done func()
 		r, run, done = g.cancels(r, client, body)
 		defer done()
@@ -412,6 +409,9 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer g.decoding.Release(cost)
+		if g.unknownTool(w, r, body) {
+			return
+		}
 	}
 	if run == nil {
 		g.next.ServeHTTP(w, r)
@@ -443,6 +443,7 @@ func (w *writeTracker) Write(b []byte) (int, error) {
 }
 
 func (w *writeTracker) Flush() {
+	w.wrote = true // the headers go with it
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -81,8 +81,11 @@ func (a *approvals) issue(ctx context.Context, req host.ApprovalRequest, ttl tim
 // not.
 func (a *approvals) redeem(ctx context.Context, state string, req host.ApprovalRequest) error {
 	enc, sig, ok := strings.Cut(state, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(enc)
-	if !ok || err != nil || !hmac.Equal([]byte(sig), []byte(a.sign(string(raw)))) {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(enc)
+	// One spelling only: the decoder would take others (line breaks,
+	// other trailing bits) for the same payload, each a fresh key of
+	// used.
+	if !ok || err != nil || base64.RawURLEncoding.EncodeToString(raw) != enc || !hmac.Equal([]byte(sig), []byte(a.sign(string(raw)))) {
 		return errors.New("the request state is not one this server issued")
 	}
 	exp, rest, _ := strings.Cut(string(raw), "\n")
@@ -102,10 +105,10 @@ func (a *approvals) redeem(ctx context.Context, state string, req host.ApprovalR
 			delete(a.used, s)
 		}
 	}
-	if _, dup := a.used[state]; dup {
+	if _, dup := a.used[string(raw)]; dup {
 		return errors.New("the request state was used already")
 	}
-	a.used[state] = time.Unix(unix+1, 0)
+	a.used[string(raw)] = time.Unix(unix+1, 0)
 	return nil
 }
 

@@ -178,6 +178,7 @@ func TestApprovalStates(t *testing.T) {
 		{"empty", alice, "", q, "not one this server issued"},
 		{"answered", alice, state, q, ""},
 		{"again", alice, state, q, "used already"},
+		{"again, spelt otherwise", alice, state[:10] + "\n" + state[10:], q, "not one this server issued"},
 		{"expired", alice, a.issue(alice, q, -time.Second), q, "expired"},
 	} {
 		err := a.redeem(tc.ctx, tc.state, tc.req)

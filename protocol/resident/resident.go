@@ -29,6 +29,7 @@ import (
 	"net/rpc"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
@@ -95,28 +96,44 @@ type toolPlugin struct {
 }
 
 func (p *toolPlugin) Server(*plugin.MuxBroker) (any, error) {
-	return &rpcServer{call: p.call, cancels: map[uint64]context.CancelFunc{}}, nil
+	return &rpcServer{call: p.call, cancels: map[uint64]*running{}, early: map[uint64]time.Time{}}, nil
 }
 
 func (p *toolPlugin) Client(_ *plugin.MuxBroker, c *rpc.Client) (any, error) {
 	return &Client{rpc: c}, nil
 }
 
-// rpcServer serves the tool's RPCs in the plugin process.
+// rpcServer serves the tool's RPCs in the plugin process. net/rpc
+// serves each request on a goroutine of its own, so a Cancel may be
+// served before the Call it names: it is kept (for cancelEarlyFor) and
+// the Call, when it comes, starts cancelled.
 type rpcServer struct {
 	call    func(ctx context.Context, args []byte) CallReply
 	mu      sync.Mutex
-	cancels map[uint64]context.CancelFunc
+	cancels map[uint64]*running
+	early   map[uint64]time.Time // Cancels of calls not (yet) seen
 }
+
+type running struct{ cancel context.CancelFunc }
+
+// cancelEarlyFor is how long a Cancel waits for its Call.
+const cancelEarlyFor = time.Minute
 
 func (s *rpcServer) Call(a CallArgs, r *CallReply) error {
 	ctx, cancel := context.WithCancel(context.Background())
+	me := &running{cancel}
 	s.mu.Lock()
-	s.cancels[a.ID] = cancel
+	if _, ok := s.early[a.ID]; ok {
+		delete(s.early, a.ID)
+		cancel()
+	}
+	s.cancels[a.ID] = me
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		delete(s.cancels, a.ID)
+		if s.cancels[a.ID] == me {
+			delete(s.cancels, a.ID)
+		}
 		s.mu.Unlock()
 		cancel()
 	}()
@@ -126,11 +143,18 @@ func (s *rpcServer) Call(a CallArgs, r *CallReply) error {
 
 func (s *rpcServer) Cancel(id uint64, _ *struct{}) error {
 	s.mu.Lock()
-	cancel := s.cancels[id]
-	s.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	defer s.mu.Unlock()
+	if c := s.cancels[id]; c != nil {
+		c.cancel()
+		return nil
 	}
+	now := time.Now()
+	for k, t := range s.early {
+		if now.Sub(t) > cancelEarlyFor {
+			delete(s.early, k)
+		}
+	}
+	s.early[id] = now
 	return nil
 }
 
@@ -142,7 +166,8 @@ type Client struct {
 
 // Call runs one call. When ctx ends first, the plugin is asked to cancel
 // the call (its context is cancelled) and Call returns ctx's error at
-// once; the caller decides how long the plugin may take to stop.
+// once; the caller decides how long the plugin may take to stop. An id
+// must not be used again while the plugin may still run its call.
 func (c *Client) Call(ctx context.Context, id uint64, args []byte) (CallReply, error) {
 	var reply CallReply
 	done := c.rpc.Go("Plugin.Call", CallArgs{ID: id, Args: args}, &reply, make(chan *rpc.Call, 1)).Done

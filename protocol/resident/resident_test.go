@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,8 @@ func TestMain(m *testing.M) {
 				panic("asked to")
 			case in.Wait:
 				<-ctx.Done()
+				// Seen by the test: the cancellation reached the call.
+				os.WriteFile(filepath.Join(os.Getenv("RESIDENT_MARKS"), fmt.Sprint(in.N)), nil, 0o644)
 				return nil, protocol.Errorf("STOPPED", "stopped: %v", ctx.Err())
 			}
 			return map[string]any{"n": in.N, "pid": os.Getpid()}, nil
@@ -44,10 +47,11 @@ func TestMain(m *testing.M) {
 	}
 }
 
-// start runs this binary as a resident tool with a bare go-plugin client.
-func start(t testing.TB) (*resident.Client, *plugin.Client) {
+// start runs this binary as a resident tool with a bare go-plugin client;
+// a call cancelled in the plugin leaves a file named for its n in marks.
+func start(t testing.TB, marks string) (*resident.Client, *plugin.Client) {
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "RESIDENT_TEST_TOOL=echo")
+	cmd.Env = append(os.Environ(), "RESIDENT_TEST_TOOL=echo", "RESIDENT_MARKS="+marks)
 	pc := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  resident.Handshake,
 		Plugins:          resident.Plugins(),
@@ -70,7 +74,8 @@ func start(t testing.TB) (*resident.Client, *plugin.Client) {
 // One process serves many calls, 32 at a time, each getting its own
 // result; a panic fails only its call; a cancelled call is stopped.
 func TestResidentCalls(t *testing.T) {
-	c, _ := start(t)
+	marks := t.TempDir()
+	c, _ := start(t, marks)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	pids := sync.Map{}
@@ -117,8 +122,17 @@ func TestResidentCalls(t *testing.T) {
 
 	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	if _, err := c.Call(cctx, 4, []byte(`{"wait":true}`)); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := c.Call(cctx, 4, []byte(`{"wait":true,"n":4}`)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("cancelled call: %v", err)
+	}
+	// The plugin's call saw its context cancelled.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(marks, "4")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cancelled call never saw its context end in the plugin")
+		}
 	}
 	// The plugin stopped it: the process serves on.
 	if r, err := c.Call(ctx, 5, []byte(`{"n":8}`)); err != nil || r.Status != 0 {
@@ -128,7 +142,7 @@ func TestResidentCalls(t *testing.T) {
 
 // A call in flight when the plugin dies gets an error that says so.
 func TestResidentCrash(t *testing.T) {
-	c, pc := start(t)
+	c, pc := start(t, t.TempDir())
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.Call(context.Background(), 1, []byte(`{"wait":true}`))
@@ -161,7 +175,7 @@ func TestOneShotStill(t *testing.T) {
 // net/rpc to its running process, and as a process per call.
 func BenchmarkResidentVsOneShot(b *testing.B) {
 	b.Run("resident", func(b *testing.B) {
-		c, _ := start(b)
+		c, _ := start(b, b.TempDir())
 		ctx := context.Background()
 		for i := 0; b.Loop(); i++ {
 			if r, err := c.Call(ctx, uint64(i), []byte(`{"n":1}`)); err != nil || r.Status != 0 {
