@@ -81,6 +81,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'MCPVsRaw/par8' -benchtime 10x -count 6 ./cmd/agentcli/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'Load1000|Append|PeakMemory' -count 6 ./internal/manifest/ ./internal/audit/ ./cmd/agentcli/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'ToolTest' -benchtime 3x -count 6 ./cmd/agentcli/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'ResidentVsOneShot' -benchtime 200x -count 6 ./protocol/resident/ | tee -a bench.txt
 	$(GO) run $(BENCHSTAT) bench.txt
 
 clean:
