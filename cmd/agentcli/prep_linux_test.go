@@ -69,21 +69,27 @@ func TestPrepRevisesAndCaches(t *testing.T) {
 	if reqs := srv.Requests(); len(reqs) != 3 || strings.Join(roles(reqs[2].Messages()), "|") != strings.Join(want, "|") {
 		t.Errorf("cached run: %d requests in all, last %s", len(reqs), reqs[len(reqs)-1].Raw)
 	}
+	// Another -prep-system is another input (goagent would take the
+	// entry made without it).
+	srv.Script(fakeoai.Answer(payload), fakeoai.Answer("Paris"))
+	if code, _, errs := runIn(t, dir, append(args, "-prep-system", "Plan first.")...); code != exitOK || len(srv.Requests()) != 5 {
+		t.Errorf("-prep-system: exit %d, %d requests in all, want 5\n%s", code, len(srv.Requests()), errs)
+	}
 	// -prep-cache-bust asks again; so does an expired entry.
 	srv.Script(fakeoai.Answer(payload), fakeoai.Answer("Paris"))
-	if code, _, errs := runIn(t, dir, append(args, "-prep-cache-bust")...); code != exitOK || len(srv.Requests()) != 5 {
+	if code, _, errs := runIn(t, dir, append(args, "-prep-cache-bust")...); code != exitOK || len(srv.Requests()) != 7 {
 		t.Errorf("-prep-cache-bust: exit %d, %d requests in all\n%s", code, len(srv.Requests()), errs)
 	}
 	t.Setenv("GOAGENT_PREP_CACHE_TTL", "1ns")
 	srv.Script(fakeoai.Answer(payload), fakeoai.Answer("Paris"))
-	if code, _, errs := runIn(t, dir, args...); code != exitOK || len(srv.Requests()) != 7 {
+	if code, _, errs := runIn(t, dir, args...); code != exitOK || len(srv.Requests()) != 9 {
 		t.Errorf("expired: exit %d, %d requests in all\n%s", code, len(srv.Requests()), errs)
 	}
 	// Not trusted: a cache file others may write; an entry not signed
 	// with this user's key (a repository may ship one, its own messages
 	// in place of the user's); a cache folder that is a symbolic link.
 	t.Setenv("GOAGENT_PREP_CACHE_TTL", "0s")
-	requests := 7
+	requests := 9
 	distrusted := func(what string, spoil func()) {
 		t.Helper()
 		spoil()
