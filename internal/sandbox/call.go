@@ -16,9 +16,11 @@ import (
 	"github.com/toolhost/toolhost/internal/sandbox/confine"
 )
 
-// A call is one launch in a jail, from its pipes to its Outcome: runIn
-// prepares it, starts the tool, watches it until it ends or must be
-// stopped (stopLadder), clears what it left and drains its output.
+// A call is one launch in a jail, from its pipes to its Outcome: begin
+// prepares it and starts the tool; finish watches it until it ends or
+// must be stopped (stopLadder), clears what it left and drains its
+// output. runIn does both; a long-lived process (issue 15) will keep
+// the two apart.
 type call struct {
 	l    *Launcher
 	j    jail
@@ -43,6 +45,13 @@ type call struct {
 	overflow, memOver chan struct{}
 	// graceExpired: SIGTERM did not end the tool within the kill grace.
 	graceExpired bool
+	// Set by begin for finish: when the tool started, its Outcome so far,
+	// the readers of its output and why its memory cannot be watched.
+	started                time.Time
+	out                    *Outcome
+	stdoutDone, stderrDone chan struct{}
+	keeper                 *tailKeeper
+	watchErr               error
 }
 
 const (
@@ -54,35 +63,56 @@ const (
 
 // runIn launches spec in j. broken is set when j can no longer be used.
 func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome, broken, err error) {
+	c, err := l.begin(j, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.finish(ctx)
+}
+
+// begin prepares the call of spec in j and starts it: its input fed, its
+// output read, its exit and memory watched. A call begun must be
+// finished.
+func (l *Launcher) begin(j jail, spec *Spec) (*call, error) {
 	c := &call{l: l, j: j, spec: spec, exited: make(chan struct{}), overflow: make(chan struct{}), memOver: make(chan struct{})}
 	if err := c.prepare(); err != nil {
 		c.closeAll()
-		return nil, nil, &LaunchError{Path: spec.Path, Err: err}
+		return nil, &LaunchError{Path: spec.Path, Err: err}
 	}
-	defer c.removeTmp()
-	start := time.Now()
-	err = c.start()
-	if c.release != nil {
-		defer c.release()
-	}
-	if err != nil {
+	c.started = time.Now()
+	if err := c.start(); err != nil {
 		c.closeAll()
-		if err = unavailable(err); errors.As(err, new(*UnavailableError)) {
-			return nil, nil, err
+		if c.release != nil {
+			c.release()
 		}
-		return nil, nil, &LaunchError{Path: spec.Path, Err: err}
+		if err = unavailable(err); errors.As(err, new(*UnavailableError)) {
+			return nil, err
+		}
+		return nil, &LaunchError{Path: spec.Path, Err: err}
 	}
-	out = &Outcome{PID: c.pid, Containment: l.backend.id()}
+	c.out = &Outcome{PID: c.pid, Containment: l.backend.id()}
 	c.feedStdin()
-	stdoutDone, stderrDone, keeper := c.readOutput(out)
+	c.stdoutDone, c.stderrDone, c.keeper = c.readOutput(c.out)
 	go func() {
 		AwaitExit(c.pid)
 		c.waitErr = c.cmd.Wait()
 		l.super.waited(c.pid)
 		close(c.exited)
 	}()
-	watchErr := c.watchMemory()
-	broken = c.stopLadder(ctx, watchErr != nil)
+	c.watchErr = c.watchMemory()
+	return c, nil
+}
+
+// finish watches a begun call until it ends or must be stopped, clears
+// what it left, drains its output and returns its Outcome. broken is set
+// when its jail can no longer be used.
+func (c *call) finish(ctx context.Context) (out *Outcome, broken, err error) {
+	l, j, spec, out := c.l, c.j, c.spec, c.out
+	defer c.removeTmp()
+	if c.release != nil {
+		defer c.release()
+	}
+	broken = c.stopLadder(ctx, c.watchErr != nil)
 
 	// Whatever the tool left behind goes now, so the pipes close.
 	if broken == nil {
@@ -92,8 +122,8 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 			broken = err
 		}
 	}
-	c.drain(stdoutDone, stderrDone)
-	out.Stderr, out.StderrBytes = keeper.Bytes(), keeper.Total()
+	c.drain(c.stdoutDone, c.stderrDone)
+	out.Stderr, out.StderrBytes = c.keeper.Bytes(), c.keeper.Total()
 	out.GraceExpired = c.graceExpired
 	switch c.reason.Load() {
 	case reasonTimeout:
@@ -105,7 +135,7 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 	case reasonMemory:
 		out.MemoryLimit = true
 	}
-	out.Duration = time.Since(start)
+	out.Duration = time.Since(c.started)
 	select {
 	case <-c.exited:
 		out.ExitCode, out.Signal = exitStatus(c.cmd.ProcessState, c.waitErr)
@@ -119,8 +149,8 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 	if oomKilled(j) && c.reason.Load() == 0 {
 		out.MemoryLimit = true
 	}
-	if watchErr != nil {
-		return nil, broken, &LaunchError{Path: spec.Path, Err: fmt.Errorf("cannot watch the call's memory (memoryMB), so the tool was stopped: %w", watchErr)}
+	if c.watchErr != nil {
+		return nil, broken, &LaunchError{Path: spec.Path, Err: fmt.Errorf("cannot watch the call's memory (memoryMB), so the tool was stopped: %w", c.watchErr)}
 	}
 	return out, broken, nil
 }
