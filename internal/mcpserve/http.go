@@ -230,15 +230,8 @@ func requestKey(client, session string, id json.RawMessage) (string, bool) {
 // once (its tool killed with no grace), so the library writes no
 // response: the POST ends with none, as the spec asks. The notification
 // still goes on to the library.
-func (g *gate) cancels(r *http.Request, client string, body []byte) (*http.Request, *runningRequest, func()) {
-	var m struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-		Params struct {
-			RequestID json.RawMessage `json:"requestId"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(body, &m) != nil || m.Method == "" {
+func (g *gate) cancels(r *http.Request, client string, m *message) (*http.Request, *runningRequest, func()) {
+	if m == nil || m.Method == "" {
 		return r, nil, func() {}
 	}
 	session := r.Header.Get(server.HeaderKeySessionID)
@@ -270,17 +263,8 @@ func (g *gate) cancels(r *http.Request, client string, body []byte) (*http.Reque
 
 // unknownTool answers a tools/call of a tool never offered, as over
 // stdio (Server.unknownTool), and reports whether it did.
-func (g *gate) unknownTool(w http.ResponseWriter, r *http.Request, body []byte) bool {
-	var m struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Method  string          `json:"method"`
-		Params  struct {
-			Name      string          `json:"name"`
-			Arguments json.RawMessage `json:"arguments"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(body, &m) != nil || m.JSONRPC != mcp.JSONRPC_VERSION || m.Method != string(mcp.MethodToolsCall) || g.srv.offers(m.Params.Name) {
+func (g *gate) unknownTool(w http.ResponseWriter, r *http.Request, m *message) bool {
+	if m == nil || m.JSONRPC != mcp.JSONRPC_VERSION || m.Method != string(mcp.MethodToolsCall) || g.srv.offers(m.Params.Name) {
 		return false
 	}
 	if _, ok := idKey(m.ID); !ok {
@@ -386,7 +370,14 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		var done func()
-		r, run, done = g.cancels(r, client, body)
+		// Read once, for both the cancellations and unknown tools (a
+		// batch or a body that is not an object: neither, the library's
+		// to refuse).
+		m := new(message)
+		if json.Unmarshal(body, m) != nil {
+			m = nil
+		}
+		r, run, done = g.cancels(r, client, m)
 		defer done()
 		select {
 		case g.inFlight <- struct{}{}:
@@ -409,7 +400,7 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer g.decoding.Release(cost)
-		if g.unknownTool(w, r, body) {
+		if g.unknownTool(w, r, m) {
 			return
 		}
 	}
