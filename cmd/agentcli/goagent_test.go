@@ -67,20 +67,20 @@ type goagentRun struct {
 	out      map[string]string
 	mode     map[string]os.FileMode
 	newline  map[string]bool
-	// unlisted holds the differences from goagentUnlisted seen in this
+	// listed holds the differences from goagentListed seen in this
 	// run, with what each side did.
-	unlisted map[string]string
+	listed map[string]string
 }
 
-// note records that an unlisted difference (a key of goagentUnlisted)
+// note records that a difference the table lists (a key of goagentListed)
 // was seen.
 func (r *goagentRun) note(t *testing.T, key, detail string) {
 	t.Helper()
-	if _, ok := goagentUnlisted[key]; !ok {
-		t.Fatalf("note(%q): not in goagentUnlisted", key)
+	if _, ok := goagentListed[key]; !ok {
+		t.Fatalf("note(%q): not in goagentListed", key)
 	}
-	if _, seen := r.unlisted[key]; !seen {
-		r.unlisted[key] = detail
+	if _, seen := r.listed[key]; !seen {
+		r.listed[key] = detail
 	}
 }
 
@@ -229,7 +229,7 @@ func (rec *goagentRecording) replay(t *testing.T) *goagentRun {
 	}
 	code, stdout, stderr := runIn(t, dir, args...)
 	norm := strings.NewReplacer(srv.BaseURL(), "{{BASE}}", srv.URL, "{{HOST}}", dir, "{{DIR}}").Replace
-	run := &goagentRun{stdout: norm(stdout), stderr: norm(stderr), exit: code, out: map[string]string{}, mode: map[string]os.FileMode{}, newline: map[string]bool{}, unlisted: map[string]string{}}
+	run := &goagentRun{stdout: norm(stdout), stderr: norm(stderr), exit: code, out: map[string]string{}, mode: map[string]os.FileMode{}, newline: map[string]bool{}, listed: map[string]string{}}
 	for _, r := range srv.Requests() {
 		rr := recordedRequest{header: map[string]string{}}
 		if v := r.Header.Get("Authorization"); v != "" {
@@ -384,11 +384,11 @@ func wantExtraLine(t *testing.T, stderr, prefix, text string) string {
 	return strings.Join(keep, "")
 }
 
-// goagentUnlisted are the differences these recordings show besides
+// goagentListed are the differences these recordings show besides
 // those asserted one by one: each is a row of the README's "Differences
 // from goagent" table (the comment names it). A difference in neither
 // fails, and so does an entry no recording shows any more (delete it).
-var goagentUnlisted = map[string]string{
+var goagentListed = map[string]string{
 	// Row: "-verbose prints only what the model says on non-final channels".
 	"verbose-progress": "-verbose adds progress lines (step N: ...) on stderr; goagent prints none",
 	// Row: "-capabilities lists the tools".
@@ -458,7 +458,7 @@ func comparePrintConfig(t *testing.T, rec *goagentRecording, got *goagentRun) {
 			case cmp.Equal(w, h):
 			default:
 				key := "print-config " + path + k
-				if _, ok := goagentUnlisted[key]; ok {
+				if _, ok := goagentListed[key]; ok {
 					got.note(t, key, fmt.Sprintf("goagent %v, ours %v", w, h))
 				} else {
 					t.Errorf("%s%s: goagent %v, ours %v", path, k, w, h)
@@ -475,7 +475,7 @@ func isObject(v any) bool { _, ok := v.(map[string]any); return ok }
 // same requests (bodies compared as JSON, the Authorization header), the
 // same stdout, the same stderr lines and the same exit status, but where
 // the README's differences table says ours differs, which is asserted,
-// and where goagentUnlisted says so, which is logged.
+// and where goagentListed says so, which is logged.
 func TestGoagentRecordings(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "goagent", "*.txtar"))
 	if err != nil || len(files) == 0 {
@@ -496,16 +496,16 @@ func TestGoagentRecordings(t *testing.T) {
 				}
 				compareGoagentRun(t, rec, got)
 			}
-			for key, detail := range got.unlisted {
+			for key, detail := range got.listed {
 				seen[key] = true
-				t.Logf("listed in the README's table: %s: %s", goagentUnlisted[key], detail)
+				t.Logf("listed in the README's table: %s: %s", goagentListed[key], detail)
 			}
 		})
 	}
 	if ran == len(files) {
-		for key, what := range goagentUnlisted {
+		for key, what := range goagentListed {
 			if !seen[key] {
-				t.Errorf("goagentUnlisted[%q] (%s): no recording shows it any more; delete the entry", key, what)
+				t.Errorf("goagentListed[%q] (%s): no recording shows it any more; delete the entry", key, what)
 			}
 		}
 	}
@@ -597,7 +597,7 @@ func compareGoagentRun(t *testing.T, rec *goagentRecording, got *goagentRun) {
 // samePrepFailure compares the pre-stage's two failure lines, when
 // goagent printed them: ours prints the same two lines, each with the
 // same reason, naming the same HTTP status; the reason's words differ
-// (goagentUnlisted "prep-error-text"). It returns our stderr with its two
+// (goagentListed "prep-error-text"). It returns our stderr with its two
 // lines replaced by goagent's.
 func samePrepFailure(t *testing.T, rec *goagentRecording, got *goagentRun) string {
 	t.Helper()

@@ -229,20 +229,61 @@ func testMCPStdio(t *testing.T, version string) {
 // The client here is raw JSON-RPC on pipes, as "echo REQUEST | agentcli
 // mcp" is, so that nothing but the end of input tells the server to go.
 func TestMCPStdinEOF(t *testing.T) {
-	cmd, stdin, stdout, stderr := startStubborn(t, "1s")
-	io.WriteString(stdin, handshakeAndCall("stubborn")+
+	srv := startStubborn(t, "1s")
+	io.WriteString(srv.stdin, handshakeAndCall("stubborn")+
 		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get_time","arguments":{"timezone":"UTC"}}}`+"\n")
 	waitFor(t, sleeperRunning)
-	stdin.Close()
-	if err := waitExit(t, cmd); err != nil {
-		t.Errorf("server exit: %v\n%s", err, stderr.String())
+	answers := srv.endInput(t)
+	if a := answers["3"]; strings.Contains(a, `"isError":true`) || !strings.Contains(a, "UTC") {
+		t.Errorf("get_time, read before the end of input, answered %q", a)
+	}
+	if a := answers["2"]; !strings.Contains(a, `"isError":true`) || !strings.Contains(a, "CANCELLED") || strings.Contains(a, "LAUNCH_FAILED") {
+		t.Errorf("the stubborn call answered %q, want CANCELLED", a)
+	}
+}
+
+// stubbornServer is "agentcli mcp" on raw pipes.
+type stubbornServer struct {
+	cmd            *exec.Cmd
+	stdin          io.WriteCloser
+	stdout, stderr *syncBuffer
+}
+
+// startStubborn starts "agentcli mcp" on raw pipes, with the kill grace
+// given, serving the toolbelt and "stubborn", a tool that ignores SIGTERM
+// (its process has 1234.5 in its command line). It is killed when the
+// test ends.
+func startStubborn(t *testing.T, grace string) *stubbornServer {
+	dir := project(t, `{"name":"stubborn","command":["/bin/sh","-c","trap '' TERM; exec /bin/sleep 1234.5"],"timeoutSec":120}`)
+	s := &stubbornServer{cmd: exec.Command(filepath.Join(built, "agentcli"), "mcp", "-tools", "tools.json", "-kill-grace", grace),
+		stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	s.cmd.Dir = dir
+	var err error
+	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.cmd.Process.Kill() })
+	return s
+}
+
+// endInput closes the server's stdin and wants it to exit with no tool
+// left running and nothing but JSON-RPC messages on stdout, which it
+// returns by id.
+func (s *stubbornServer) endInput(t *testing.T) map[string]string {
+	t.Helper()
+	s.stdin.Close()
+	if err := waitExit(t, s.cmd); err != nil {
+		t.Errorf("server exit: %v\n%s", err, s.stderr.String())
 	}
 	if sleeperRunning() {
 		t.Error("the tool outlived the server")
 	}
-	// Every line on stdout is a JSON-RPC message; both calls are answered.
 	answers := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(s.stdout.String()), "\n") {
 		var msg struct {
 			JSONRPC string          `json:"jsonrpc"`
 			ID      json.RawMessage `json:"id"`
@@ -252,33 +293,7 @@ func TestMCPStdinEOF(t *testing.T) {
 		}
 		answers[string(msg.ID)] = line
 	}
-	if a := answers["3"]; strings.Contains(a, `"isError":true`) || !strings.Contains(a, "UTC") {
-		t.Errorf("get_time, read before the end of input, answered %q", a)
-	}
-	if a := answers["2"]; !strings.Contains(a, `"isError":true`) || !strings.Contains(a, "CANCELLED") || strings.Contains(a, "LAUNCH_FAILED") {
-		t.Errorf("the stubborn call answered %q, want CANCELLED", a)
-	}
-}
-
-// startStubborn starts "agentcli mcp" on raw pipes, with the kill grace
-// given, serving the toolbelt and "stubborn", a tool that ignores SIGTERM
-// (its process has 1234.5 in its command line). It is killed when the
-// test ends.
-func startStubborn(t *testing.T, grace string) (cmd *exec.Cmd, stdin io.WriteCloser, stdout, stderr *syncBuffer) {
-	dir := project(t, `{"name":"stubborn","command":["/bin/sh","-c","trap '' TERM; exec /bin/sleep 1234.5"],"timeoutSec":120}`)
-	cmd = exec.Command(filepath.Join(built, "agentcli"), "mcp", "-tools", "tools.json", "-kill-grace", grace)
-	cmd.Dir = dir
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, stderr = &syncBuffer{}, &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	return cmd, stdin, stdout, stderr
+	return answers
 }
 
 // The end of input ends the server on every revision, whatever is open:
@@ -310,23 +325,10 @@ func TestMCPStdinEOFEveryRevision(t *testing.T) {
 			// run sends requests, waits until open says they are under
 			// way, closes stdin and returns the answers by id.
 			run := func(t *testing.T, grace, requests string, open func(stdout string) bool) map[string]string {
-				cmd, stdin, stdout, stderr := startStubborn(t, grace)
-				io.WriteString(stdin, opening+requests)
-				waitFor(t, func() bool { return open(stdout.String()) })
-				stdin.Close()
-				if err := waitExit(t, cmd); err != nil {
-					t.Errorf("server exit: %v\n%s", err, stderr.String())
-				}
-				if sleeperRunning() {
-					t.Error("the tool outlived the server")
-				}
-				answers := map[string]string{}
-				for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
-					var msg struct{ ID json.RawMessage }
-					json.Unmarshal([]byte(line), &msg)
-					answers[string(msg.ID)] = line
-				}
-				return answers
+				srv := startStubborn(t, grace)
+				io.WriteString(srv.stdin, opening+requests)
+				waitFor(t, func() bool { return open(srv.stdout.String()) })
+				return srv.endInput(t)
 			}
 			if stateless {
 				t.Run("listen", func(t *testing.T) {

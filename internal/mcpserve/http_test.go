@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -850,13 +849,7 @@ func TestSlowBody(t *testing.T) {
 // than waiting for an answer that cannot come.
 func TestHTTPElicitationOnlyWhereDeclared(t *testing.T) {
 	f := newHostMode(t, Options{ApprovalTimeout: time.Minute}, policy.ModeDefault)
-	h, err := f.srv.HTTPHandler(HTTPOptions{Tokens: []Token{alice}, FailedAuthBurst: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.ts = httptest.NewServer(h)
-	t.Cleanup(f.ts.Close)
-	f.url = f.ts.URL + "/mcp"
+	f.serveHTTP(HTTPOptions{Tokens: []Token{alice}})
 	c := f.client(bearer(alice.Secret))
 	req := mcp.CallToolRequest{}
 	req.Params.Name = "touch"

@@ -7,7 +7,6 @@ import (
 	"io"
 	stdlog "log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -63,15 +62,10 @@ func TestApprovalEveryRevision(t *testing.T) {
 						tr, stop = f.stdioTransport()
 					} else {
 						if f.ts == nil {
-							h, err := f.srv.HTTPHandler(HTTPOptions{Tokens: []Token{alice}, FailedAuthBurst: 1000})
-							if err != nil {
-								t.Fatal(err)
-							}
-							f.ts = httptest.NewServer(h)
-							t.Cleanup(f.ts.Close)
+							f.serveHTTP(HTTPOptions{Tokens: []Token{alice}})
 						}
 						var err error
-						tr, err = transport.NewStreamableHTTP(f.ts.URL+"/mcp", transport.WithHTTPHeaders(bearer(alice.Secret)))
+						tr, err = transport.NewStreamableHTTP(f.url, transport.WithHTTPHeaders(bearer(alice.Secret)))
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -234,13 +228,7 @@ func TestCancelSameEverywhere(t *testing.T) {
 
 		t.Run(rev+"/http", func(t *testing.T) {
 			f := newHostMode(t, Options{}, policy.ModeBypass, killGrace)
-			h, err := f.srv.HTTPHandler(HTTPOptions{Tokens: []Token{alice}, FailedAuthBurst: 1000})
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.ts = httptest.NewServer(h)
-			t.Cleanup(f.ts.Close)
-			f.url = f.ts.URL + "/mcp"
+			f.serveHTTP(HTTPOptions{Tokens: []Token{alice}})
 			hdr := http.Header{"Authorization": {"Bearer " + alice.Secret}, "Content-Type": {"application/json"},
 				"Accept": {"application/json, text/event-stream"}}
 			if modern {

@@ -193,18 +193,24 @@ func newHostMode(t *testing.T, opts Options, mode policy.Mode, set ...func(*host
 func newFixture(t *testing.T, o HTTPOptions) *fixture {
 	t.Helper()
 	f := newHost(t, Options{})
+	f.serveHTTP(o)
+	return f
+}
+
+// serveHTTP serves f over real HTTP with o (FailedAuthBurst 1000 unless
+// set: tests fail auth on purpose, many times, from one address).
+func (f *fixture) serveHTTP(o HTTPOptions) {
+	f.t.Helper()
 	if o.FailedAuthBurst == 0 {
-		// The auth tests fail on purpose, many times, from one address.
 		o.FailedAuthBurst = 1000
 	}
 	h, err := f.srv.HTTPHandler(o)
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
 	f.ts = httptest.NewServer(h)
-	t.Cleanup(f.ts.Close) // after every client registered later is closed
+	f.t.Cleanup(f.ts.Close) // after every client registered later is closed
 	f.url = f.ts.URL + "/mcp"
-	return f
 }
 
 // client returns an initialized mcp-go client of f sending headers.
