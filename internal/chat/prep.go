@@ -111,7 +111,7 @@ func PrepSecret(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 != 0 || !ownedByUs(fi) {
+	if !fi.Mode().IsRegular() || !mine(fi, 0o077) {
 		return nil, fmt.Errorf("%s must be a file of yours that nobody else may read or write (mode %04o)", path, fi.Mode().Perm())
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 1024))
@@ -123,6 +123,12 @@ func PrepSecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s does not hold a key of 32 bytes in hex", path)
 	}
 	return secret, nil
+}
+
+// mine reports whether the file is this user's, with none of the
+// permission bits others for anyone else.
+func mine(fi os.FileInfo, others os.FileMode) bool {
+	return fi.Mode().Perm()&others == 0 && ownedByUs(fi)
 }
 
 // mac signs an entry for key.
@@ -145,7 +151,7 @@ func (c *PrepCache) folderSafe() bool {
 	for _, part := range strings.Split(rel, string(filepath.Separator)) {
 		d = filepath.Join(d, part)
 		fi, err := os.Lstat(d)
-		if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 || !ownedByUs(fi) {
+		if err != nil || !fi.IsDir() || !mine(fi, 0o022) {
 			return false
 		}
 	}
@@ -279,7 +285,7 @@ func (c *PrepCache) read(key string) ([]openai.ChatCompletionMessage, bool) {
 	}
 	defer f.Close()
 	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o022 != 0 || !ownedByUs(fi) {
+	if err != nil || !fi.Mode().IsRegular() || !mine(fi, 0o022) {
 		return nil, false
 	}
 	if c.TTL > 0 && time.Since(fi.ModTime()) > c.TTL {
