@@ -172,6 +172,13 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		progress = stderr
 	}
 	approver := terminalApprover(stdin, stderr)
+	// Before the first request, the pre-stage's included.
+	if approver == nil {
+		// Never silent, -quiet or not: every call of these would fail.
+		if names, why := h.MayAsk(); len(names) > 0 {
+			fmt.Fprintf(stderr, "warning: %s\n", host.ForTerminal(noApproverWarning(names, why)))
+		}
+	}
 	if prep.enabled && f.loadMessages == "" {
 		var code int
 		if messages, code = f.runPrep(ctx, prep, hf, h, approver, newClient, messages, progress, stdout, stderr); code != exitOK {
@@ -195,12 +202,6 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		// goagent's loop runs no step at all, and says so.
 		fmt.Fprintf(stderr, "info: %s\n", (&chat.StepLimitError{Steps: f.maxSteps}).Error())
 		return exitFailed
-	}
-	if approver == nil {
-		// Never silent, -quiet or not: every call of these would fail.
-		if names, why := h.MayAsk(); len(names) > 0 {
-			fmt.Fprintf(stderr, "warning: %s\n", host.ForTerminal(noApproverWarning(names, why)))
-		}
 	}
 	res, runErr := chat.Run(ctx, chat.Options{
 		Client: newClient(cfg.baseURL, cfg.apiKey, cfg.httpTimeout, cfg.retries, cfg.retryBackoff), Host: h, Approver: approver, Model: cfg.model,

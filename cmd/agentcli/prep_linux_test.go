@@ -143,7 +143,12 @@ func TestPrepSettingsAndFailure(t *testing.T) {
 
 	main.Script(fakeoai.Answer("still done"))
 	prep.Script(fakeoai.Error(500, "prep is down", "server_error"))
-	code, out, errs = runIn(t, dir, "-prompt", "go on", "-base-url", main.BaseURL(), "-prep-base-url", prep.BaseURL(), "-http-retries", "0")
+	code, out, errs = runIn(t, dir, "-prompt", "go on", "-base-url", main.BaseURL(), "-prep-base-url", prep.BaseURL(), "-http-retries", "0", "-tools", "tools.json")
+	// The warning about tools nobody can approve comes before the first
+	// request, the pre-stage's.
+	if w, e := strings.Index(errs, "warning: nobody can approve"), strings.Index(errs, "error: prep call failed"); w < 0 || w > e {
+		t.Errorf("the approval warning is not before the pre-stage:\n%s", errs)
+	}
 	if code != exitOK || out != "still done\n" ||
 		!strings.Contains(errs, "error: prep call failed: chat API: 500 Internal Server Error: prep is down\n") ||
 		!strings.Contains(errs, "WARN: pre-stage failed; skipping (reason: chat API: 500 Internal Server Error: prep is down)\n") {
