@@ -24,6 +24,9 @@ type toolInfo struct {
 	TimeoutSec   float64               `json:"timeoutSec,omitempty"`
 	Env          []string              `json:"envPassthrough,omitempty"`
 	Sandbox      manifest.Sandbox      `json:"sandbox"`
+	// Resident is the tool's resident settings, defaults filled in;
+	// absent for a tool that runs a process per call.
+	Resident *manifest.Resident `json:"resident,omitempty"`
 }
 
 func cmdTools(args []string, stdout, stderr io.Writer) int {
@@ -49,7 +52,7 @@ func cmdTools(args []string, stdout, stderr io.Writer) int {
 				Name: t.Name, Description: t.Description, InputSchema: t.InputSchema,
 				OutputSchema: t.OutputSchema, Annotations: t.Annotations, Command: t.Command,
 				Program: t.Program.Path, SHA256: t.Program.SHA256, TimeoutSec: t.Timeout.Seconds(),
-				Env: t.EnvPassthrough, Sandbox: t.Sandbox,
+				Env: t.EnvPassthrough, Sandbox: t.Sandbox, Resident: t.Resident,
 			})
 		}
 		enc := json.NewEncoder(stdout)
@@ -60,13 +63,17 @@ func cmdTools(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSANDBOX\tDESCRIPTION")
+	fmt.Fprintln(tw, "NAME\tSANDBOX\tRUNS\tDESCRIPTION")
 	for _, t := range m.Tools {
 		desc, _, _ := strings.Cut(t.Description, "\n")
-		if len(desc) > 90 {
-			desc = desc[:87] + "..."
+		if len(desc) > 80 {
+			desc = desc[:77] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, t.Sandbox.Level, desc)
+		runs := "per-call"
+		if t.Resident != nil {
+			runs = "resident"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Name, t.Sandbox.Level, runs, desc)
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "\n%d tools vetted from %s\n%s\n", len(m.Tools), m.Path, containmentLine())

@@ -41,6 +41,9 @@ func appendRecord(b []byte, rec *Record) []byte {
 		b = append(b, `,"pid":`...)
 		b = strconv.AppendInt(b, int64(rec.PID), 10)
 	}
+	if rec.Resident {
+		b = append(b, `,"resident":true`...)
+	}
 	if rec.Containment != "" {
 		b = append(b, `,"containment":`...)
 		b = appendString(b, rec.Containment)

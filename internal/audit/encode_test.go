@@ -16,7 +16,7 @@ func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
 		{},
 		record(1),
 		{V: 1, Seq: 18446744073709551615, Time: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC), Call: tricky, Frontend: "mcp",
-			Caller: tricky, Tool: tricky, ArgsSHA256: "x", Argv: []string{tricky, ""}, Env: []string{"A"}, PID: -1,
+			Caller: tricky, Tool: tricky, ArgsSHA256: "x", Argv: []string{tricky, ""}, Env: []string{"A"}, PID: -1, Resident: true,
 			Exit: &exit, Signal: tricky, DurationMs: 1234.5678, BytesIn: -1, BytesOut: math.MaxInt64, Leftovers: 7,
 			Code: "X", Message: tricky, Prev: Genesis, Hash: "h"},
 	}

@@ -25,6 +25,9 @@ type Record struct {
 	// Env are the names of the variables passed, never their values.
 	Env []string `json:"env,omitempty"`
 	PID int      `json:"pid,omitempty"`
+	// Resident says the call ran in a resident tool's long-lived process
+	// (PID is that process's), not in a process of its own.
+	Resident bool `json:"resident,omitempty"`
 	// Containment is how the tool was contained: "cgroup-v2",
 	// "cgroup-v1", "pid-namespace" or "none"; empty when nothing ran.
 	Containment string `json:"containment,omitempty"`

@@ -32,7 +32,7 @@ func TestRecordSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := record(1)
-	full.Caller, full.PID, full.Containment, full.Leftovers = "token:ci", 42, "cgroup-v1", 1
+	full.Caller, full.PID, full.Resident, full.Containment, full.Leftovers = "token:ci", 42, true, "cgroup-v1", 1
 	full.Decision, full.Rule, full.Code, full.Message = NeedsApproval, "mode:default", "NEEDS_APPROVAL", "asks"
 	signalled := record(2)
 	signalled.Exit, signalled.Signal = nil, "killed"

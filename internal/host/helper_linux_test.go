@@ -25,6 +25,9 @@ var toolBin string
 // "<test binary> host-helper <name>", it acts as the named helper.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "host-helper" {
+		if strings.HasPrefix(os.Args[2], "resident") {
+			os.Exit(residentHelper(os.Args[2]))
+		}
 		os.Exit(helper(os.Args[2], os.Args[3:]))
 	}
 	// As agentcli does (for benchmarks run by hand as an ordinary user).

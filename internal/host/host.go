@@ -121,6 +121,8 @@ type Host struct {
 	// waits for them, so that closing the audit log after Close loses
 	// none.
 	calls callCount
+	// residents are the processes of the resident tools.
+	residents residents
 }
 
 // callCount counts calls in flight. Unlike a WaitGroup, a call may start
@@ -178,6 +180,9 @@ type prepared struct {
 	// byPath runs a script by its path (see sandbox.Spec.ByPath); a
 	// pinned one runs by descriptor, so the file checked is the file run.
 	byPath bool
+	// resident serves the calls of a resident tool; nil for a one-shot
+	// one.
+	resident *residentTool
 }
 
 // ErrStopNow, as the cause of a call's cancelled context
@@ -317,7 +322,9 @@ func (h *Host) Swap(m *manifest.Manifest) {
 	// covers their secrets only if they are still configured, which is
 	// what a reload means.
 	h.redact.Store(redact)
+	h.residents.swap(h, ts)
 	h.tools.Store(ts)
+	h.startEager(ts)
 }
 
 // Redact removes from s every secret a tool of the current manifest may be
@@ -336,7 +343,10 @@ func (h *Host) Containment() (string, error) { return h.launcher.Containment() }
 
 // Shutdown kills every running tool at once and refuses further calls: for
 // a server that must exit now. Follow it with Close.
-func (h *Host) Shutdown() { h.launcher.Shutdown() }
+func (h *Host) Shutdown() {
+	h.launcher.Shutdown()
+	h.residents.retire()
+}
 
 // KillGrace is how long a cancelled call's tool has to end after SIGTERM.
 func (h *Host) KillGrace() time.Duration { return h.launcher.KillGrace() }
@@ -349,6 +359,7 @@ func (h *Host) CountsLeftovers() bool { return h.launcher.CountsLeftovers() }
 // handed its record to the audit log. Cancel their contexts first, or call
 // Shutdown, for a quick exit.
 func (h *Host) Close() error {
+	h.residents.close()
 	err := h.launcher.Close()
 	h.calls.wait()
 	h.protected.close()
@@ -518,23 +529,25 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 	if v.err != nil {
 		return nil, nil, v.err
 	}
-	if e := p.sandbox.err; e != nil {
-		return nil, nil, &protocol.Error{Code: e.code, Message: e.msg}
-	}
-	conf, err := h.forCall(t, &p.sandbox, ts)
-	if err != nil {
-		return nil, nil, protocol.Errorf(protocol.CodeLaunchFailed, "%s: %v", t.Name, err)
-	}
-	spec := &sandbox.Spec{
-		Path: t.Program.Path, Args: t.Command, Env: p.env, Dir: h.workspace,
-		Stdin: stdin, Timeout: p.timeout, MaxStdout: p.maxOut, StderrGuard: redact.guard(),
-		Confine: conf, ByPath: p.byPath, OwnUser: p.sandbox.ownUser,
+	spec, perr := h.launchSpec(ts, p, stdin, redact.guard())
+	if perr != nil {
+		return nil, nil, perr
 	}
 	if probe != nil {
 		if probe.Timeout > 0 {
 			spec.Timeout = probe.Timeout
 		}
 		spec.HoldStdin = probe.HoldStdin
+	}
+	rec.Argv, rec.Env = p.argv, p.names
+	if p.resident != nil && probe == nil {
+		rec.Resident = true
+		out, perr := p.resident.call(ctx, p, spec)
+		if perr != nil {
+			return out, nil, perr
+		}
+		result, perr := h.interpret(p, redact, out)
+		return out, result, perr
 	}
 	if t.Program.Pinned() {
 		f, err := t.Program.Open()
@@ -548,7 +561,6 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 		defer f.Close()
 		spec.Exec = f
 	}
-	rec.Argv, rec.Env = p.argv, p.names
 
 	out, err := h.launcher.Launch(ctx, spec)
 	if err != nil {
@@ -577,6 +589,25 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 	return out, result, perr
 }
 
+// launchSpec is how a call of p is launched, but for its pinned program,
+// opened by the caller: its confinement for the workspace as it is now,
+// its environment, limits and input.
+func (h *Host) launchSpec(ts *toolset, p *prepared, stdin []byte, guard int) (*sandbox.Spec, *protocol.Error) {
+	t := p.tool
+	if e := p.sandbox.err; e != nil {
+		return nil, &protocol.Error{Code: e.code, Message: e.msg}
+	}
+	conf, err := h.forCall(t, &p.sandbox, ts)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeLaunchFailed, "%s: %v", t.Name, err)
+	}
+	return &sandbox.Spec{
+		Path: t.Program.Path, Args: t.Command, Env: p.env, Dir: h.workspace,
+		Stdin: stdin, Timeout: p.timeout, MaxStdout: p.maxOut, StderrGuard: guard,
+		Confine: conf, ByPath: p.byPath, OwnUser: p.sandbox.ownUser,
+	}, nil
+}
+
 // interpret turns an Outcome into a result or an error. Secrets are
 // redacted from whatever the tool wrote before anything of it is cut or
 // quoted, so no piece of a secret survives a cut.
@@ -584,6 +615,8 @@ func (h *Host) interpret(p *prepared, redact *redactor, out *sandbox.Outcome) (j
 	t := p.tool
 	stderr := redact.redact(string(out.Stderr))
 	switch {
+	case out.OutputLimit && t.Resident != nil:
+		return nil, protocol.Errorf(protocol.CodeOutputLimit, "%s returned more than %d bytes of output", t.Name, p.maxOut)
 	case out.OutputLimit:
 		return nil, protocol.Errorf(protocol.CodeOutputLimit, "%s wrote more than %d bytes to standard output and was killed", t.Name, p.maxOut)
 	case out.MemoryLimit:

@@ -85,7 +85,31 @@ type Tool struct {
 	// Marks are the arguments the input schema marks as paths or
 	// commands, for the host's guards.
 	Marks []policy.Mark
+	// Resident, when set, serves the tool's calls from one long-lived
+	// process over go-plugin instead of a process per call (see package
+	// protocol/resident); nil for a one-shot tool.
+	Resident *Resident
 }
+
+// Resident is a tool's "resident" object, defaults filled in.
+type Resident struct {
+	// MaxCalls recycles the process after this many calls; 0 never.
+	MaxCalls int `json:"maxCalls"`
+	// IdleSec stops the process after this long without a call.
+	IdleSec int `json:"idleSec"`
+	// Concurrency bounds the calls one process serves at once; further
+	// calls wait for one to end.
+	Concurrency int `json:"concurrency"`
+	// Eager starts the process when the host starts rather than at the
+	// first call.
+	Eager bool `json:"eager"`
+}
+
+// Defaults of a resident tool's settings.
+const (
+	DefaultResidentIdleSec     = 300
+	DefaultResidentConcurrency = 8
+)
 
 // Sandbox levels.
 const (
@@ -155,6 +179,7 @@ type rawTool struct {
 	MaxArgsBytes   float64      `json:"maxArgsBytes"`
 	SHA256         string       `json:"sha256"`
 	Sandbox        *Sandbox     `json:"sandbox"`
+	Resident       *Resident    `json:"resident"`
 }
 
 type rawManifest struct {
@@ -247,6 +272,16 @@ func Parse(data []byte, file string) (*Manifest, error) {
 		}
 		if t.Sandbox.Workspace == "" {
 			t.Sandbox.Workspace = WorkspaceRead
+		}
+		if rt.Resident != nil {
+			r := *rt.Resident
+			if r.IdleSec == 0 {
+				r.IdleSec = DefaultResidentIdleSec
+			}
+			if r.Concurrency == 0 {
+				r.Concurrency = DefaultResidentConcurrency
+			}
+			t.Resident = &r
 		}
 		if prev, dup := m.byName[t.Name]; dup {
 			add(i, t.Name, "name", fmt.Errorf("duplicate name (first used by tools[%d])", indexOf(m.Tools, prev)))

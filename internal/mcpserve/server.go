@@ -107,6 +107,11 @@ func (s *Server) Reload(m *manifest.Manifest) {
 	s.setTools(m)
 }
 
+// ResidentMeta is the key, in a tool's _meta, of its resident settings
+// (manifest "resident", defaults filled in): present only for a tool
+// that serves its calls from one long-lived process.
+const ResidentMeta = "toolhost/resident"
+
 // tools converts the manifest's tools to MCP tools.
 func (s *Server) tools(m *manifest.Manifest) []server.ServerTool {
 	var out []server.ServerTool
@@ -123,6 +128,11 @@ func (s *Server) tools(m *manifest.Manifest) []server.ServerTool {
 			tool.Title = a.Title
 			tool.Annotations = mcp.ToolAnnotation{Title: a.Title, ReadOnlyHint: a.ReadOnlyHint,
 				DestructiveHint: a.DestructiveHint, IdempotentHint: a.IdempotentHint, OpenWorldHint: a.OpenWorldHint}
+		}
+		if r := t.Resident; r != nil {
+			// Which tools serve their calls from one long-lived process,
+			// whose calls are less isolated from each other.
+			tool.Meta = &mcp.Meta{AdditionalFields: map[string]any{ResidentMeta: r}}
 		}
 		structured := tool.RawOutputSchema != nil
 		out = append(out, server.ServerTool{Tool: tool, Handler: s.handler(t.Name, structured)})

@@ -52,6 +52,10 @@ type call struct {
 	stdoutDone, stderrDone chan struct{}
 	keeper                 *tailKeeper
 	watchErr               error
+	// stream passes the tool's output on as it comes (StartLong) instead
+	// of keeping it: through these pipes, closed by drain.
+	stream         bool
+	stdout, stderr *io.PipeReader
 }
 
 const (
@@ -63,7 +67,7 @@ const (
 
 // runIn launches spec in j. broken is set when j can no longer be used.
 func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome, broken, err error) {
-	c, err := l.begin(j, spec)
+	c, err := l.begin(j, spec, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -71,10 +75,10 @@ func (l *Launcher) runIn(ctx context.Context, j jail, spec *Spec) (out *Outcome,
 }
 
 // begin prepares the call of spec in j and starts it: its input fed, its
-// output read, its exit and memory watched. A call begun must be
-// finished.
-func (l *Launcher) begin(j jail, spec *Spec) (*call, error) {
-	c := &call{l: l, j: j, spec: spec, exited: make(chan struct{}), overflow: make(chan struct{}), memOver: make(chan struct{})}
+// output read (or passed on, with stream), its exit and memory watched.
+// A call begun must be finished.
+func (l *Launcher) begin(j jail, spec *Spec, stream bool) (*call, error) {
+	c := &call{l: l, j: j, spec: spec, stream: stream, exited: make(chan struct{}), overflow: make(chan struct{}), memOver: make(chan struct{})}
 	if err := c.prepare(); err != nil {
 		c.closeAll()
 		return nil, &LaunchError{Path: spec.Path, Err: err}
@@ -209,6 +213,7 @@ func (c *call) prepare() error {
 	}
 	addCloneFlags(c.cmd.SysProcAttr, c.j.cloneFlags())
 	conf := withRlimits(spec.Confine, c.j.rlimits())
+	var err error
 	if conf != nil && conf.Mounts != nil {
 		if !canLimit(conf) {
 			return errors.New("mounts of the tool's own are set up by the limits level's thread: they cannot go with Landlock or seccomp")
@@ -238,8 +243,41 @@ func (c *call) prepare() error {
 		cp.Landlock = &ll
 		conf = &cp
 	}
+	if len(spec.ShareDirs) > 0 {
+		if conf, err = c.share(conf); err != nil {
+			return err
+		}
+	}
 	c.conf = conf
 	return nil
+}
+
+// share gives the process spec.ShareDirs: its user owns them, and its
+// Landlock and mounts grant them.
+func (c *call) share(conf *confine.Config) (*confine.Config, error) {
+	if conf == nil {
+		return nil, nil
+	}
+	dirs := c.spec.ShareDirs
+	if u := conf.User; u != nil {
+		for _, d := range dirs {
+			if err := os.Chown(d, int(u.UID), int(u.GID)); err != nil {
+				return nil, fmt.Errorf("sharing %s with the tool: %w", d, err)
+			}
+		}
+	}
+	cp := *conf
+	if cp.Landlock != nil {
+		ll := *cp.Landlock
+		ll.Write = append(append([]string(nil), ll.Write...), dirs...)
+		cp.Landlock = &ll
+	}
+	if cp.Mounts != nil {
+		m := *cp.Mounts
+		m.Keep = append(append([]string(nil), m.Keep...), dirs...)
+		cp.Mounts = &m
+	}
+	return &cp, nil
 }
 
 // pipe makes a pipe; the tool's end is closed once it has started.
@@ -325,21 +363,45 @@ func (c *call) feedStdin() {
 // overflow closes), and keeps the ends of its stderr.
 func (c *call) readOutput(out *Outcome) (stdoutDone, stderrDone chan struct{}, keeper *tailKeeper) {
 	stdoutDone = make(chan struct{})
-	go func() {
-		defer close(stdoutDone)
-		var over bool
-		out.Stdout, out.StdoutBytes, over, _ = readCapped(c.stdoutR, c.spec.MaxStdout)
-		if over {
-			c.reason.CompareAndSwap(0, reasonOutputLimit)
-			close(c.overflow)
-		}
-	}()
+	overflow := func() {
+		c.reason.CompareAndSwap(0, reasonOutputLimit)
+		close(c.overflow)
+	}
 	maxErr := c.spec.MaxStderr
 	if maxErr <= 0 {
 		maxErr = DefaultMaxStderr
 	}
 	keeper = newTailKeeper(maxErr, c.spec.StderrGuard)
 	stderrDone = make(chan struct{})
+	if c.stream {
+		var outW, errW *io.PipeWriter
+		c.stdout, outW = io.Pipe()
+		c.stderr, errW = io.Pipe()
+		go func() {
+			defer close(stdoutDone)
+			n, err := io.Copy(outW, io.LimitReader(c.stdoutR, c.spec.MaxStdout+1))
+			out.StdoutBytes = n
+			if n > c.spec.MaxStdout {
+				overflow()
+				err = errors.New("standard output over its cap")
+			}
+			outW.CloseWithError(err)
+		}()
+		go func() {
+			defer close(stderrDone)
+			_, err := io.Copy(io.MultiWriter(keeper, errW), c.stderrR)
+			errW.CloseWithError(err)
+		}()
+		return stdoutDone, stderrDone, keeper
+	}
+	go func() {
+		defer close(stdoutDone)
+		var over bool
+		out.Stdout, out.StdoutBytes, over, _ = readCapped(c.stdoutR, c.spec.MaxStdout)
+		if over {
+			overflow()
+		}
+	}()
 	go func() {
 		defer close(stderrDone)
 		io.Copy(keeper, c.stderrR)
@@ -389,8 +451,12 @@ var ErrStopNow = errors.New("stopped at once")
 // grace period. It returns an error when not even SIGKILL ended the tool.
 func (c *call) stopLadder(ctx context.Context, now bool) error {
 	l := c.l
-	timer := time.NewTimer(c.spec.Timeout)
-	defer timer.Stop()
+	var expired <-chan time.Time // never, for a process without a lifetime
+	if c.spec.Timeout > 0 {
+		timer := time.NewTimer(c.spec.Timeout)
+		defer timer.Stop()
+		expired = timer.C
+	}
 	killed := now
 	if now {
 		c.kill(syscall.SIGKILL)
@@ -401,7 +467,7 @@ func (c *call) stopLadder(ctx context.Context, now bool) error {
 			killed = true
 		case <-c.memOver:
 			killed = true
-		case <-timer.C:
+		case <-expired:
 			c.reason.CompareAndSwap(0, reasonTimeout)
 		case <-ctx.Done():
 			c.reason.CompareAndSwap(0, reasonCancelled)
@@ -460,6 +526,11 @@ func (c *call) drain(stdoutDone, stderrDone chan struct{}) {
 		case <-readers.C:
 			c.stdoutR.Close()
 			c.stderrR.Close()
+			if c.stream {
+				// The caller may have stopped reading.
+				c.stdout.CloseWithError(ErrClosed)
+				c.stderr.CloseWithError(ErrClosed)
+			}
 			<-done
 		}
 	}

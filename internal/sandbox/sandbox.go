@@ -18,6 +18,7 @@ import (
 // Defaults for the zero Options and Spec fields.
 const (
 	DefaultMaxConcurrent = 16
+	DefaultMaxResident   = 8
 	DefaultMaxProcs      = 256
 	DefaultKillGrace     = 2 * time.Second
 	DefaultMaxStderr     = 64 << 10
@@ -28,6 +29,10 @@ type Options struct {
 	// MaxConcurrent bounds the calls running at once; Launch waits for a
 	// free slot. 0 means DefaultMaxConcurrent.
 	MaxConcurrent int
+	// MaxResident bounds the long-lived processes (StartLong) running at
+	// once, apart from MaxConcurrent: they have slots, jails and users of
+	// their own. 0 means DefaultMaxResident.
+	MaxResident int
 	// MaxProcs bounds the processes and threads of one call (the cgroup's
 	// pids.max). 0 means DefaultMaxProcs.
 	MaxProcs int
@@ -89,11 +94,17 @@ type Spec struct {
 	// ends, as a slow client would: a conformance check uses it to find
 	// out what a tool still waiting for its input does on SIGTERM.
 	HoldStdin bool
-	// Timeout bounds the call; it must be positive.
+	// Timeout bounds the call; it must be positive. For StartLong it is
+	// the process's lifetime, 0 for none.
 	Timeout time.Duration
 	// MaxStdout caps standard output; past it the call is killed. It must
-	// be positive.
+	// be positive. For StartLong it caps what the process writes over its
+	// whole life.
 	MaxStdout int64
+	// ShareDirs are folders both the host and a long-lived process use
+	// (StartLong): the process's user gets them (chown), and its Landlock
+	// and mounts grant them.
+	ShareDirs []string
 	// MaxStderr is how much standard error is kept (a prefix and a
 	// suffix). 0 means DefaultMaxStderr.
 	MaxStderr int
@@ -162,6 +173,10 @@ type Launcher struct {
 	backend    backend
 
 	slots chan slot // free slots; nil jails are created on demand
+	// resSlots are the long-lived processes' (StartLong); residents are
+	// those running, stopped by Close.
+	resSlots  chan slot
+	residents map[*Process]struct{}
 
 	super *Supervisor
 
@@ -192,6 +207,9 @@ func New(opts Options) (*Launcher, error) {
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = DefaultMaxConcurrent
 	}
+	if opts.MaxResident <= 0 {
+		opts.MaxResident = DefaultMaxResident
+	}
 	if opts.MaxProcs <= 0 {
 		opts.MaxProcs = DefaultMaxProcs
 	}
@@ -213,12 +231,14 @@ func New(opts Options) (*Launcher, error) {
 		opts.Supervisor = Supervise()
 	}
 	l := &Launcher{
-		opts:    opts,
-		log:     opts.Logger,
-		super:   opts.Supervisor,
-		slots:   make(chan slot, opts.MaxConcurrent),
-		closing: make(chan struct{}),
-		killNow: make(chan struct{}),
+		opts:      opts,
+		log:       opts.Logger,
+		super:     opts.Supervisor,
+		slots:     make(chan slot, opts.MaxConcurrent),
+		resSlots:  make(chan slot, opts.MaxResident),
+		residents: make(map[*Process]struct{}),
+		closing:   make(chan struct{}),
+		killNow:   make(chan struct{}),
 	}
 	var b backend
 	var err error
@@ -239,6 +259,9 @@ func New(opts Options) (*Launcher, error) {
 	}
 	for i := len(l.slots); i < opts.MaxConcurrent; i++ {
 		l.slots <- slot{idx: i}
+	}
+	for i := range opts.MaxResident {
+		l.resSlots <- slot{idx: opts.MaxConcurrent + i}
 	}
 	if err != nil {
 		var ue *UncontainedError
@@ -364,24 +387,31 @@ func CheckPrivateMounts() error { return checkMounts() }
 // run launches spec in s. broken is set when s's jail can no longer be
 // used.
 func (l *Launcher) run(ctx context.Context, s slot, spec *Spec) (out *Outcome, broken, err error) {
-	j := s.j
-	if spec.OwnUser && spec.Confine != nil {
-		c := *spec.Confine
-		id := uint32(OwnUserBase + s.idx)
-		c.User = &confine.User{UID: id, GID: id}
-		spec2 := *spec
-		spec2.Confine = &c
-		spec = &spec2
-		// What the tool leaves in /tmp, /var/tmp or /dev/shm goes with
-		// its call.
-		before := tmpStamps()
-		defer func() {
-			for _, p := range sweepOwn(before, id) {
-				l.log.Debug().Str("path", p).Msg("removed what a call left in a shared temporary folder")
-			}
-		}()
+	spec, after := l.asOwnUser(s, spec)
+	defer after()
+	return l.runIn(ctx, s.j, spec)
+}
+
+// asOwnUser returns spec with the user of slot s when it asks for one
+// (Spec.OwnUser), and what to do once its process has ended: remove
+// what that user left in the shared temporary folders.
+func (l *Launcher) asOwnUser(s slot, spec *Spec) (*Spec, func()) {
+	if !spec.OwnUser || spec.Confine == nil {
+		return spec, func() {}
 	}
-	return l.runIn(ctx, j, spec)
+	c := *spec.Confine
+	id := uint32(OwnUserBase + s.idx)
+	c.User = &confine.User{UID: id, GID: id}
+	spec2 := *spec
+	spec2.Confine = &c
+	// What the tool leaves in /tmp, /var/tmp or /dev/shm goes with
+	// its call.
+	before := tmpStamps()
+	return &spec2, func() {
+		for _, p := range sweepOwn(before, id) {
+			l.log.Debug().Str("path", p).Msg("removed what a call left in a shared temporary folder")
+		}
+	}
 }
 
 // withRlimits returns c with the limits rl added, each the lower of the
@@ -442,8 +472,17 @@ func (l *Launcher) Shutdown() {
 	l.mu.Unlock()
 }
 
-// Close refuses new calls, waits for running ones to finish, and removes
-// the cgroups. Cancel the calls' contexts first for a quick shutdown. It is
+// Closed reports whether the launcher refuses new calls: Shutdown or
+// Close has begun.
+func (l *Launcher) Closed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// Close refuses new calls, stops the long-lived processes (SIGTERM, then
+// SIGKILL after the grace), waits for running calls to finish, and
+// removes the cgroups. Cancel the calls' contexts first for a quick shutdown. It is
 // safe to call more than once.
 func (l *Launcher) Close() error {
 	l.mu.Lock()
@@ -456,11 +495,23 @@ func (l *Launcher) Close() error {
 		l.closed = true
 		close(l.closing)
 	}
+	residents := make([]*Process, 0, len(l.residents))
+	for p := range l.residents {
+		residents = append(residents, p)
+	}
 	l.mu.Unlock()
+	for _, p := range residents {
+		p.Stop(false)
+	}
 	l.running.Wait()
 	var errs []error
 	for range l.opts.MaxConcurrent {
 		if s := <-l.slots; s.j != nil {
+			errs = append(errs, s.j.close())
+		}
+	}
+	for range l.opts.MaxResident {
+		if s := <-l.resSlots; s.j != nil {
 			errs = append(errs, s.j.close())
 		}
 	}

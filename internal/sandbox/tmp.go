@@ -14,15 +14,11 @@ import (
 // not list (0711): the tool finds it in TMPDIR, no other call can reach
 // it, and it is removed with everything in it when the call ends.
 func (l *Launcher) callTmp(conf *confine.Config) (string, error) {
-	l.tmpOnce.Do(func() {
-		if l.tmpRoot, l.tmpErr = os.MkdirTemp("", "toolhost-calls-"); l.tmpErr == nil {
-			l.tmpErr = os.Chmod(l.tmpRoot, 0o711)
-		}
-	})
-	if l.tmpErr != nil {
-		return "", l.tmpErr
+	root, err := l.TempRoot()
+	if err != nil {
+		return "", err
 	}
-	dir, err := os.MkdirTemp(l.tmpRoot, "call-")
+	dir, err := os.MkdirTemp(root, "call-")
 	if err != nil {
 		return "", err
 	}
@@ -33,6 +29,19 @@ func (l *Launcher) callTmp(conf *confine.Config) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// TempRoot is the launcher's folder for the calls' temporary folders
+// and the folders it shares with long-lived processes (Spec.ShareDirs):
+// owned by the host, others may cross it but not list it (0711). It is
+// made at the first use and removed by Close.
+func (l *Launcher) TempRoot() (string, error) {
+	l.tmpOnce.Do(func() {
+		if l.tmpRoot, l.tmpErr = os.MkdirTemp("", "toolhost-calls-"); l.tmpErr == nil {
+			l.tmpErr = os.Chmod(l.tmpRoot, 0o711)
+		}
+	})
+	return l.tmpRoot, l.tmpErr
 }
 
 // removeTree removes dir and everything in it, also what a tool made

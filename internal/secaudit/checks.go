@@ -87,6 +87,8 @@ type tool struct {
 	schema  json.RawMessage
 	marks   []policy.Mark
 	vetted  *manifest.Tool // from manifest.Load; nil from the lenient reading
+	// resident: the tool serves its calls from one long-lived process.
+	resident bool
 }
 
 // auditor collects the findings of one run.
@@ -174,7 +176,7 @@ func (a *auditor) load() ([]*tool, policy.Mode, bool) {
 				name: t.Name, command: t.Command, program: a.programPath(t.Command[0]), real: t.Program.Path,
 				timeout: t.Timeout, env: t.EnvPassthrough, sha256: t.Program.SHA256,
 				level: t.Sandbox.Level, user: t.Sandbox.User, network: t.Sandbox.Network, schema: t.InputSchema, marks: t.Marks,
-				vetted: t,
+				vetted: t, resident: t.Resident != nil,
 			})
 		}
 		if m.Policy == nil {
@@ -196,6 +198,7 @@ type rawTool struct {
 	EnvPassthrough []string        `json:"envPassthrough"`
 	SHA256         string          `json:"sha256"`
 	Schema         json.RawMessage `json:"schema"`
+	Resident       json.RawMessage `json:"resident"`
 	Sandbox        struct {
 		Level   string `json:"level"`
 		User    string `json:"user"`
@@ -226,6 +229,7 @@ func (a *auditor) lenient() ([]*tool, policy.Mode, bool) {
 		t := &tool{
 			name: rt.Name, command: rt.Command, timeout: time.Duration(rt.TimeoutSec * float64(time.Second)),
 			sha256: rt.SHA256, level: rt.Sandbox.Level, user: rt.Sandbox.User, network: rt.Sandbox.Network, schema: rt.Schema,
+			resident: len(rt.Resident) > 0 && string(rt.Resident) != "null",
 		}
 		if t.level == "" {
 			t.level = manifest.LevelLimits
@@ -422,6 +426,16 @@ func (a *auditor) checkTool(t *tool) {
 		a.add(SecretsWithNetwork, Critical, t.name,
 			fmt.Sprintf("passes %s and can reach the network (%s): a prompt-injected call can send it anywhere", strings.Join(secrets, ", "), how),
 			fmt.Sprintf(`set "sandbox": {"level": "strict"} without "network": true, or stop passing %s`, strings.Join(secrets, ", ")))
+	}
+	if t.resident && t.level == manifest.LevelNone {
+		a.add(ResidentLevelNone, Critical, t.name,
+			"resident at sandbox level none: one long-lived process, unbounded and as the host's own user, serves every call, so whatever one call leaves in it (files, memory, a changed program state) reaches the next",
+			`set "sandbox": {"level": "limits"} (or "strict"), or drop "resident"`)
+	}
+	if t.resident && len(secrets) > 0 {
+		a.add(ResidentSecrets, Warn, t.name,
+			fmt.Sprintf("resident and passed %s: one long-lived process serves every call, so a call that gets it to reveal or misuse the secret keeps it for the calls after", strings.Join(secrets, ", ")),
+			fmt.Sprintf(`drop "resident" (a process per call) or stop passing %s`, strings.Join(secrets, ", ")))
 	}
 	if t.level == manifest.LevelStrict {
 		if err := a.opts.StrictCheck(); err != nil {

@@ -74,6 +74,8 @@ const (
 	ProgramUnrunnable     = "program-unrunnable"        // critical: the tool's user cannot run its program
 	MCPHTTPLoopbackNoAuth = "mcp-http-loopback-no-auth" // warn: MCP over HTTP on loopback without auth
 	StrictRoot            = "strict-root"               // warn: a tool at level strict running as root
+	ResidentSecrets       = "resident-secrets"          // warn: a resident tool that is passed a secret
+	ResidentLevelNone     = "resident-level-none"       // critical: a resident tool at sandbox level none
 	TerminalReachable     = "terminal-reachable"        // warn: a tool that may open the user's terminal by path
 	MountsUnavailable     = "mounts-unavailable"        // warn: the limits level's own mounts cannot be made here
 	ContainmentShared     = "containment-shared"        // info: one process bound for all calls (pid namespace backend)

@@ -468,6 +468,11 @@ func TestToolSettings(t *testing.T) {
 		{"a token on loopback", nil, defaultPolicy, nil, map[string]string{"http": "127.0.0.1:8080", "token": "tokens"}, nil},
 		{"strict as root", map[string]any{"sandbox": map[string]any{"level": "strict", "user": "root"}}, defaultPolicy, nil, nil,
 			[]string{"warn strict-root [get_time]"}},
+		{"resident, strict, no secret", map[string]any{"resident": map[string]any{}, "sandbox": map[string]any{"level": "strict"}}, defaultPolicy, nil, nil, nil},
+		{"resident with a secret", map[string]any{"resident": map[string]any{"maxCalls": 100}, "sandbox": map[string]any{"level": "strict"}, "envPassthrough": []string{"GITHUB_TOKEN"}}, defaultPolicy, nil, nil,
+			[]string{"warn resident-secrets [get_time]"}},
+		{"resident at level none", map[string]any{"resident": map[string]any{}, "sandbox": map[string]any{"level": "none"}}, defaultPolicy, nil, nil,
+			[]string{"critical resident-level-none [get_time]", "warn level-none [get_time]", "warn terminal-reachable [get_time]"}},
 		{"limits as root", map[string]any{"sandbox": map[string]any{"level": "limits", "user": "root"}}, defaultPolicy, nil, nil,
 			[]string{"warn terminal-reachable [get_time]"}},
 		{"limits as a named user", map[string]any{"sandbox": map[string]any{"level": "limits", "user": "nobody"}}, defaultPolicy, nil, nil, nil},
@@ -617,7 +622,7 @@ func TestSchemaIDs(t *testing.T) {
 	all := []string{ManifestInvalid, PermToolBinary, PermToolsFolder, PermManifest, PermPolicy, PermAudit, ModeBypass,
 		NoPolicy, LevelNone, SecretsWithNetwork, CommandUnguarded, TimeoutMissing, TimeoutLong, BinaryOutsideToolbin,
 		BinaryUnpinned, StrictUnavailable, MCPHTTPNoAuth, Uncontained, ContainmentShared, ProgramUnrunnable,
-		MCPHTTPLoopbackNoAuth, StrictRoot, TerminalReachable, MountsUnavailable}
+		MCPHTTPLoopbackNoAuth, StrictRoot, TerminalReachable, MountsUnavailable, ResidentSecrets, ResidentLevelNone}
 	if got := doc.Defs.Finding.Properties.ID.Enum; !slices.Equal(got, all) {
 		t.Errorf("schema ids %q, want %q", got, all)
 	}

@@ -72,11 +72,46 @@ func Main[In, Out any](run func(ctx context.Context, in In) (Out, error)) {
 		return
 	}
 	Serve(func(ctx context.Context, args []byte) CallReply {
-		var stdout, stderr bytes.Buffer
-		status := protocol.Run(ctx, bytes.NewReader(args), &stdout, &stderr, run)
-		return CallReply{Status: status, Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+		var stdout bytes.Buffer
+		stderr := &stderrKeeper{}
+		status := protocol.Run(ctx, bytes.NewReader(args), &stdout, stderr, run)
+		return CallReply{Status: status, Stdout: stdout.Bytes(), Stderr: stderr.bytes()}
 	})
 	os.Exit(0)
+}
+
+// MaxStderr is how much of a call's standard error a reply holds: its
+// first and last halves, as a host keeps of a one-shot tool's.
+const MaxStderr = 64 << 10
+
+// stderrKeeper keeps the first and last MaxStderr/2 bytes written to it.
+type stderrKeeper struct {
+	head, tail []byte
+	cut        bool
+}
+
+func (k *stderrKeeper) Write(p []byte) (int, error) {
+	n := len(p)
+	if room := MaxStderr/2 - len(k.head); room > 0 {
+		take := min(room, len(p))
+		k.head = append(k.head, p[:take]...)
+		p = p[take:]
+	}
+	if len(p) > 0 {
+		k.tail = append(k.tail, p...)
+		if over := len(k.tail) - MaxStderr/2; over > 0 {
+			k.tail = append(k.tail[:0], k.tail[over:]...)
+			k.cut = true
+		}
+	}
+	return n, nil
+}
+
+func (k *stderrKeeper) bytes() []byte {
+	if k.cut {
+		return append(append(k.head, "\n…\n"...), k.tail...)
+	}
+	return append(k.head, k.tail...)
 }
 
 // Serve serves call over go-plugin until the host ends the process. Each
@@ -169,18 +204,45 @@ type Client struct {
 // once; the caller decides how long the plugin may take to stop. An id
 // must not be used again while the plugin may still run its call.
 func (c *Client) Call(ctx context.Context, id uint64, args []byte) (CallReply, error) {
-	var reply CallReply
-	done := c.rpc.Go("Plugin.Call", CallArgs{ID: id, Args: args}, &reply, make(chan *rpc.Call, 1)).Done
+	p := c.Go(id, args)
 	select {
-	case call := <-done:
-		if call.Error != nil {
-			return CallReply{}, call.Error
-		}
-		return reply, nil
+	case <-p.Done():
+		return p.Result()
 	case <-ctx.Done():
-		c.rpc.Go("Plugin.Cancel", id, new(struct{}), make(chan *rpc.Call, 1))
+		c.Cancel(id)
 		return CallReply{}, ctx.Err()
 	}
+}
+
+// Go starts one call and returns at once; its reply comes when Done is
+// closed.
+func (c *Client) Go(id uint64, args []byte) *Pending {
+	p := &Pending{}
+	p.call = c.rpc.Go("Plugin.Call", CallArgs{ID: id, Args: args}, &p.reply, make(chan *rpc.Call, 1))
+	return p
+}
+
+// Cancel asks the plugin to cancel the call id: its context is cancelled.
+// It does not wait for the plugin.
+func (c *Client) Cancel(id uint64) {
+	c.rpc.Go("Plugin.Cancel", id, new(struct{}), make(chan *rpc.Call, 1))
+}
+
+// Pending is a call started by Go.
+type Pending struct {
+	call  *rpc.Call
+	reply CallReply
+}
+
+// Done delivers the call once it has ended; it may be received from once.
+func (p *Pending) Done() <-chan *rpc.Call { return p.call.Done }
+
+// Result is the call's reply, once Done has delivered it.
+func (p *Pending) Result() (CallReply, error) {
+	if p.call.Error != nil {
+		return CallReply{}, p.call.Error
+	}
+	return p.reply, nil
 }
 
 // Broken reports whether err means the plugin's connection is gone: it

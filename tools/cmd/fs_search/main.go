@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/toolhost/toolhost/protocol"
+	"github.com/toolhost/toolhost/protocol/resident"
 	"github.com/toolhost/toolhost/tools/internal/workspace"
 )
 
@@ -63,7 +64,8 @@ type output struct {
 }
 
 func main() {
-	workspace.Main(search)
+	// Resident when the host asks (manifest "resident"), one-shot otherwise.
+	resident.Main(workspace.Handler(search))
 }
 
 // query is a checked search request.

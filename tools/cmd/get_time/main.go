@@ -11,6 +11,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/toolhost/toolhost/protocol"
+	"github.com/toolhost/toolhost/protocol/resident"
 )
 
 // codeBadTimezone: the time zone is not a known IANA name.
@@ -28,7 +29,8 @@ type output struct {
 }
 
 func main() {
-	protocol.Main(func(_ context.Context, in input) (output, error) {
+	// Resident when the host asks (manifest "resident"), one-shot otherwise.
+	resident.Main(func(_ context.Context, in input) (output, error) {
 		return getTime(time.Now(), in)
 	})
 }
