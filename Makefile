@@ -82,6 +82,12 @@ bench:
 	$(GO) test -run '^$$' -bench 'Load1000|Append|PeakMemory' -count 6 ./internal/manifest/ ./internal/audit/ ./cmd/agentcli/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'ToolTest' -benchtime 3x -count 6 ./cmd/agentcli/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'ResidentVsOneShot' -benchtime 200x -count 6 ./protocol/resident/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'Resident/oneshot/seq' -benchtime 100x -count 6 ./internal/host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'Resident/oneshot/par8' -benchtime 4x -count 6 ./internal/host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'Resident/floor/seq' -benchtime 2000x -count 6 ./internal/host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'Resident/floor/par8' -benchtime 50x -count 6 ./internal/host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'MCPResident/seq' -benchtime 100x -count 6 ./cmd/agentcli/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'MCPResident/par8' -benchtime 4x -count 6 ./cmd/agentcli/ | tee -a bench.txt
 	$(GO) run $(BENCHSTAT) bench.txt
 
 clean:

@@ -200,3 +200,80 @@ func (c *leanClient) close(b *testing.B) {
 		b.Errorf("server exit: %v", err)
 	}
 }
+
+// BenchmarkMCPResident measures tools/call round trips to "agentcli mcp"
+// over stdio (a real process; the lean client) of the same trivial Go
+// tool (testdata/tools/noop_resident) served one-shot and resident, in
+// the same run: sequentially call by call in rotating order, at 8 in
+// flight in rounds of 8×20 calls. speedup is the resident rate over the
+// one-shot rate.
+func BenchmarkMCPResident(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "noop_resident")
+	if err := gobuild.Build("../..", bin, "./testdata/tools/noop_resident"); err != nil {
+		b.Fatal(err)
+	}
+	entry := func(name, resident string) string {
+		return fmt.Sprintf(`{"name":%q,"command":[%q]%s,
+		"schema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]},
+		"outputSchema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}}`, name, bin, resident)
+	}
+	dir := project(b, entry("oneshot", ""), entry("resident", `,"resident":{"concurrency":8}`))
+	c := startLeanClient(b, dir)
+	call := func(tool string) func(int) {
+		return func(n int) {
+			res := c.call(b, fmt.Sprintf(`"name":%q,"arguments":{"n":%d}`, tool, n))
+			var r struct {
+				Result struct {
+					IsError           bool
+					StructuredContent struct{ N int }
+				}
+			}
+			if json.Unmarshal(res, &r) != nil || r.Result.IsError || r.Result.StructuredContent.N != n {
+				b.Fatalf("MCP got %s", res)
+			}
+		}
+	}
+	variants := []func(int){call("oneshot"), call("resident")}
+	report := func(b *testing.B, calls int, took [2]time.Duration) {
+		n := float64(calls)
+		b.ReportMetric(n/took[0].Seconds(), "oneshot-calls/s")
+		b.ReportMetric(n/took[1].Seconds(), "resident-calls/s")
+		b.ReportMetric(took[0].Seconds()/took[1].Seconds(), "speedup")
+		b.ReportMetric(0, "ns/op")
+	}
+	b.Run("seq", func(b *testing.B) {
+		var took [2]time.Duration
+		for i := 0; b.Loop(); i++ {
+			for k := range variants {
+				j := (i + k) % len(variants)
+				t0 := time.Now()
+				variants[j](i)
+				took[j] += time.Since(t0)
+			}
+		}
+		report(b, b.N, took)
+	})
+	b.Run("par8", func(b *testing.B) {
+		const workers, each = 8, 20
+		var took [2]time.Duration
+		for i := 0; b.Loop(); i++ {
+			for k := range variants {
+				j := (i + k) % len(variants)
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				t0 := time.Now()
+				for range workers {
+					wg.Go(func() {
+						for n := next.Add(1); n <= workers*each; n = next.Add(1) {
+							variants[j](int(n))
+						}
+					})
+				}
+				wg.Wait()
+				took[j] += time.Since(t0)
+			}
+		}
+		report(b, b.N*workers*each, took)
+	})
+	c.close(b)
+}

@@ -621,8 +621,14 @@ func (h *Host) interpret(p *prepared, redact *redactor, out *sandbox.Outcome) (j
 		return nil, protocol.Errorf(protocol.CodeOutputLimit, "%s wrote more than %d bytes to standard output and was killed", t.Name, p.maxOut)
 	case out.MemoryLimit:
 		return nil, protocol.Errorf(protocol.CodeMemoryLimit, "%s ran out of memory: it and the processes it started may use %d MiB together (limits.memoryMB), and went past it%s", t.Name, p.sandbox.conf.MemoryBytes>>20, stderrTail(stderr))
+	case out.TimedOut && t.Resident != nil && !out.GraceExpired:
+		return nil, protocol.Errorf(protocol.CodeTimeout, "%s did not finish within %v; the call was cancelled in its resident process", t.Name, p.timeout)
+	case out.TimedOut && t.Resident != nil:
+		return nil, protocol.Errorf(protocol.CodeTimeout, "%s did not finish within %v, nor within the kill grace after: its resident process was killed", t.Name, p.timeout)
 	case out.TimedOut:
 		return nil, protocol.Errorf(protocol.CodeTimeout, "%s did not finish within %v and was killed%s", t.Name, p.timeout, stderrTail(stderr))
+	case out.Cancelled && t.Resident != nil:
+		return nil, protocol.Errorf(protocol.CodeCancelled, "call cancelled in %s's resident process", t.Name)
 	case out.Cancelled:
 		return nil, protocol.Errorf(protocol.CodeCancelled, "call cancelled; %s was killed", t.Name)
 	case out.ExitCode != 0 || out.Signal != 0:

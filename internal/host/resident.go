@@ -47,6 +47,12 @@ const (
 	residentBackoffMax = 10 * time.Second
 )
 
+// residentStartMin is the least time a resident process has to start
+// and complete go-plugin's handshake, whatever the tool's timeout: a
+// start is not a call, and a large program on a busy machine may take
+// seconds.
+const residentStartMin = 10 * time.Second
+
 // residentStdout caps what a plugin writes to its real standard output
 // over its life: go-plugin's handshake line, nothing else.
 const residentStdout = 64 << 10
@@ -388,7 +394,7 @@ func (r *residentTool) start(p *prepared, spec *sandbox.Spec, grants string) (*p
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC},
 		SkipHostEnv:      true,
 		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: root},
-		StartTimeout:     spec.Timeout,
+		StartTimeout:     max(spec.Timeout, residentStartMin),
 		Logger:           hclog.NewNullLogger(),
 		Stderr:           io.Discard,
 		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, dir string) (runner.Runner, error) {
