@@ -103,10 +103,27 @@ func TestTools(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "fs_read_file") || !strings.Contains(out, "5 tools vetted from") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
+	// The bundled get_time and fs_search run resident; the others not.
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.HasPrefix(f[0], "get_time") && !strings.HasPrefix(f[0], "fs_") {
+			continue
+		}
+		want := "per-call"
+		if f[0] == "get_time" || f[0] == "fs_search" {
+			want = "resident"
+		}
+		if f[2] != want {
+			t.Errorf("%s runs %q, want %q:\n%s", f[0], f[2], want, out)
+		}
+	}
 	code, out, _ = runIn(t, dir, "tools", "-json")
 	var list []toolInfo
 	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 5 || list[0].Name != "get_time" || len(list[0].InputSchema) == 0 {
 		t.Fatalf("exit %d: %s", code, out)
+	}
+	if r := list[0].Resident; r == nil || r.IdleSec != 120 || r.Concurrency != 8 || list[1].Resident != nil {
+		t.Errorf("resident settings listed: %+v, %+v", list[0].Resident, list[1].Resident)
 	}
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/toolhost/toolhost/internal/mcpserve"
 )
 
 // mcpServer is a running "agentcli mcp" with an mcp-go client on its
@@ -150,6 +152,18 @@ func testMCPStdio(t *testing.T, version string) {
 	if _, ok := rf.InputSchema.Properties["path"]; !ok {
 		t.Errorf("input schema %+v", rf.InputSchema)
 	}
+	// Resident tools say so in _meta, with their settings; others not.
+	if gt := byName["get_time"]; gt.Meta == nil || gt.Meta.AdditionalFields[mcpserve.ResidentMeta] == nil || rf.Meta != nil {
+		t.Errorf("get_time's _meta %+v, fs_read_file's %+v", gt.Meta, rf.Meta)
+	} else if b, _ := json.Marshal(gt.Meta.AdditionalFields[mcpserve.ResidentMeta]); !strings.Contains(string(b), `"idleSec":120`) {
+		t.Errorf("get_time's resident settings: %s", b)
+	}
+	// A resident tool's call, twice: the same process serves both.
+	for range 2 {
+		if res := s.call(t, ctx, "get_time", map[string]any{"timezone": "Europe/Paris"}); res.IsError || !strings.Contains(text(res), "Europe/Paris") {
+			t.Errorf("get_time: %s", text(res))
+		}
+	}
 
 	if !mcp.IsModernProtocol(version) {
 		//lint:ignore SA1019 ping is part of every revision before 2026-07-28, which clients still speak
@@ -218,8 +232,11 @@ func testMCPStdio(t *testing.T, version string) {
 		t.Errorf("the refused write is not audited with its decision:\n%s", auditOf(dir))
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, "state", "toolhost", "audit.jsonl"))
-	if n := strings.Count(string(data), `"frontend":"mcp","caller":"stdio"`); n != 9 || !strings.Contains(string(data), `"tool":"invented"`) || !strings.Contains(string(data), `"code":"UNKNOWN_TOOL","message":"unknown tool \"invented\"`) {
-		t.Errorf("%d audit records from mcp, want 9 with the unknown tool's:\n%s", n, data)
+	if n := strings.Count(string(data), `"resident":true`); n != 2 {
+		t.Errorf("%d audit records of resident calls, want 2:\n%s", n, data)
+	}
+	if n := strings.Count(string(data), `"frontend":"mcp","caller":"stdio"`); n != 11 || !strings.Contains(string(data), `"tool":"invented"`) || !strings.Contains(string(data), `"code":"UNKNOWN_TOOL","message":"unknown tool \"invented\"`) {
+		t.Errorf("%d audit records from mcp, want 11 with the unknown tool's:\n%s", n, data)
 	}
 }
 

@@ -113,6 +113,11 @@ func TestUnprivilegedFrontends(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(ws, "made.txt")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != testUID {
 		t.Errorf("made.txt: %v, want a file of uid %d", err, testUID)
 	}
+	// A resident tool (get_time is in the repository's tools.json).
+	out, errs, err = run("", "call", "-tools", manifest, "-workspace", ws, "get_time", `{"timezone":"Asia/Tokyo"}`)
+	if err != nil || !strings.Contains(out, `"timezone":"Asia/Tokyo"`) {
+		t.Errorf("resident call: %v\n%s%s", err, out, errs)
+	}
 
 	// The pre-stage too: its built-in read runs as the user, in the
 	// workspace, and its cache is written there (no go.mod above it).
@@ -160,6 +165,16 @@ func TestUnprivilegedFrontends(t *testing.T) {
 	if err != nil || res.IsError || !strings.Contains(text(res), "heron") {
 		t.Errorf("mcp call: %v %+v\n%s", err, res, stderr.String())
 	}
+	// A resident tool over MCP, twice in its one process.
+	for range 2 {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "fs_search"
+		req.Params.Arguments = map[string]any{"query": "heron"}
+		res, err := c.CallTool(ctx, req)
+		if err != nil || res.IsError || !strings.Contains(text(res), "notes.txt") {
+			t.Errorf("resident mcp call: %v %+v\n%s", err, res, stderr.String())
+		}
+	}
 	c.Close() // closes the server's stdin and waits for it
 	if ps := cmd.ProcessState; ps == nil || !ps.Success() {
 		t.Errorf("the server did not exit cleanly when its client left: %v", ps)
@@ -174,11 +189,17 @@ func TestUnprivilegedFrontends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := 0
+	calls, resident := 0, 0
 	for line := range strings.Lines(string(logData)) {
-		var rec struct{ Tool, Containment, Rule string }
+		var rec struct {
+			Tool, Containment, Rule string
+			Resident                bool
+		}
 		json.Unmarshal([]byte(line), &rec)
 		calls++
+		if rec.Resident {
+			resident++
+		}
 		if rec.Rule == "builtin" {
 			continue
 		}
@@ -186,7 +207,7 @@ func TestUnprivilegedFrontends(t *testing.T) {
 			t.Errorf("audit record of %s: containment %q, want pid-namespace", rec.Tool, rec.Containment)
 		}
 	}
-	if calls != 4 {
-		t.Errorf("%d calls audited, want 4:\n%s", calls, logData)
+	if calls != 7 || resident != 3 {
+		t.Errorf("%d calls audited (%d resident), want 7 (3):\n%s", calls, resident, logData)
 	}
 }
