@@ -751,35 +751,51 @@ func checkArgs(schema *jsonschema.Schema, args json.RawMessage) ([]byte, any, *p
 func foldCollision(at string, v any) (where, a, b string) {
 	switch x := v.(type) {
 	case map[string]any:
-		seen := make(map[string]string, len(x))
-		for k := range x {
-			f := policy.FoldKey(k)
-			if other, dup := seen[f]; dup {
-				if at == "" {
-					at = "(root)"
+		if len(x) > 1 {
+			seen := make(map[string]string, len(x))
+			for k := range x {
+				f := policy.FoldKey(k)
+				if other, dup := seen[f]; dup {
+					if at == "" {
+						at = "(root)"
+					}
+					return at, min(k, other), max(k, other)
 				}
-				return at, min(k, other), max(k, other)
+				seen[f] = k
 			}
-			seen[f] = k
 		}
 		for k, e := range x {
-			if w, a, b := foldCollision(at+"/"+escapePointer(k), e); w != "" {
-				return w, a, b
+			if container(e) {
+				if w, a, b := foldCollision(at+"/"+escapePointer(k), e); w != "" {
+					return w, a, b
+				}
 			}
 		}
 	case []any:
 		for i, e := range x {
-			if w, a, b := foldCollision(at+"/"+strconv.Itoa(i), e); w != "" {
-				return w, a, b
+			if container(e) {
+				if w, a, b := foldCollision(at+"/"+strconv.Itoa(i), e); w != "" {
+					return w, a, b
+				}
 			}
 		}
 	}
 	return "", "", ""
 }
 
-func escapePointer(k string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
+// container reports whether v is an object or an array: what may hold
+// keys.
+func container(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
 }
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+func escapePointer(k string) string { return pointerEscaper.Replace(k) }
 
 func jsonKind(v any) string {
 	switch v.(type) {

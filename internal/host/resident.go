@@ -212,6 +212,9 @@ func (h *Host) startEager(ts *toolset) {
 					h.log.Warn().Err(err).Str("tool", p.tool.Name).Msg("resident tool not started")
 					return
 				}
+				r.mu.Lock()
+				pp.calls-- // not a call: maxCalls counts calls
+				r.mu.Unlock()
 				r.release(pp, false)
 			}()
 		}
