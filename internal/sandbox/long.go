@@ -31,41 +31,18 @@ func (l *Launcher) StartLong(ctx context.Context, spec *Spec) (*Process, error) 
 	if spec.Timeout < 0 || spec.MaxStdout <= 0 || len(spec.Args) == 0 || spec.Path == "" {
 		return nil, errors.New("sandbox: Spec needs Path, Args and a positive MaxStdout")
 	}
-	if l.containErr != nil && !l.opts.AllowUncontained {
-		return nil, l.containErr
+	if err := l.admit(); err != nil {
+		return nil, err
 	}
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil, ErrClosed
-	}
-	l.running.Add(1)
-	l.mu.Unlock()
 	ok := false
 	defer func() {
 		if !ok {
 			l.running.Done()
 		}
 	}()
-
-	var s slot
-	select {
-	case s = <-l.resSlots:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-l.closing:
-		return nil, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		l.resSlots <- s
+	s, err := l.take(ctx, l.resSlots, spec.Path)
+	if err != nil {
 		return nil, err
-	}
-	if s.j == nil {
-		var err error
-		if s.j, err = l.backend.newJail(); err != nil {
-			l.resSlots <- s
-			return nil, &LaunchError{Path: spec.Path, Err: err}
-		}
 	}
 	spec, after := l.asOwnUser(s, spec)
 	c, err := l.begin(s.j, spec, true)
@@ -88,17 +65,10 @@ func (l *Launcher) StartLong(ctx context.Context, spec *Spec) (*Process, error) 
 		defer l.running.Done()
 		out, broken, err := c.finish(stopCtx)
 		after()
-		if broken != nil {
-			l.log.Error().Err(broken).Msg("discarding a resident slot")
-			if cerr := s.j.close(); cerr != nil {
-				l.log.Error().Err(cerr).Msg("removing a resident slot")
-			}
-			s.j = nil
-		}
 		l.mu.Lock()
 		delete(l.residents, p)
 		l.mu.Unlock()
-		l.resSlots <- s
+		l.giveBack(l.resSlots, s, broken)
 		p.out, p.err = out, err
 		close(p.done)
 	}()

@@ -306,39 +306,63 @@ func (l *Launcher) Launch(ctx context.Context, spec *Spec) (*Outcome, error) {
 	if spec.Timeout <= 0 || spec.MaxStdout <= 0 || len(spec.Args) == 0 || spec.Path == "" {
 		return nil, errors.New("sandbox: Spec needs Path, Args, a positive Timeout and MaxStdout")
 	}
+	if err := l.admit(); err != nil {
+		return nil, err
+	}
+	defer l.running.Done()
+	s, err := l.take(ctx, l.slots, spec.Path)
+	if err != nil {
+		return nil, err
+	}
+	out, broken, err := l.run(ctx, s, spec)
+	l.giveBack(l.slots, s, broken)
+	return out, err
+}
+
+// admit counts a new launch as running (the caller ends it with
+// l.running.Done), or says why none may start.
+func (l *Launcher) admit() error {
 	if l.containErr != nil && !l.opts.AllowUncontained {
-		return nil, l.containErr
+		return l.containErr
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.closed {
-		l.mu.Unlock()
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	l.running.Add(1)
-	l.mu.Unlock()
-	defer l.running.Done()
+	return nil
+}
 
+// take waits for a free slot of pool, with its jail, for the program at
+// path.
+func (l *Launcher) take(ctx context.Context, pool chan slot, path string) (slot, error) {
 	var s slot
 	select {
-	case s = <-l.slots:
+	case s = <-pool:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return s, ctx.Err()
 	case <-l.closing:
-		return nil, ErrClosed
+		return s, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		// Both were ready and select chose the slot: start nothing.
-		l.slots <- s
-		return nil, err
+		pool <- s
+		return s, err
 	}
 	if s.j == nil {
 		var err error
 		if s.j, err = l.backend.newJail(); err != nil {
-			l.slots <- s
-			return nil, &LaunchError{Path: spec.Path, Err: err}
+			pool <- s
+			return s, &LaunchError{Path: path, Err: err}
 		}
 	}
-	out, broken, err := l.run(ctx, s, spec)
+	return s, nil
+}
+
+// giveBack returns s to pool once its process is done; a broken jail is
+// discarded (the slot gets a new one at its next use).
+func (l *Launcher) giveBack(pool chan slot, s slot, broken error) {
 	if broken != nil {
 		l.log.Error().Err(broken).Msg("discarding a cgroup slot")
 		if cerr := s.j.close(); cerr != nil {
@@ -346,8 +370,7 @@ func (l *Launcher) Launch(ctx context.Context, spec *Spec) (*Outcome, error) {
 		}
 		s.j = nil
 	}
-	l.slots <- s
-	return out, err
+	pool <- s
 }
 
 // slot is one of the calls that may run at once: its jail (nil until its
