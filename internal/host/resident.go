@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -77,8 +78,8 @@ type residentTool struct {
 	starting chan struct{} // closed when the start under way ends
 	fails    int           // starts or processes that failed in a row
 	retryAt  time.Time
-	closed   bool // no more calls: the tool was reloaded or the host closes
-	procs    sync.WaitGroup
+	closed   bool            // no more calls: the tool was reloaded or the host closes
+	procs    *sync.WaitGroup // the host's resident processes (residents.procs)
 	nextID   uint64
 }
 
@@ -106,6 +107,9 @@ type residents struct {
 	mu     sync.Mutex
 	tools  map[string]*residentTool
 	closed bool
+	// procs counts the processes of every resident tool, those retired
+	// by a reload too, until each has stopped.
+	procs sync.WaitGroup
 }
 
 // residentKey is what a resident tool's process is started from: a
@@ -158,7 +162,7 @@ func (rs *residents) swap(h *Host, ts *toolset) {
 		key := residentKey(p)
 		r := old[name]
 		if r == nil || r.key != key {
-			r = &residentTool{h: h, name: name, cfg: *p.tool.Resident, key: key, slots: make(chan struct{}, p.tool.Resident.Concurrency)}
+			r = &residentTool{h: h, name: name, cfg: *p.tool.Resident, key: key, slots: make(chan struct{}, p.tool.Resident.Concurrency), procs: &rs.procs}
 			r.closed = rs.closed
 		}
 		rs.tools[name] = r
@@ -172,11 +176,11 @@ func (rs *residents) swap(h *Host, ts *toolset) {
 }
 
 // close retires every resident tool and waits until their processes
-// have stopped: each once its calls have ended.
+// (those of tools a reload retired too) have stopped: each once its calls
+// have ended.
 func (rs *residents) close() {
-	for _, r := range rs.retire() {
-		r.procs.Wait()
-	}
+	rs.retire()
+	rs.procs.Wait()
 }
 
 // retire retires every resident tool: no more calls, and each process
@@ -414,7 +418,7 @@ func (r *residentTool) start(p *prepared, spec *sandbox.Spec, grants string) (*p
 	})
 	pp := &plugProc{r: r, client: client, run: run, grants: grants}
 	fail := func(err error) (*plugProc, error) {
-		client.Kill()
+		run.end()
 		return nil, fmt.Errorf("%s's resident process: %w%s", r.name, err, run.diagnosis())
 	}
 	addr, err := client.Start()
@@ -427,6 +431,9 @@ func (r *residentTool) start(p *prepared, spec *sandbox.Spec, grants string) (*p
 	if pp.conn, err = run.dial(addr); err != nil {
 		return fail(err)
 	}
+	// The rest of the start is bounded too: a plugin that completed the
+	// handshake may still never answer.
+	pp.conn.SetDeadline(time.Now().Add(max(spec.Timeout, residentStartMin)))
 	if pp.rpc, err = plugin.NewRPCClient(pp.conn, resident.Plugins()); err != nil {
 		pp.conn.Close()
 		return fail(err)
@@ -434,15 +441,16 @@ func (r *residentTool) start(p *prepared, spec *sandbox.Spec, grants string) (*p
 	// What the plugin writes to os.Stdout and os.Stderr comes over the
 	// connection: read, it is no longer held.
 	if err := pp.rpc.SyncStreams(pp.conn.refund(), pp.conn.refund()); err != nil {
-		pp.rpc.Close()
+		pp.conn.Close()
 		return fail(err)
 	}
 	raw, err := pp.rpc.Dispense(resident.PluginName)
 	if err != nil {
-		pp.rpc.Close()
-		return fail(err)
+		pp.conn.Close()
+		return fail(fmt.Errorf("no answer to go-plugin's dispense: %w", err))
 	}
 	pp.tool = raw.(*resident.Client)
+	pp.conn.SetDeadline(time.Time{})
 	h.log.Debug().Str("tool", r.name).Int("pid", run.proc.PID()).Msg("resident process started")
 	return pp, nil
 }
@@ -476,16 +484,16 @@ func (pp *plugProc) stop(now bool) {
 		defer pp.r.procs.Done()
 		grace := pp.r.h.launcher.KillGrace()
 		if !now {
-			pp.rpc.Close() // asks the plugin to quit, then closes the connection
+			// Asks the plugin to quit; it may never answer, so this is
+			// waited for a grace at most.
+			go pp.rpc.Close()
 			select {
 			case <-pp.run.proc.Done():
 			case <-time.After(grace):
 			}
 		}
-		pp.run.proc.Stop(true)
-		pp.rpc.Close()
-		pp.client.Kill()
-		<-pp.run.proc.Done()
+		pp.run.end()
+		pp.conn.Close()
 	})
 }
 
@@ -506,7 +514,7 @@ func (pp *plugProc) kill(why string) {
 	pp.retiring = true
 	r.mu.Unlock()
 	pp.run.proc.Stop(true)
-	pp.rpc.Close() // the calls in flight end now
+	pp.conn.Close() // the calls in flight end now
 }
 
 // call runs one call of the tool in its process; the result is made an
@@ -680,6 +688,19 @@ type residentRunner struct {
 	name string
 	dir  string // the socket's folder, go-plugin's
 	proc *sandbox.Process
+}
+
+// end kills the process with its tree, waits for it, and removes the
+// socket's folder: what go-plugin's Client.Kill does, but for its dial
+// (which would connect to whatever the plugin left at its address).
+func (x *residentRunner) end() {
+	if x.proc != nil {
+		x.proc.Stop(true)
+		<-x.proc.Done()
+	}
+	if x.dir != "" {
+		os.RemoveAll(x.dir)
+	}
 }
 
 func (x *residentRunner) Start(ctx context.Context) error {

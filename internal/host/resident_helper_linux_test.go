@@ -2,15 +2,21 @@ package host
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/rpc"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	plugin "github.com/hashicorp/go-plugin"
 	"golang.org/x/sys/unix"
 
 	"github.com/toolhost/toolhost/protocol"
@@ -38,6 +44,39 @@ func residentHelper(name string) int {
 		// Never says go-plugin's handshake.
 		time.Sleep(time.Hour)
 		return 0
+	case "resident-symlink":
+		// Offers, in its socket folder, a link to a socket it may not use
+		// (named by its command line's last word).
+		link := filepath.Join(os.Getenv("PLUGIN_UNIX_SOCKET_DIR"), "s")
+		if err := os.Symlink(os.Args[len(os.Args)-1], link); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 3
+		}
+		fmt.Printf("1|1|unix|%s|netrpc\n", link)
+		time.Sleep(time.Hour)
+		return 0
+	case "resident-nodispense":
+		// Completes the handshake, then never answers go-plugin's
+		// dispense.
+		plugin.Serve(&plugin.ServeConfig{HandshakeConfig: resident.Handshake,
+			Plugins: plugin.PluginSet{resident.PluginName: blockingPlugin{}}})
+		return 0
+	case "resident-noquit":
+		// Serves calls, but never answers go-plugin's Control.Quit.
+		ln, err := net.Listen("unix", filepath.Join(os.Getenv("PLUGIN_UNIX_SOCKET_DIR"), "s"))
+		if err != nil {
+			return 3
+		}
+		fmt.Printf("1|1|unix|%s|netrpc\n", ln.Addr())
+		conn, err := ln.Accept()
+		if err != nil {
+			return 4
+		}
+		done := make(chan struct{})
+		never, _ := io.Pipe()
+		srv := &plugin.RPCServer{Plugins: plugin.PluginSet{resident.PluginName: echoPlugin{}}, Stdout: never, Stderr: never, DoneCh: done}
+		go srv.ServeConn(&quitFilter{Conn: conn, done: done})
+		select {}
 	case "resident-raw":
 		// Replies with whatever stdout the call asks for, status 0: what
 		// a plugin written without resident.Main could send.
@@ -96,6 +135,52 @@ func residentHelper(name string) int {
 		return nil, fmt.Errorf("unknown do %q", in.Do)
 	})
 	return 0
+}
+
+// blockingPlugin never serves: its Server blocks.
+type blockingPlugin struct{}
+
+func (blockingPlugin) Server(*plugin.MuxBroker) (any, error)              { select {} }
+func (blockingPlugin) Client(*plugin.MuxBroker, *rpc.Client) (any, error) { return nil, nil }
+
+// echoPlugin answers every call {"ok":true}.
+type echoPlugin struct{}
+type echoServer struct{}
+
+func (echoPlugin) Server(*plugin.MuxBroker) (any, error)              { return echoServer{}, nil }
+func (echoPlugin) Client(*plugin.MuxBroker, *rpc.Client) (any, error) { return nil, nil }
+
+func (echoServer) Call(_ resident.CallArgs, r *resident.CallReply) error {
+	r.Stdout = []byte(`{"ok":true}`)
+	return nil
+}
+func (echoServer) Cancel(uint64, *struct{}) error { return nil }
+
+// quitFilter drops the yamux data frames of the control stream (1) once
+// Control.Quit has been served: the host never gets its answer.
+type quitFilter struct {
+	net.Conn
+	done chan struct{}
+	mu   sync.Mutex
+	skip int
+}
+
+func (q *quitFilter) Write(p []byte) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.skip > 0 {
+		q.skip -= len(p)
+		return len(p), nil
+	}
+	if len(p) == 12 && p[1] == 0 && binary.BigEndian.Uint32(p[4:8]) == 1 {
+		select {
+		case <-q.done:
+			q.skip = int(binary.BigEndian.Uint32(p[8:12]))
+			return len(p), nil
+		default:
+		}
+	}
+	return q.Conn.Write(p)
 }
 
 // escapeAttempts tries what a strict tool may not do, and says for each

@@ -14,6 +14,7 @@ import (
 
 	"github.com/toolhost/toolhost/internal/manifest"
 	"github.com/toolhost/toolhost/internal/policy"
+	"github.com/toolhost/toolhost/internal/sandbox"
 	"github.com/toolhost/toolhost/internal/sandbox/confine"
 )
 
@@ -511,4 +512,94 @@ func TestResidentStrictEscapes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A plugin that offers a link to another socket is refused, and the host
+// never connects to that socket (go-plugin's own Kill would have: the
+// host ends plugins without it).
+func TestResidentSymlinkAddress(t *testing.T) {
+	victim := filepath.Join(t.TempDir(), "victim.sock")
+	ln, err := net.Listen("unix", victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	reached := make(chan struct{}, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			reached <- struct{}{}
+			c.Close()
+		}
+	}()
+	cmd, _ := json.Marshal([]string{mustExe(), "host-helper", "resident-symlink", "tool=sym", victim})
+	e := newEnv(t, []string{fmt.Sprintf(`{"name":"sym","command":%s,"resident":{},"timeoutSec":2}`, cmd)}, Options{})
+	wantCode(t, e.call("sym", `{}`), "LAUNCH_FAILED", "is not a socket")
+	e.h.Close()
+	select {
+	case <-reached:
+		t.Error("the host connected to the socket the plugin's link points to")
+	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// A plugin that completes the handshake but never answers go-plugin's
+// dispense, or never answers its request to quit, cannot hang a call or
+// Close.
+func TestResidentUnanswering(t *testing.T) {
+	e := newEnv(t, []string{
+		residentEntry("nodispense", "resident-nodispense", "", `"timeoutSec":1`),
+		residentEntry("noquit", "resident-noquit", "", `"timeoutSec":5`),
+	}, Options{})
+	wantCode(t, e.call("nodispense", `{}`), "LAUNCH_FAILED", "dispense")
+	if r := e.call("noquit", `{}`); r.Err != nil || string(r.Output) != `{"ok":true}` {
+		t.Fatalf("%s %v", r.Output, r.Err)
+	}
+	closed := make(chan struct{})
+	go func() { e.h.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(time.Minute):
+		t.Fatal("Close did not return")
+	}
+	if pids := append(residentsOf("nodispense"), residentsOf("noquit")...); len(pids) > 0 {
+		t.Errorf("processes left: %v", pids)
+	}
+}
+
+// Close drains the process of a tool a reload replaced too: its call in
+// flight finishes.
+func TestResidentReloadThenClose(t *testing.T) {
+	e := newEnv(t, []string{residentEntry("res", "resident", "", `"timeoutSec":10`)}, Options{})
+	callPID(t, e.call("res", `{"do":"echo"}`))
+	var r *Result
+	done := make(chan struct{})
+	go func() { defer close(done); r = e.call("res", `{"do":"sleep","n":1500}`) }()
+	time.Sleep(300 * time.Millisecond)
+	path := filepath.Join(t.TempDir(), "tools.json")
+	os.WriteFile(path, []byte(`{"tools":[`+residentEntry("res", "resident", "", `"timeoutSec":9`)+`]}`), 0o644)
+	m2, err := manifest.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h.Swap(m2)
+	e.h.Close()
+	<-done
+	if r.Err != nil {
+		t.Errorf("the call in flight on the replaced process at Close: %v", r.Err)
+	}
+}
+
+// When every slot of long-lived processes is taken, a resident tool's
+// start fails saying so.
+func TestResidentSlotsTaken(t *testing.T) {
+	e := newEnv(t, []string{
+		residentEntry("a", "resident", "", `"timeoutSec":1`),
+		residentEntry("b", "resident", "", `"timeoutSec":1`),
+	}, Options{Sandbox: sandbox.Options{MaxResident: 1}})
+	callPID(t, e.call("a", `{"do":"echo"}`))
+	wantCode(t, e.call("b", `{"do":"echo"}`), "LAUNCH_FAILED", "slots of long-lived processes are taken")
 }

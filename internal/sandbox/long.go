@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -42,6 +43,9 @@ func (l *Launcher) StartLong(ctx context.Context, spec *Spec) (*Process, error) 
 	}()
 	s, err := l.take(ctx, l.resSlots, spec.Path)
 	if err != nil {
+		if ctx.Err() != nil && len(l.resSlots) == 0 {
+			return nil, fmt.Errorf("all %d slots of long-lived processes are taken (resident tools' processes stop after their idleSec): %w", l.opts.MaxResident, err)
+		}
 		return nil, err
 	}
 	spec, after := l.asOwnUser(s, spec)

@@ -18,7 +18,7 @@ import (
 // Defaults for the zero Options and Spec fields.
 const (
 	DefaultMaxConcurrent = 16
-	DefaultMaxResident   = 8
+	DefaultMaxResident   = 32
 	DefaultMaxProcs      = 256
 	DefaultKillGrace     = 2 * time.Second
 	DefaultMaxStderr     = 64 << 10
