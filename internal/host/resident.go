@@ -79,6 +79,7 @@ type residentTool struct {
 	fails    int           // starts or processes that failed in a row
 	retryAt  time.Time
 	closed   bool            // no more calls: the tool was reloaded or the host closes
+	waiting  int             // calls waiting for a slot or for the process
 	procs    *sync.WaitGroup // the host's resident processes (residents.procs)
 	nextID   uint64
 }
@@ -231,7 +232,14 @@ func (r *residentTool) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
-	if pp := r.cur; pp != nil {
+	r.settle()
+}
+
+// settle stops a closed tool's process once no call runs in it or waits
+// for it: calls that came before the close (waiting for one of its
+// concurrent slots, say) are served by it. r.mu is held.
+func (r *residentTool) settle() {
+	if pp := r.cur; r.closed && pp != nil && pp.inflight == 0 && r.waiting == 0 {
 		r.cur = nil
 		r.retire(pp)
 	}
@@ -254,8 +262,17 @@ func (r *residentTool) acquire(ctx context.Context, p *prepared, spec *sandbox.S
 	r.mu.Lock()
 	for {
 		if r.closed {
+			// Calls that came before the close run in the process that
+			// drains them.
+			pp := r.cur
+			if pp == nil || pp.dead || pp.exited() {
+				r.mu.Unlock()
+				return nil, errResidentClosed
+			}
+			pp.calls++
+			pp.inflight++
 			r.mu.Unlock()
-			return nil, errResidentClosed
+			return pp, nil
 		}
 		pp := r.cur
 		if pp != nil && (pp.dead || pp.grants != grants || pp.exited()) {
@@ -353,6 +370,10 @@ func (r *residentTool) release(pp *plugProc, broken bool) {
 	}
 	if pp.retiring || pp.dead {
 		go pp.stop(pp.dead)
+		return
+	}
+	if r.closed {
+		r.settle()
 		return
 	}
 	idle := time.Duration(r.cfg.IdleSec) * time.Second
@@ -525,13 +546,24 @@ func (r *residentTool) call(ctx context.Context, p *prepared, spec *sandbox.Spec
 	// process's start is bounded by it too (go-plugin's StartTimeout),
 	// so that a start that fails says why.
 	begin := time.Now()
+	r.mu.Lock()
+	r.waiting++
+	r.mu.Unlock()
+	done := func() {
+		r.mu.Lock()
+		r.waiting--
+		r.settle()
+		r.mu.Unlock()
+	}
 	select {
 	case r.slots <- struct{}{}:
 	case <-ctx.Done():
+		done()
 		return nil, protocol.Errorf(protocol.CodeCancelled, "call cancelled while waiting for one of the %d calls %s's process serves at once (resident.concurrency)", cap(r.slots), r.name)
 	}
 	defer func() { <-r.slots }()
 	pp, err := r.acquire(ctx, p, spec, grantsKey(spec.Confine))
+	done()
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:

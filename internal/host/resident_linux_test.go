@@ -603,3 +603,33 @@ func TestResidentSlotsTaken(t *testing.T) {
 	callPID(t, e.call("a", `{"do":"echo"}`))
 	wantCode(t, e.call("b", `{"do":"echo"}`), "LAUNCH_FAILED", "slots of long-lived processes are taken")
 }
+
+// A call that came before a reload, waiting for one of the concurrent
+// slots, runs in the process that drains the old tool's calls.
+func TestResidentReloadWaiting(t *testing.T) {
+	e := newEnv(t, []string{residentEntry("res", "resident", `{"concurrency":1}`, `"timeoutSec":10`)}, Options{})
+	pid := callPID(t, e.call("res", `{"do":"echo"}`))
+	var wg sync.WaitGroup
+	results := make([]*Result, 3)
+	for i := range results {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = e.call("res", `{"do":"sleep","n":400}`) }()
+	}
+	time.Sleep(200 * time.Millisecond)
+	path := filepath.Join(t.TempDir(), "tools.json")
+	os.WriteFile(path, []byte(`{"tools":[`+residentEntry("res", "resident", `{"concurrency":1}`, `"timeoutSec":9`)+`]}`), 0o644)
+	m2, err := manifest.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h.Swap(m2)
+	if callPID(t, e.call("res", `{"do":"echo"}`)) == pid {
+		t.Error("a call after the reload ran in the old process")
+	}
+	wg.Wait()
+	for i, r := range results {
+		if callPID(t, r) != pid {
+			t.Errorf("call %d, waiting at the reload, ran elsewhere", i)
+		}
+	}
+}
