@@ -546,6 +546,7 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 		if perr != nil {
 			return out, nil, perr
 		}
+		h.logStderr(t.Name, redact, out)
 		result, perr := h.interpret(p, redact, out)
 		return out, result, perr
 	}
@@ -581,12 +582,17 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 	if out.Leftovers > 0 {
 		h.log.Warn().Str("tool", t.Name).Int("count", out.Leftovers).Msg("killed processes the tool left running")
 	}
-	if ev := h.log.Debug(); len(out.Stderr) > 0 && ev.Enabled() {
-		// What a tool logs, on success too, for its author (-debug).
-		ev.Str("tool", t.Name).Int64("bytes", out.StderrBytes).Str("stderr", redact.clean(string(out.Stderr))).Msg("tool stderr")
-	}
+	h.logStderr(t.Name, redact, out)
 	result, perr := h.interpret(p, redact, out)
 	return out, result, perr
+}
+
+// logStderr logs what a tool wrote to stderr, on success too, for its
+// author (-debug).
+func (h *Host) logStderr(tool string, redact *redactor, out *sandbox.Outcome) {
+	if ev := h.log.Debug(); len(out.Stderr) > 0 && ev.Enabled() {
+		ev.Str("tool", tool).Int64("bytes", out.StderrBytes).Str("stderr", redact.clean(string(out.Stderr))).Msg("tool stderr")
+	}
 }
 
 // launchSpec is how a call of p is launched, but for its pinned program,

@@ -98,7 +98,8 @@ type plugProc struct {
 	calls, inflight int
 	retiring, dead  bool
 	idle            *time.Timer
-	why             string // why the host ended it, for the calls it fails
+	lastUsed        time.Time // when its last call ended
+	why             string    // why the host ended it, for the calls it fails
 
 	stopOnce sync.Once
 }
@@ -377,6 +378,7 @@ func (r *residentTool) release(pp *plugProc, broken bool) {
 		return
 	}
 	idle := time.Duration(r.cfg.IdleSec) * time.Second
+	pp.lastUsed = time.Now()
 	if pp.idle == nil {
 		pp.idle = time.AfterFunc(idle, func() { r.idled(pp) })
 	} else {
@@ -388,7 +390,9 @@ func (r *residentTool) release(pp *plugProc, broken bool) {
 func (r *residentTool) idled(pp *plugProc) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if pp.inflight > 0 || pp.retiring {
+	// A timer that fired while a call ended must not stop a process
+	// just used.
+	if pp.inflight > 0 || pp.retiring || time.Since(pp.lastUsed) < time.Duration(r.cfg.IdleSec)*time.Second {
 		return
 	}
 	if r.cur == pp {
@@ -445,6 +449,9 @@ func (r *residentTool) start(p *prepared, spec *sandbox.Spec, grants string) (*p
 	addr, err := client.Start()
 	if err != nil {
 		if run.proc == nil {
+			if run.dir != "" {
+				os.RemoveAll(run.dir)
+			}
 			return nil, err // it never started: the launcher's error
 		}
 		return fail(fmt.Errorf("no go-plugin handshake: %w", err))
@@ -873,7 +880,10 @@ type refundWriter struct{ c *budgetConn }
 
 func (w refundWriter) Write(p []byte) (int, error) {
 	w.c.mu.Lock()
-	w.c.budget += int64(len(p))
+	// And the header of the yamux frame it came in (12 bytes), at least
+	// one per write: else a plugin that logs much between calls would
+	// wear its slack away.
+	w.c.budget += int64(len(p)) + 12
 	w.c.mu.Unlock()
 	return len(p), nil
 }

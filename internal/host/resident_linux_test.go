@@ -92,7 +92,8 @@ func residentsOf(name string) []int {
 			continue
 		}
 		cmdline, _ := os.ReadFile("/proc/" + en.Name() + "/cmdline")
-		if strings.Contains(string(cmdline), "\x00tool="+name+"\x00") && alive(pid) {
+		// This test binary's, not another's running the same tests.
+		if strings.HasPrefix(string(cmdline), mustExe()+"\x00") && strings.Contains(string(cmdline), "\x00tool="+name+"\x00") && alive(pid) {
 			pids = append(pids, pid)
 		}
 	}
