@@ -87,7 +87,6 @@ type residentTool struct {
 // plugProc is one process of a resident tool.
 type plugProc struct {
 	r      *residentTool
-	client *plugin.Client
 	rpc    *plugin.RPCClient
 	tool   *resident.Client
 	run    *residentRunner
@@ -187,7 +186,7 @@ func (rs *residents) close() {
 
 // retire retires every resident tool: no more calls, and each process
 // stops once its calls have ended.
-func (rs *residents) retire() []*residentTool {
+func (rs *residents) retire() {
 	rs.mu.Lock()
 	var all []*residentTool
 	for _, r := range rs.tools {
@@ -199,7 +198,6 @@ func (rs *residents) retire() []*residentTool {
 	for _, r := range all {
 		r.close()
 	}
-	return all
 }
 
 // startEager starts the processes of the tools that ask to start with
@@ -441,7 +439,7 @@ func (r *residentTool) start(p *prepared, spec *sandbox.Spec, grants string) (*p
 			return run, nil
 		},
 	})
-	pp := &plugProc{r: r, client: client, run: run, grants: grants}
+	pp := &plugProc{r: r, run: run, grants: grants}
 	fail := func(err error) (*plugProc, error) {
 		run.end()
 		return nil, fmt.Errorf("%s's resident process: %w%s", r.name, err, run.diagnosis())
@@ -635,7 +633,7 @@ func (r *residentTool) call(ctx context.Context, p *prepared, spec *sandbox.Spec
 	pp.conn.settle()
 	out.Duration = time.Since(begin)
 	if err != nil {
-		perr := r.crashed(pp, err)
+		perr := r.crashed(pp, p.maxOut, err)
 		r.release(pp, true)
 		if out.TimedOut || out.Cancelled {
 			return out, nil // as a one-shot call: its timeout or cancel
@@ -667,7 +665,7 @@ func (pp *plugProc) isDead() bool {
 
 // crashed is the error of a call whose process stopped answering: it
 // names why, once the process has ended (within the kill grace).
-func (r *residentTool) crashed(pp *plugProc, err error) *protocol.Error {
+func (r *residentTool) crashed(pp *plugProc, maxOut int64, err error) *protocol.Error {
 	over := pp.conn.over()
 	pp.kill("")
 	r.mu.Lock()
@@ -677,7 +675,7 @@ func (r *residentTool) crashed(pp *plugProc, err error) *protocol.Error {
 		return protocol.Errorf(protocol.CodeCancelled, "call cancelled: the host is shutting down; %s's resident process was stopped", r.name)
 	}
 	if over {
-		return protocol.Errorf(protocol.CodeOutputLimit, "%s's resident process sent more than its calls may return (%d bytes of output each, maxOutputBytes) and was killed", r.name, pp.r.h.maxOutOf(r.name))
+		return protocol.Errorf(protocol.CodeOutputLimit, "%s's resident process sent more than its calls may return (%d bytes of output each, maxOutputBytes) and was killed", r.name, maxOut)
 	}
 	if why != "" {
 		return protocol.Errorf(protocol.CodeToolError, "%s: %s", r.name, why)
@@ -707,14 +705,6 @@ func oStderr(o *sandbox.Outcome) []byte {
 		return nil
 	}
 	return o.Stderr
-}
-
-// maxOutOf is the output cap of the tool name, as served now.
-func (h *Host) maxOutOf(name string) int64 {
-	if p := h.tools.Load().byKey[name]; p != nil {
-		return p.maxOut
-	}
-	return DefaultMaxOutput
 }
 
 // residentRunner is go-plugin's runner of a resident tool's process: it
