@@ -4,8 +4,10 @@ GO ?= go
 # Go tools used by lint and bench, fetched through the module proxy.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.6
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
 
-.PHONY: build tools run test lint fuzz bench clean conformance
+.PHONY: build tools run test lint fuzz bench clean conformance proto
 
 build:
 	$(GO) build -o bin/agentcli ./cmd/agentcli
@@ -30,9 +32,11 @@ run: build tools
 	./bin/agentcli mcp
 
 # The MCP end-to-end test drives agentcli with the official TypeScript SDK
-# client, installed here from its lock file.
+# client, and the resident tool in Node.js needs gRPC's packages: both
+# are installed here from their lock files.
 test: lint
 	npm ci --prefix e2e/mcp-ts --no-audit --no-fund
+	npm ci --prefix examples/resident-node --no-audit --no-fund
 	TOOLHOST_REQUIRE_NODE=1 $(GO) test -race -count=1 ./...
 	$(MAKE) conformance
 	$(MAKE) fuzz
@@ -59,6 +63,17 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) "$$dir" > .fuzz.out 2>&1 || { cat .fuzz.out; rm -f .fuzz.out; exit 1; }; \
 	  done; \
 	done; rm -f .fuzz.out
+
+# Regenerates the resident tool service's Go code from its definition
+# (protocol/resident/residentpb/resident.proto). Needs protoc (Debian's
+# protobuf-compiler); its Go plugins come through the module proxy. CI
+# checks that the code in the repository is what this makes.
+proto:
+	GOBIN=$(CURDIR)/.protobin $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/.protobin $(GO) install $(PROTOC_GEN_GO_GRPC)
+	cd protocol/resident/residentpb && PATH="$(CURDIR)/.protobin:$$PATH" protoc \
+	  --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative resident.proto
 
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "not gofmt-clean:"; echo "$$unformatted"; exit 1; fi
@@ -91,4 +106,4 @@ bench:
 	$(GO) run $(BENCHSTAT) bench.txt
 
 clean:
-	rm -rf bin tools/bin bench.txt e2e/mcp-ts/node_modules
+	rm -rf bin tools/bin bench.txt .protobin e2e/mcp-ts/node_modules examples/resident-node/node_modules

@@ -15,7 +15,7 @@ const module = "github.com/toolhost/toolhost/"
 // rank places each package of the module in the layering the README's
 // Layout section draws: a package imports only packages of a lower rank.
 var rank = map[string]int{
-	"protocol": 0, "schemas": 0,
+	"protocol": 0, "schemas": 0, "protocol/resident/residentpb": 0,
 	"internal/netaddr": 0, "internal/hideproc": 0, "internal/realowner": 0,
 	"internal/audit": 0, "internal/sandbox/confine": 0,
 	"internal/gobuild": 0, "internal/fakeoai": 0, "internal/asuser": 0,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -21,12 +22,17 @@ import (
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/toolhost/toolhost/internal/manifest"
 	"github.com/toolhost/toolhost/internal/sandbox"
 	"github.com/toolhost/toolhost/internal/sandbox/confine"
 	"github.com/toolhost/toolhost/protocol"
 	"github.com/toolhost/toolhost/protocol/resident"
+	"github.com/toolhost/toolhost/protocol/resident/residentpb"
 )
 
 // A resident tool (manifest "resident") serves its calls from one
@@ -38,8 +44,10 @@ import (
 //
 // The host launches the plugin and does go-plugin's handshake through
 // go-plugin's Client (with a runner of its own), but dials the plugin's
-// socket itself: through a connection that bounds how much the plugin
-// may send (see budgetConn), which go-plugin's own dial cannot.
+// socket itself. A Go tool speaks net/rpc, read through a connection
+// that bounds how much the plugin may send (see budgetConn), which
+// go-plugin's own dial cannot; a tool in another language speaks gRPC
+// (residentpb's Tool service), whose client bounds each reply itself.
 
 // Backoff between starts of a resident tool whose process crashed or
 // would not start.
@@ -87,11 +95,13 @@ type residentTool struct {
 // plugProc is one process of a resident tool.
 type plugProc struct {
 	r      *residentTool
-	rpc    *plugin.RPCClient
 	tool   *resident.Client
 	run    *residentRunner
-	conn   *budgetConn
-	grants string // the grants it started with (grantsKey)
+	conn   net.Conn          // the connection to the plugin
+	budget *budgetConn       // net/rpc: conn, read through a budget; nil for gRPC
+	rpc    *plugin.RPCClient // net/rpc
+	cc     *grpc.ClientConn  // gRPC
+	grants string            // the grants it started with (grantsKey)
 
 	// Guarded by r.mu.
 	calls, inflight int
@@ -421,7 +431,7 @@ func (r *residentTool) start(p *prepared, spec *sandbox.Spec, grants string) (*p
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  resident.Handshake,
 		Plugins:          resident.Plugins(),
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC, plugin.ProtocolGRPC},
 		SkipHostEnv:      true,
 		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: root},
 		StartTimeout:     max(spec.Timeout, residentStartMin),
@@ -459,26 +469,78 @@ func (r *residentTool) start(p *prepared, spec *sandbox.Spec, grants string) (*p
 	}
 	// The rest of the start is bounded too: a plugin that completed the
 	// handshake may still never answer.
-	pp.conn.SetDeadline(time.Now().Add(max(spec.Timeout, residentStartMin)))
-	if pp.rpc, err = plugin.NewRPCClient(pp.conn, resident.Plugins()); err != nil {
-		pp.conn.Close()
+	ready := time.Now().Add(max(spec.Timeout, residentStartMin))
+	if client.Protocol() == plugin.ProtocolGRPC {
+		err = pp.connectGRPC(p.maxOut, ready)
+	} else {
+		err = pp.connectRPC(ready)
+	}
+	if err != nil {
+		pp.close()
 		return fail(err)
+	}
+	h.log.Debug().Str("tool", r.name).Int("pid", run.proc.PID()).Msg("resident process started")
+	return pp, nil
+}
+
+// connectRPC speaks net/rpc over pp.conn, read through a budget.
+func (pp *plugProc) connectRPC(ready time.Time) error {
+	pp.budget = &budgetConn{Conn: pp.conn, budget: residentSlack}
+	pp.conn = pp.budget
+	pp.conn.SetDeadline(ready)
+	var err error
+	if pp.rpc, err = plugin.NewRPCClient(pp.conn, resident.Plugins()); err != nil {
+		return err
 	}
 	// What the plugin writes to os.Stdout and os.Stderr comes over the
 	// connection: read, it is no longer held.
-	if err := pp.rpc.SyncStreams(pp.conn.refund(), pp.conn.refund()); err != nil {
-		pp.conn.Close()
-		return fail(err)
+	if err := pp.rpc.SyncStreams(pp.budget.refund(), pp.budget.refund()); err != nil {
+		return err
 	}
 	raw, err := pp.rpc.Dispense(resident.PluginName)
 	if err != nil {
-		pp.conn.Close()
-		return fail(fmt.Errorf("no answer to go-plugin's dispense: %w", err))
+		return fmt.Errorf("no answer to go-plugin's dispense: %w", err)
 	}
 	pp.tool = raw.(*resident.Client)
-	pp.conn.SetDeadline(time.Time{})
-	h.log.Debug().Str("tool", r.name).Int("pid", run.proc.PID()).Msg("resident process started")
-	return pp, nil
+	return pp.conn.SetDeadline(time.Time{})
+}
+
+// connectGRPC speaks gRPC over pp.conn, and no other connection: gRPC
+// does not dial the plugin again when it breaks. A reply may hold the
+// call's output cap and the kept standard error. The plugin is ready
+// once it answers a Cancel of id 0 (no call's), Unimplemented included.
+func (pp *plugProc) connectGRPC(maxOut int64, ready time.Time) error {
+	var once sync.Once
+	conn := pp.conn
+	dial := func(context.Context, string) (net.Conn, error) {
+		var c net.Conn
+		once.Do(func() { c = conn })
+		if c == nil {
+			return nil, errors.New("the plugin's connection is gone")
+		}
+		return c, nil
+	}
+	var err error
+	pp.cc, err = grpc.Dial("passthrough:///plugin",
+		grpc.WithContextDialer(dial),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(int(min(maxOut+resident.MaxStderr+64<<10, math.MaxInt32)))),
+		grpc.WithMaxHeaderListSize(64<<10),
+		grpc.WithDisableRetry(),
+		grpc.WithDisableServiceConfig(),
+	)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), ready)
+	defer cancel()
+	if _, err := residentpb.NewToolClient(pp.cc).Cancel(ctx, &residentpb.CancelRequest{}); err != nil {
+		if st, _ := status.FromError(err); st.Code() != codes.Unimplemented {
+			return fmt.Errorf("no answer over gRPC: %w", err)
+		}
+	}
+	pp.tool = resident.NewGRPCClient(pp.cc)
+	return nil
 }
 
 // lifetimeLimits drops what bounds a process's whole life but is meant
@@ -509,7 +571,9 @@ func (pp *plugProc) stop(now bool) {
 	pp.stopOnce.Do(func() {
 		defer pp.r.procs.Done()
 		grace := pp.r.h.launcher.KillGrace()
-		if !now {
+		switch {
+		case now:
+		case pp.rpc != nil:
 			// Asks the plugin to quit; it may never answer, so this is
 			// waited for a grace at most.
 			go pp.rpc.Close()
@@ -517,9 +581,14 @@ func (pp *plugProc) stop(now bool) {
 			case <-pp.run.proc.Done():
 			case <-time.After(grace):
 			}
+		default:
+			// gRPC has no quit of its own: SIGTERM, SIGKILL after the grace.
+			pp.close()
+			pp.run.proc.Stop(false)
+			<-pp.run.proc.Done()
 		}
 		pp.run.end()
-		pp.conn.Close()
+		pp.close()
 	})
 }
 
@@ -540,7 +609,15 @@ func (pp *plugProc) kill(why string) {
 	pp.retiring = true
 	r.mu.Unlock()
 	pp.run.proc.Stop(true)
-	pp.conn.Close() // the calls in flight end now
+	pp.close() // the calls in flight end now
+}
+
+// close closes pp's connection.
+func (pp *plugProc) close() {
+	if pp.cc != nil {
+		pp.cc.Close()
+	}
+	pp.conn.Close()
 }
 
 // call runs one call of the tool in its process; the result is made an
@@ -592,7 +669,7 @@ func (r *residentTool) call(ctx context.Context, p *prepared, spec *sandbox.Spec
 	ctx, cancel := context.WithTimeoutCause(ctx, spec.Timeout, errTimedOut)
 	defer cancel()
 	out := &sandbox.Outcome{PID: pp.run.proc.PID(), Containment: pp.run.proc.Containment()}
-	pp.conn.grant(p.maxOut)
+	pp.budget.grant(p.maxOut)
 	pend := pp.tool.Go(id, spec.Stdin)
 	select {
 	case <-pend.Done():
@@ -614,7 +691,7 @@ func (r *residentTool) call(ctx context.Context, p *prepared, spec *sandbox.Spec
 				case <-grace.C:
 					pp.kill(fmt.Sprintf("its process was killed: a cancelled call did not end within %v", r.h.launcher.KillGrace()))
 				}
-				pp.conn.settle()
+				pp.budget.settle()
 				r.release(pp, pp.isDead())
 			}()
 			out.Duration = time.Since(begin)
@@ -630,8 +707,25 @@ func (r *residentTool) call(ctx context.Context, p *prepared, spec *sandbox.Spec
 		grace.Stop()
 	}
 	reply, err := pend.Result()
-	pp.conn.settle()
+	pp.budget.settle()
 	out.Duration = time.Since(begin)
+	var refused *resident.RefusedError
+	if errors.As(err, &refused) || errors.Is(err, resident.ErrTooLarge) {
+		// The call failed; the process serves on.
+		r.release(pp, false)
+		switch {
+		case out.TimedOut || out.Cancelled:
+			return out, nil
+		case refused != nil:
+			msg := r.h.Redact(refused.Msg)
+			if len(msg) > 512 {
+				msg = strings.ToValidUTF8(msg[:512], "") + "…"
+			}
+			return out, protocol.Errorf(protocol.CodeToolError, "%s's resident process answered with an error instead of a result: %s", r.name, msg)
+		}
+		out.OutputLimit = true
+		return out, nil
+	}
 	if err != nil {
 		perr := r.crashed(pp, p.maxOut, err)
 		r.release(pp, true)
@@ -666,7 +760,7 @@ func (pp *plugProc) isDead() bool {
 // crashed is the error of a call whose process stopped answering: it
 // names why, once the process has ended (within the kill grace).
 func (r *residentTool) crashed(pp *plugProc, maxOut int64, err error) *protocol.Error {
-	over := pp.conn.over()
+	over := pp.budget.over()
 	pp.kill("")
 	r.mu.Lock()
 	why := pp.why
@@ -840,6 +934,9 @@ func (c *budgetConn) Read(b []byte) (int, error) {
 
 // grant allows one more call's reply, of up to maxOut bytes of output.
 func (c *budgetConn) grant(maxOut int64) {
+	if c == nil {
+		return // gRPC
+	}
 	per := maxOut + resident.MaxStderr + 64<<10
 	c.mu.Lock()
 	c.budget += per
@@ -850,6 +947,9 @@ func (c *budgetConn) grant(maxOut int64) {
 
 // settle ends a call's grant.
 func (c *budgetConn) settle() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	c.inflight--
 	c.budget = min(c.budget, int64(c.inflight)*c.perCall+residentSlack)
@@ -857,6 +957,9 @@ func (c *budgetConn) settle() {
 }
 
 func (c *budgetConn) over() bool {
+	if c == nil {
+		return false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.overrun

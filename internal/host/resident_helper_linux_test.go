@@ -18,9 +18,13 @@ import (
 
 	plugin "github.com/hashicorp/go-plugin"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/toolhost/toolhost/protocol"
 	"github.com/toolhost/toolhost/protocol/resident"
+	"github.com/toolhost/toolhost/protocol/resident/residentpb"
 )
 
 // residentIn is a call of the "resident" helper: Do says what it does.
@@ -77,6 +81,13 @@ func residentHelper(name string) int {
 		srv := &plugin.RPCServer{Plugins: plugin.PluginSet{resident.PluginName: echoPlugin{}}, Stdout: never, Stderr: never, DoneCh: done}
 		go srv.ServeConn(&quitFilter{Conn: conn, done: done})
 		select {}
+	case "resident-grpc":
+		// A tool on go-plugin's gRPC protocol, as one in another language
+		// would serve: residentpb's Tool service.
+		plugin.Serve(&plugin.ServeConfig{HandshakeConfig: resident.Handshake,
+			Plugins:    plugin.PluginSet{resident.PluginName: grpcToolPlugin{}},
+			GRPCServer: plugin.DefaultGRPCServer})
+		return 0
 	case "resident-raw":
 		// Replies with whatever stdout the call asks for, status 0: what
 		// a plugin written without resident.Main could send.
@@ -135,6 +146,68 @@ func residentHelper(name string) int {
 		return nil, fmt.Errorf("unknown do %q", in.Do)
 	})
 	return 0
+}
+
+// grpcToolPlugin serves grpcTool.
+type grpcToolPlugin struct{ plugin.NetRPCUnsupportedPlugin }
+
+func (grpcToolPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	residentpb.RegisterToolServer(s, &grpcTool{cancels: map[uint64]chan struct{}{}})
+	return nil
+}
+
+func (grpcToolPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, nil
+}
+
+// grpcTool is a Tool service written by hand: its replies are what a
+// one-shot run would leave.
+type grpcTool struct {
+	residentpb.UnimplementedToolServer
+	mu      sync.Mutex
+	cancels map[uint64]chan struct{}
+}
+
+func (g *grpcTool) Call(_ context.Context, r *residentpb.CallRequest) (*residentpb.CallReply, error) {
+	var in residentIn
+	if err := json.Unmarshal(r.Args, &in); err != nil {
+		return &residentpb.CallReply{Status: 1, Stderr: []byte(`{"error":{"code":"BAD_INPUT","message":"not JSON"}}`)}, nil
+	}
+	ch := make(chan struct{})
+	g.mu.Lock()
+	g.cancels[r.Id] = ch
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.cancels, r.Id)
+		g.mu.Unlock()
+	}()
+	switch in.Do {
+	case "echo":
+		return &residentpb.CallReply{Stdout: fmt.Appendf(nil, `{"n":%d,"pid":%d}`, in.N, processToken)}, nil
+	case "refuse":
+		return nil, status.Error(codes.PermissionDenied, "refused on purpose")
+	case "big":
+		return &residentpb.CallReply{Stdout: fmt.Appendf(nil, "%q", strings.Repeat("x", in.Bytes))}, nil
+	case "wait":
+		<-ch
+		return &residentpb.CallReply{Status: 1, Stderr: []byte(`{"error":{"code":"STOPPED","message":"stopped"}}`)}, nil
+	case "hang":
+		time.Sleep(time.Hour)
+	case "crash":
+		os.Exit(9)
+	}
+	return nil, status.Errorf(codes.InvalidArgument, "unknown do %q", in.Do)
+}
+
+func (g *grpcTool) Cancel(_ context.Context, r *residentpb.CancelRequest) (*residentpb.CancelReply, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if ch := g.cancels[r.Id]; ch != nil {
+		close(ch)
+		delete(g.cancels, r.Id)
+	}
+	return &residentpb.CancelReply{}, nil
 }
 
 // blockingPlugin never serves: its Server blocks.

@@ -634,3 +634,51 @@ func TestResidentReloadWaiting(t *testing.T) {
 		}
 	}
 }
+
+// A tool on go-plugin's gRPC protocol (residentpb's Tool service, as a
+// tool in another language serves it) gets what a net/rpc one does: one
+// process for its calls, none lost or crossed; the plugin's own error,
+// a reply over the cap or past what a call may return fail the call and
+// keep the process; the timeout cancels the call in the plugin, and
+// kills the plugin that does not stop; a crash names itself; Close stops
+// the process.
+func TestResidentGRPC(t *testing.T) {
+	e := newEnv(t, []string{residentEntry("res", "resident-grpc", `{"concurrency":16}`, `"timeoutSec":2,"maxOutputBytes":4096`)}, Options{})
+	r := e.call("res", `{"do":"echo"}`)
+	pid, hpid := callPID(t, r), e.hostPID(r)
+	if !strings.Contains(e.auditLog(), fmt.Sprintf(`"pid":%d,"resident":true`, hpid)) {
+		t.Errorf("no audit record of the resident call:\n%s", e.auditLog())
+	}
+	var wg sync.WaitGroup
+	for i := range 400 {
+		wg.Go(func() {
+			r := e.call("res", fmt.Sprintf(`{"do":"echo","n":%d}`, i))
+			var out echoed
+			if r.Err != nil || json.Unmarshal(r.Output, &out) != nil || out.N != i || out.PID != pid {
+				t.Errorf("call %d: %s %v", i, r.Output, r.Err)
+			}
+		})
+	}
+	wg.Wait()
+
+	wantCode(t, e.call("res", `{"do":"refuse"}`), "TOOL_ERROR", "answered with an error", "refused on purpose")
+	wantCode(t, e.call("res", `{"do":"nothing"}`), "TOOL_ERROR", `unknown do "nothing"`)
+	wantCode(t, e.call("res", `{"do":"big","bytes":5000}`), "OUTPUT_LIMIT", "more than 4096 bytes")
+	wantCode(t, e.call("res", `{"do":"big","bytes":1048576}`), "OUTPUT_LIMIT", "more than 4096 bytes")
+	wantCode(t, e.call("res", `{"do":"wait"}`), "TIMEOUT", "cancelled in its resident process")
+	if callPID(t, e.call("res", `{"do":"echo"}`)) != pid {
+		t.Fatal("a failed call replaced the process")
+	}
+
+	wantCode(t, e.call("res", `{"do":"hang"}`), "TIMEOUT", "its resident process was killed")
+	waitGone(t, hpid, "the process of a call that hung")
+	r = e.call("res", `{"do":"echo"}`)
+	if callPID(t, r) == pid {
+		t.Error("the next call ran in the killed process")
+	}
+	wantCode(t, e.call("res", `{"do":"crash"}`), "TOOL_ERROR", "crashed during the call", "exit status 9")
+	r = e.call("res", `{"do":"echo"}`)
+	hpid = e.hostPID(r)
+	e.h.Close()
+	waitGone(t, hpid, "the process at Close")
+}

@@ -32,6 +32,7 @@ func TestUnprivilegedHostileTools(t *testing.T) {
 	if !strings.Contains(string(output), "--- PASS: TestHostileTools/fork_bomb") || !strings.Contains(string(output), "--- PASS: TestLimitsLevelMounts") ||
 		!strings.Contains(string(output), "--- PASS: TestCallMemoryLimit") ||
 		!strings.Contains(string(output), "--- PASS: TestResidentCrash") || !strings.Contains(string(output), "--- PASS: TestResidentConcurrent") ||
+		!strings.Contains(string(output), "--- PASS: TestResidentGRPC") || !strings.Contains(string(output), "--- PASS: TestResidentNode") ||
 		strings.Contains(strings.ReplaceAll(string(output), "--- SKIP: TestResidentStrictEscapes", ""), "--- SKIP") {
 		t.Errorf("the hostile-tool tests did not all run as nobody:\n%s", output)
 	}

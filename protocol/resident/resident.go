@@ -19,22 +19,32 @@
 // as it treats a one-shot one (output cap, one JSON value, the error
 // envelope, the output schema). The package is apart from protocol so
 // that tools that never run resident do not carry go-plugin.
+//
+// A tool in another language serves the same calls over go-plugin's gRPC
+// protocol: the Tool service of package residentpb (residentpb/
+// resident.proto); a host calls either kind through Client.
 package resident
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/rpc"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/toolhost/toolhost/protocol"
+	"github.com/toolhost/toolhost/protocol/resident/residentpb"
 )
 
 // Handshake is what a host and a resident tool must agree on; a process
@@ -193,10 +203,19 @@ func (s *rpcServer) Cancel(id uint64, _ *struct{}) error {
 	return nil
 }
 
-// Client calls a resident tool; it is what go-plugin's Dispense returns
-// for PluginName. It is safe for concurrent use.
+// Client calls a resident tool, over either of go-plugin's protocols:
+// net/rpc (a Go tool on Serve; what go-plugin's Dispense returns for
+// PluginName) or gRPC (the Tool service of package residentpb, a tool in
+// any language; see NewGRPCClient). It is safe for concurrent use.
 type Client struct {
-	rpc *rpc.Client
+	rpc  *rpc.Client
+	tool residentpb.ToolClient
+}
+
+// NewGRPCClient calls the Tool service over cc, a connection to a plugin
+// that serves it.
+func NewGRPCClient(cc grpc.ClientConnInterface) *Client {
+	return &Client{tool: residentpb.NewToolClient(cc)}
 }
 
 // Call runs one call. When ctx ends first, the plugin is asked to cancel
@@ -215,38 +234,109 @@ func (c *Client) Call(ctx context.Context, id uint64, args []byte) (CallReply, e
 }
 
 // Go starts one call and returns at once; its reply comes when Done is
-// closed.
+// closed. The call runs until the plugin answers or its connection
+// breaks: Cancel, and a deadline, are the caller's.
 func (c *Client) Go(id uint64, args []byte) *Pending {
-	p := &Pending{}
-	p.call = c.rpc.Go("Plugin.Call", CallArgs{ID: id, Args: args}, &p.reply, make(chan *rpc.Call, 1))
+	p := &Pending{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		if c.tool == nil {
+			if err := c.rpc.Call("Plugin.Call", CallArgs{ID: id, Args: args}, &p.reply); err != nil {
+				p.err = rpcError(err)
+			}
+			return
+		}
+		r, err := c.tool.Call(context.Background(), &residentpb.CallRequest{Id: id, Args: args})
+		if err != nil {
+			p.err = grpcError(err)
+			return
+		}
+		p.reply = CallReply{Status: int(r.Status), Stdout: r.Stdout, Stderr: r.Stderr}
+	}()
 	return p
 }
+
+// cancelWait bounds a gRPC Cancel, which may go unanswered.
+const cancelWait = 10 * time.Second
 
 // Cancel asks the plugin to cancel the call id: its context is cancelled.
 // It does not wait for the plugin.
 func (c *Client) Cancel(id uint64) {
-	c.rpc.Go("Plugin.Cancel", id, new(struct{}), make(chan *rpc.Call, 1))
+	if c.tool == nil {
+		c.rpc.Go("Plugin.Cancel", id, new(struct{}), make(chan *rpc.Call, 1))
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cancelWait)
+		defer cancel()
+		c.tool.Cancel(ctx, &residentpb.CancelRequest{Id: id})
+	}()
 }
 
 // Pending is a call started by Go.
 type Pending struct {
-	call  *rpc.Call
+	done  chan struct{}
 	reply CallReply
+	err   error
 }
 
-// Done delivers the call once it has ended; it may be received from once.
-func (p *Pending) Done() <-chan *rpc.Call { return p.call.Done }
+// Done is closed once the call has ended.
+func (p *Pending) Done() <-chan struct{} { return p.done }
 
-// Result is the call's reply, once Done has delivered it.
+// Result is the call's reply, once Done is closed. Its error is a
+// *RefusedError when the plugin answered with an error instead of a
+// reply, ErrTooLarge when the reply was larger than the client takes,
+// and otherwise a connection that broke (see Broken).
 func (p *Pending) Result() (CallReply, error) {
-	if p.call.Error != nil {
-		return CallReply{}, p.call.Error
+	if p.err != nil {
+		return CallReply{}, p.err
 	}
 	return p.reply, nil
 }
 
+// A RefusedError is a call the plugin answered with an error of its own
+// (a gRPC status, a net/rpc error) instead of a reply: the call failed,
+// the plugin serves on.
+type RefusedError struct{ Msg string }
+
+func (e *RefusedError) Error() string { return "the plugin answered with an error: " + e.Msg }
+
+// ErrTooLarge is a reply larger than the client takes (a gRPC client's
+// grpc.MaxCallRecvMsgSize): the call failed, the plugin serves on.
+var ErrTooLarge = errors.New("the plugin's reply is larger than the host takes")
+
+func rpcError(err error) error {
+	var se rpc.ServerError
+	if errors.As(err, &se) {
+		return &RefusedError{Msg: string(se)}
+	}
+	return err
+}
+
+// grpcError sorts a failed gRPC call: a connection that broke
+// (Unavailable, or a call the client's side cancelled), a reply over the
+// size the client takes, or the plugin's own error status.
+func grpcError(err error) error {
+	st, ok := status.FromError(err)
+	switch {
+	case !ok:
+		return err
+	case st.Code() == codes.Unavailable || st.Code() == codes.Canceled:
+		return &brokenError{err}
+	case st.Code() == codes.ResourceExhausted && strings.HasPrefix(st.Message(), "grpc: received message larger than max"):
+		return fmt.Errorf("%w: %s", ErrTooLarge, st.Message())
+	}
+	return &RefusedError{Msg: st.Code().String() + ": " + st.Message()}
+}
+
+type brokenError struct{ err error }
+
+func (e *brokenError) Error() string { return "the plugin's connection broke: " + e.err.Error() }
+func (e *brokenError) Unwrap() error { return e.err }
+
 // Broken reports whether err means the plugin's connection is gone: it
 // exited, crashed or was killed with the call in flight.
 func Broken(err error) bool {
-	return errors.Is(err, rpc.ErrShutdown) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+	var b *brokenError
+	return errors.As(err, &b) || errors.Is(err, rpc.ErrShutdown) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }

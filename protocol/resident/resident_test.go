@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +17,14 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/toolhost/toolhost/protocol"
 	"github.com/toolhost/toolhost/protocol/resident"
+	"github.com/toolhost/toolhost/protocol/resident/residentpb"
 )
 
 // TestMain makes this test binary a tool on resident.Main when
@@ -193,4 +199,105 @@ func BenchmarkResidentVsOneShot(b *testing.B) {
 			}
 		}
 	})
+}
+
+// toolServer is a Tool service in this process, for the gRPC client's
+// tests: a call's args name what it does.
+type toolServer struct {
+	residentpb.UnimplementedToolServer
+	mu      sync.Mutex
+	waiting map[uint64]chan struct{}
+}
+
+func (s *toolServer) Call(ctx context.Context, r *residentpb.CallRequest) (*residentpb.CallReply, error) {
+	switch string(r.Args) {
+	case "refuse":
+		return nil, grpcstatus.Error(codes.FailedPrecondition, "not today")
+	case "big":
+		return &residentpb.CallReply{Stdout: bytes.Repeat([]byte("x"), 1<<20)}, nil
+	case "wait":
+		ch := make(chan struct{})
+		s.mu.Lock()
+		s.waiting[r.Id] = ch
+		s.mu.Unlock()
+		<-ch
+		return &residentpb.CallReply{Status: 1, Stderr: []byte("cancelled")}, nil
+	}
+	return &residentpb.CallReply{Stdout: append(fmt.Appendf(nil, "%d:", r.Id), r.Args...)}, nil
+}
+
+func (s *toolServer) Cancel(_ context.Context, r *residentpb.CancelRequest) (*residentpb.CancelReply, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch := s.waiting[r.Id]; ch != nil {
+		close(ch)
+		delete(s.waiting, r.Id)
+	}
+	return &residentpb.CancelReply{}, nil
+}
+
+// The gRPC client: replies, the plugin's own errors and replies too
+// large (the call fails, the connection serves on), Cancel reaching the
+// plugin, and a connection that breaks.
+func TestGRPCClient(t *testing.T) {
+	lis, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	residentpb.RegisterToolServer(srv, &toolServer{waiting: map[uint64]chan struct{}{}})
+	go srv.Serve(lis)
+	defer srv.Stop()
+	cc, err := grpc.Dial("unix:"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	c := resident.NewGRPCClient(cc)
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			r, err := c.Call(ctx, uint64(i), fmt.Appendf(nil, "n%d", i))
+			if want := fmt.Sprintf("%d:n%d", i, i); err != nil || string(r.Stdout) != want {
+				t.Errorf("call %d: %q, %v; want %q", i, r.Stdout, err, want)
+			}
+		})
+	}
+	wg.Wait()
+
+	var refused *resident.RefusedError
+	if _, err := c.Call(ctx, 1, []byte("refuse")); !errors.As(err, &refused) || !strings.Contains(err.Error(), "not today") || resident.Broken(err) {
+		t.Errorf("refused: %v", err)
+	}
+	if _, err := c.Call(ctx, 2, []byte("big")); !errors.Is(err, resident.ErrTooLarge) || resident.Broken(err) {
+		t.Errorf("too large: %v", err)
+	}
+	p := c.Go(3, []byte("wait"))
+	c.Cancel(3)
+	select {
+	case <-p.Done():
+		if r, err := p.Result(); err != nil || r.Status != 1 {
+			t.Errorf("cancelled: %+v, %v", r, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Cancel never reached the plugin's call")
+	}
+	if r, err := c.Call(ctx, 4, []byte("still")); err != nil || string(r.Stdout) != "4:still" {
+		t.Errorf("after the failures: %q, %v", r.Stdout, err)
+	}
+
+	p = c.Go(5, []byte("wait"))
+	time.Sleep(50 * time.Millisecond)
+	srv.Stop()
+	select {
+	case <-p.Done():
+		if _, err := p.Result(); !resident.Broken(err) {
+			t.Errorf("a call when the plugin went: %v, want a broken connection", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the call on a stopped plugin never returned")
+	}
 }

@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+// text_stats: a tool in Node.js on the tool contract that also runs
+// resident, serving toolhost's Tool service (protocol/resident/residentpb/
+// resident.proto) over hashicorp/go-plugin's gRPC protocol. Started by a
+// host that asks for resident mode (the cookie below in its environment)
+// it serves calls until the host ends it; started any other way it runs
+// one call: arguments on stdin, result on stdout. See docs/resident.md.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import grpc from '@grpc/grpc-js';
+import protoLoader from '@grpc/proto-loader';
+
+// The tool itself: arguments in, result out; throw a ToolError to fail
+// with a code of the tool's own. signal aborts when the host cancels.
+class ToolError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+function run(args, signal) {
+  if (typeof args.text !== 'string') throw new ToolError('NO_TEXT', 'text is required');
+  signal.throwIfAborted();
+  const text = args.text;
+  return {
+    lines: text === '' ? 0 : text.split('\n').length,
+    words: text.split(/\s+/).filter(Boolean).length,
+    chars: [...text].length,
+  };
+}
+
+// What a one-shot run of args would leave: exit status, stdout, stderr
+// (the failure envelope as its last line).
+function answer(raw, signal) {
+  let args;
+  try {
+    args = JSON.parse(raw);
+  } catch (e) {
+    return fail('BAD_INPUT', `arguments are not JSON: ${e.message}`);
+  }
+  try {
+    return { status: 0, stdout: Buffer.from(JSON.stringify(run(args, signal)) + '\n'), stderr: Buffer.alloc(0) };
+  } catch (e) {
+    return fail(e.code ?? 'TOOL_FAILED', e.message);
+  }
+}
+
+function fail(code, message) {
+  return { status: 1, stdout: Buffer.alloc(0), stderr: Buffer.from(JSON.stringify({ error: message, code }) + '\n') };
+}
+
+// go-plugin's handshake: the host's cookie, the protocol version it takes.
+const COOKIE_KEY = 'TOOLHOST_RESIDENT_TOOL';
+const COOKIE_VALUE = '7c1f0e5a9b2d4c38a6e1f0b9d2c7a4e5';
+const VERSION = 1;
+
+if (process.env[COOKIE_KEY] !== COOKIE_VALUE) {
+  // One-shot: one call on stdin and stdout.
+  const r = answer(readFileSync(0, 'utf8'), new AbortController().signal);
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+  process.exitCode = r.status;
+} else {
+  serve();
+}
+
+function serve() {
+  const versions = (process.env.PLUGIN_PROTOCOL_VERSIONS ?? '').split(',');
+  if (!versions.includes(String(VERSION))) {
+    console.error(`the host takes protocol versions ${versions}, this tool speaks ${VERSION}`);
+    process.exit(1);
+  }
+  // The service definition; a tool of your own would carry a copy.
+  const proto = new URL('../../protocol/resident/residentpb/resident.proto', import.meta.url).pathname;
+  const def = protoLoader.loadSync(proto, { longs: String });
+  const { Tool } = grpc.loadPackageDefinition(def).toolhost.resident.v1;
+
+  // The calls running, by id, and Cancels that came before their call.
+  const running = new Map();
+  const early = new Set();
+  const server = new grpc.Server();
+  server.addService(Tool.service, {
+    Call({ request }, reply) {
+      const ac = new AbortController();
+      if (early.delete(request.id)) ac.abort();
+      running.set(request.id, ac);
+      try {
+        reply(null, answer(request.args.toString('utf8'), ac.signal));
+      } finally {
+        running.delete(request.id);
+      }
+    },
+    Cancel({ request }, reply) {
+      const ac = running.get(request.id);
+      if (ac) ac.abort();
+      else if (request.id !== '0') {
+        early.add(request.id);
+        // A Cancel that came after its call ended is kept too: keep few.
+        if (early.size > 1024) early.delete(early.values().next().value);
+      }
+      reply(null, {});
+    },
+  });
+  // The socket goes in the folder the host made for it.
+  const socket = join(process.env.PLUGIN_UNIX_SOCKET_DIR, 'plugin.sock');
+  server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => {
+    if (err) {
+      console.error(`listen on ${socket}: ${err.message}`);
+      process.exit(1);
+    }
+    // core version | protocol version | network | address | protocol
+    process.stdout.write(`1|${VERSION}|unix|${socket}|grpc\n`);
+  });
+  // The host ends a resident tool with SIGTERM (SIGKILL after its grace).
+  process.on('SIGTERM', () => {
+    server.forceShutdown();
+    process.exit(0);
+  });
+}
