@@ -416,7 +416,9 @@ func (r *residentTool) start(p *prepared, spec *sandbox.Spec, grants string) (*p
 	if err != nil {
 		return nil, fmt.Errorf("resident tool's socket folder: %w", err)
 	}
-	run := &residentRunner{l: h.launcher, spec: *spec, name: r.name}
+	run := &residentRunner{l: h.launcher, spec: *spec, name: r.name, redact: h.Redact}
+	// go-plugin's settings are appended to a slice of the tool's own.
+	run.spec.Env = slices.Clip(run.spec.Env)
 	if p.tool.Program.Pinned() {
 		// Checked at each start: the file checked is the file run.
 		f, err := p.tool.Program.Open()
@@ -451,8 +453,15 @@ func (r *residentTool) start(p *prepared, spec *sandbox.Spec, grants string) (*p
 	})
 	pp := &plugProc{r: r, run: run, grants: grants}
 	fail := func(err error) (*plugProc, error) {
+		// How it ended, when it ends of itself within the kill grace (a
+		// program that said something else than the handshake, say);
+		// else that it was killed.
+		why := run.diagnosis()
 		run.end()
-		return nil, fmt.Errorf("%s's resident process: %w%s", r.name, err, run.diagnosis())
+		if why == "" {
+			why = run.diagnosis()
+		}
+		return nil, fmt.Errorf("%s's resident process: %w%s", r.name, err, why)
 	}
 	addr, err := client.Start()
 	if err != nil {
@@ -806,11 +815,12 @@ func oStderr(o *sandbox.Outcome) []byte {
 // tool's confinement and environment and go-plugin's settings, never the
 // host's environment or standard input.
 type residentRunner struct {
-	l    *sandbox.Launcher
-	spec sandbox.Spec
-	name string
-	dir  string // the socket's folder, go-plugin's
-	proc *sandbox.Process
+	l      *sandbox.Launcher
+	spec   sandbox.Spec
+	name   string
+	redact func(string) string // the host's, for what the process wrote
+	dir    string              // the socket's folder, go-plugin's
+	proc   *sandbox.Process
 }
 
 // end kills the process with its tree, waits for it, and removes the
@@ -841,15 +851,22 @@ func (x *residentRunner) Stderr() io.ReadCloser { return io.NopCloser(x.proc.Std
 func (x *residentRunner) Name() string          { return x.name }
 func (x *residentRunner) ID() string            { return strconv.Itoa(x.proc.PID()) }
 
-func (x *residentRunner) Diagnose(context.Context) string { return x.diagnosis() }
+// Diagnose is for go-plugin's message about a handshake it cannot read;
+// the host adds the diagnosis to every failed start itself.
+func (x *residentRunner) Diagnose(context.Context) string { return "" }
+
+// residentEndWait is the least time a process that failed to start is
+// given to end of itself, so that its status and last words are shown.
+const residentEndWait = time.Second
 
 // diagnosis is what the process's end says: its status and the end of
-// its standard error, once it has ended (waited for a kill grace at most).
+// its standard error, once it has ended (waited for a kill grace, or
+// residentEndWait, at most).
 func (x *residentRunner) diagnosis() string {
 	if x.proc == nil {
 		return ""
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), x.l.KillGrace())
+	ctx, cancel := context.WithTimeout(context.Background(), max(x.l.KillGrace(), residentEndWait))
 	defer cancel()
 	o, err := x.proc.Wait(ctx)
 	if err != nil {
@@ -862,7 +879,7 @@ func (x *residentRunner) diagnosis() string {
 	if o.OutputLimit {
 		s += fmt.Sprintf(" (it wrote more than %d bytes to its standard output, where only go-plugin's handshake belongs)", residentStdout)
 	}
-	return s + stderrTail(string(o.Stderr))
+	return s + stderrTail(x.redact(string(o.Stderr)))
 }
 
 func (x *residentRunner) Wait(ctx context.Context) error {

@@ -48,6 +48,11 @@ func residentHelper(name string) int {
 		// Never says go-plugin's handshake.
 		time.Sleep(time.Hour)
 		return 0
+	case "resident-oneshot":
+		// A one-shot tool's answer where the handshake belongs.
+		fmt.Println(`{"n":1}`)
+		fmt.Fprintln(os.Stderr, "one-shot, not resident")
+		return 0
 	case "resident-symlink":
 		// Offers, in its socket folder, a link to a socket it may not use
 		// (named by its command line's last word).

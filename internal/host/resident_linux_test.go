@@ -298,6 +298,18 @@ func TestResidentNoHandshake(t *testing.T) {
 	}
 	// The next call tries again (and fails again).
 	wantCode(t, e.call("silent", `{}`), "LAUNCH_FAILED", "handshake")
+
+	// A one-shot tool under "resident": what it said, how it ended, once.
+	e = newEnv(t, []string{residentEntry("once", "resident-oneshot", "", "")}, Options{})
+	r := e.call("once", `{}`)
+	wantCode(t, r, "LAUNCH_FAILED", "no go-plugin handshake", `{"n":1}`)
+	// On a machine too busy for it to end within a second, it is killed.
+	if n := strings.Count(r.Err.Message, "(exit status") + strings.Count(r.Err.Message, "(killed by signal"); n != 1 {
+		t.Errorf("how it ended is in the message %d times: %s", n, r.Err.Message)
+	}
+	if strings.Contains(r.Err.Message, "(exit status 0)") && !strings.Contains(r.Err.Message, "one-shot, not resident") {
+		t.Errorf("its standard error is not in the message: %s", r.Err.Message)
+	}
 }
 
 // What a resident process leaves running lives as long as it, not
