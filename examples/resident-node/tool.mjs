@@ -7,11 +7,14 @@
 // one call: arguments on stdin, result on stdout. See docs/resident.md.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 
 // The tool itself: arguments in, result out; throw a ToolError to fail
-// with a code of the tool's own. signal aborts when the host cancels.
+// with a code of the tool's own. signal aborts when the host cancels the
+// call (its timeout passed, or its caller went away): pass it on to what
+// the tool awaits, or check it between steps, as here.
 class ToolError extends Error {
   constructor(code, message) {
     super(message);
@@ -19,20 +22,30 @@ class ToolError extends Error {
   }
 }
 
-function run(args, signal) {
+async function run(args, signal) {
   if (typeof args.text !== 'string') throw new ToolError('NO_TEXT', 'text is required');
-  signal.throwIfAborted();
   const text = args.text;
-  return {
-    lines: text === '' ? 0 : text.split('\n').length,
-    words: text.split(/\s+/).filter(Boolean).length,
-    chars: [...text].length,
-  };
+  let lines = text === '' ? 0 : 1;
+  let words = 0;
+  let chars = 0;
+  let inWord = false;
+  for (const ch of text) {
+    if (++chars % 65536 === 0) {
+      // A step: a long text's call may be cancelled here.
+      await setImmediate();
+      signal.throwIfAborted();
+    }
+    if (ch === '\n') lines++;
+    const space = /\s/.test(ch);
+    if (!space && !inWord) words++;
+    inWord = !space;
+  }
+  return { lines, words, chars };
 }
 
 // What a one-shot run of args would leave: exit status, stdout, stderr
 // (the failure envelope as its last line).
-function answer(raw, signal) {
+async function answer(raw, signal) {
   let args;
   try {
     args = JSON.parse(raw);
@@ -40,9 +53,10 @@ function answer(raw, signal) {
     return fail('BAD_INPUT', `arguments are not JSON: ${e.message}`);
   }
   try {
-    return { status: 0, stdout: Buffer.from(JSON.stringify(run(args, signal)) + '\n'), stderr: Buffer.alloc(0) };
+    return { status: 0, stdout: Buffer.from(JSON.stringify(await run(args, signal)) + '\n'), stderr: Buffer.alloc(0) };
   } catch (e) {
-    return fail(e.code ?? 'TOOL_FAILED', e.message);
+    if (signal.aborted) return fail('CANCELLED', 'the call was cancelled');
+    return fail(e instanceof ToolError ? e.code : 'TOOL_FAILED', e.message);
   }
 }
 
@@ -57,7 +71,7 @@ const VERSION = 1;
 
 if (process.env[COOKIE_KEY] !== COOKIE_VALUE) {
   // One-shot: one call on stdin and stdout.
-  const r = answer(readFileSync(0, 'utf8'), new AbortController().signal);
+  const r = await answer(readFileSync(0, 'utf8'), new AbortController().signal);
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
   process.exitCode = r.status;
@@ -73,23 +87,25 @@ function serve() {
   }
   // The service definition; a tool of your own would carry a copy.
   const proto = new URL('../../protocol/resident/residentpb/resident.proto', import.meta.url).pathname;
-  const def = protoLoader.loadSync(proto, { longs: String });
+  // defaults: a field at its zero value (id 0, empty args) is sent as
+  // nothing, and must read as its zero value.
+  const def = protoLoader.loadSync(proto, { longs: String, defaults: true });
   const { Tool } = grpc.loadPackageDefinition(def).toolhost.resident.v1;
 
   // The calls running, by id, and Cancels that came before their call.
   const running = new Map();
   const early = new Set();
-  const server = new grpc.Server();
+  // Arguments may be up to the manifest's maxArgsBytes (16 MiB at most):
+  // past gRPC's default limit of 4 MiB.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 17 << 20 });
   server.addService(Tool.service, {
     Call({ request }, reply) {
       const ac = new AbortController();
       if (early.delete(request.id)) ac.abort();
       running.set(request.id, ac);
-      try {
-        reply(null, answer(request.args.toString('utf8'), ac.signal));
-      } finally {
-        running.delete(request.id);
-      }
+      answer(request.args.toString('utf8'), ac.signal)
+        .then((r) => reply(null, r))
+        .finally(() => running.delete(request.id));
     },
     Cancel({ request }, reply) {
       const ac = running.get(request.id);

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -515,12 +516,14 @@ func (pp *plugProc) connectRPC(ready time.Time) error {
 }
 
 // connectGRPC speaks gRPC over pp.conn, and no other connection: gRPC
-// does not dial the plugin again when it breaks. A reply may hold the
-// call's output cap and the kept standard error. The plugin is ready
-// once it answers a Cancel of id 0 (no call's), Unimplemented included.
+// does not dial the plugin again when it breaks, nor let it go idle. A
+// reply may hold the call's output cap and the kept standard error. The
+// plugin is ready once it answers a Cancel of id 0 (no call's),
+// Unimplemented included.
 func (pp *plugProc) connectGRPC(maxOut int64, ready time.Time) error {
 	var once sync.Once
-	conn := pp.conn
+	conn := &endConn{Conn: pp.conn}
+	pp.conn = conn
 	dial := func(context.Context, string) (net.Conn, error) {
 		var c net.Conn
 		once.Do(func() { c = conn })
@@ -533,7 +536,7 @@ func (pp *plugProc) connectGRPC(maxOut int64, ready time.Time) error {
 	pp.cc, err = grpc.Dial("passthrough:///plugin",
 		grpc.WithContextDialer(dial),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(int(min(maxOut+resident.MaxStderr+64<<10, math.MaxInt32)))),
+		grpc.WithIdleTimeout(0),
 		grpc.WithMaxHeaderListSize(64<<10),
 		grpc.WithDisableRetry(),
 		grpc.WithDisableServiceConfig(),
@@ -548,8 +551,36 @@ func (pp *plugProc) connectGRPC(maxOut int64, ready time.Time) error {
 			return fmt.Errorf("no answer over gRPC: %w", err)
 		}
 	}
-	pp.tool = resident.NewGRPCClient(pp.cc)
+	pp.tool = resident.NewGRPCClient(pp.cc, int(min(maxOut+resident.MaxStderr+64<<10, math.MaxInt32)), conn.ended.Load)
 	return nil
+}
+
+// endConn records that its connection has ended: closed, or a read or a
+// write failed.
+type endConn struct {
+	net.Conn
+	ended atomic.Bool
+}
+
+func (c *endConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		c.ended.Store(true)
+	}
+	return n, err
+}
+
+func (c *endConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil {
+		c.ended.Store(true)
+	}
+	return n, err
+}
+
+func (c *endConn) Close() error {
+	c.ended.Store(true)
+	return c.Conn.Close()
 }
 
 // lifetimeLimits drops what bounds a process's whole life but is meant

@@ -157,7 +157,7 @@ func residentHelper(name string) int {
 type grpcToolPlugin struct{ plugin.NetRPCUnsupportedPlugin }
 
 func (grpcToolPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	residentpb.RegisterToolServer(s, &grpcTool{cancels: map[uint64]chan struct{}{}})
+	residentpb.RegisterToolServer(s, &grpcTool{cancels: map[uint64]chan struct{}{}, early: map[uint64]bool{}})
 	return nil
 }
 
@@ -171,15 +171,20 @@ type grpcTool struct {
 	residentpb.UnimplementedToolServer
 	mu      sync.Mutex
 	cancels map[uint64]chan struct{}
+	early   map[uint64]bool // Cancels that came before their Call
 }
 
 func (g *grpcTool) Call(_ context.Context, r *residentpb.CallRequest) (*residentpb.CallReply, error) {
 	var in residentIn
 	if err := json.Unmarshal(r.Args, &in); err != nil {
-		return &residentpb.CallReply{Status: 1, Stderr: []byte(`{"error":{"code":"BAD_INPUT","message":"not JSON"}}`)}, nil
+		return &residentpb.CallReply{Status: 1, Stderr: []byte(`{"error":"not JSON","code":"BAD_INPUT"}`)}, nil
 	}
 	ch := make(chan struct{})
 	g.mu.Lock()
+	if g.early[r.Id] {
+		delete(g.early, r.Id)
+		close(ch)
+	}
 	g.cancels[r.Id] = ch
 	g.mu.Unlock()
 	defer func() {
@@ -192,11 +197,17 @@ func (g *grpcTool) Call(_ context.Context, r *residentpb.CallRequest) (*resident
 		return &residentpb.CallReply{Stdout: fmt.Appendf(nil, `{"n":%d,"pid":%d}`, in.N, processToken)}, nil
 	case "refuse":
 		return nil, status.Error(codes.PermissionDenied, "refused on purpose")
+	case "unavailable":
+		// A status a tool that calls a service may well answer.
+		return nil, status.Error(codes.Unavailable, "upstream unavailable")
+	case "wait-status":
+		<-ch
+		return nil, status.Error(codes.Canceled, "cancelled, as asked")
 	case "big":
 		return &residentpb.CallReply{Stdout: fmt.Appendf(nil, "%q", strings.Repeat("x", in.Bytes))}, nil
 	case "wait":
 		<-ch
-		return &residentpb.CallReply{Status: 1, Stderr: []byte(`{"error":{"code":"STOPPED","message":"stopped"}}`)}, nil
+		return &residentpb.CallReply{Status: 1, Stderr: []byte(`{"error":"stopped","code":"STOPPED"}`)}, nil
 	case "hang":
 		time.Sleep(time.Hour)
 	case "crash":
@@ -211,6 +222,8 @@ func (g *grpcTool) Cancel(_ context.Context, r *residentpb.CancelRequest) (*resi
 	if ch := g.cancels[r.Id]; ch != nil {
 		close(ch)
 		delete(g.cancels, r.Id)
+	} else if r.Id != 0 {
+		g.early[r.Id] = true
 	}
 	return &residentpb.CancelReply{}, nil
 }

@@ -655,7 +655,7 @@ func TestResidentReloadWaiting(t *testing.T) {
 // kills the plugin that does not stop; a crash names itself; Close stops
 // the process.
 func TestResidentGRPC(t *testing.T) {
-	e := newEnv(t, []string{residentEntry("res", "resident-grpc", `{"concurrency":16}`, `"timeoutSec":2,"maxOutputBytes":4096`)}, Options{})
+	e := newEnv(t, []string{residentEntry("res", "resident-grpc", `{"concurrency":16}`, `"timeoutSec":2,"maxOutputBytes":4096,"maxArgsBytes":8388608`)}, Options{})
 	r := e.call("res", `{"do":"echo"}`)
 	pid, hpid := callPID(t, r), e.hostPID(r)
 	if !strings.Contains(e.auditLog(), fmt.Sprintf(`"pid":%d,"resident":true`, hpid)) {
@@ -678,6 +678,13 @@ func TestResidentGRPC(t *testing.T) {
 	wantCode(t, e.call("res", `{"do":"big","bytes":5000}`), "OUTPUT_LIMIT", "more than 4096 bytes")
 	wantCode(t, e.call("res", `{"do":"big","bytes":1048576}`), "OUTPUT_LIMIT", "more than 4096 bytes")
 	wantCode(t, e.call("res", `{"do":"wait"}`), "TIMEOUT", "cancelled in its resident process")
+	// Statuses that could be taken for a broken connection are the
+	// plugin's answers while the connection holds.
+	wantCode(t, e.call("res", `{"do":"unavailable"}`), "TOOL_ERROR", "answered with an error", "Unavailable: upstream unavailable")
+	wantCode(t, e.call("res", `{"do":"wait-status"}`), "TIMEOUT", "cancelled in its resident process")
+	// Arguments over the plugin's own limit (gRPC's 4 MiB) are refused by
+	// it, not taken for output over the cap.
+	wantCode(t, e.call("res", fmt.Sprintf(`{"do":"echo","stdout":%q}`, strings.Repeat("a", 5<<20))), "TOOL_ERROR", "answered with an error", "ResourceExhausted")
 	if callPID(t, e.call("res", `{"do":"echo"}`)) != pid {
 		t.Fatal("a failed call replaced the process")
 	}

@@ -48,10 +48,10 @@ func TestResidentNode(t *testing.T) {
 	entry := func(name, resident string) string {
 		cmd, _ := json.Marshal([]string{filepath.Join(dir, "tool.mjs")})
 		read, _ := json.Marshal([]string{dir, proto})
-		return fmt.Sprintf(`{"name":%q,"command":%s%s,"timeoutSec":20,
+		return fmt.Sprintf(`{"name":%q,"command":%s%s,"timeoutSec":20,"maxArgsBytes":8388608,
 			"schema":{"type":"object","properties":{"text":{"type":"string"}}},
 			"outputSchema":{"type":"object","required":["lines","words","chars"]},
-			"sandbox":{"level":"strict","read":%s,"limits":{"memoryMB":1024}}}`, name, cmd, resident, read)
+			"sandbox":{"level":"strict","read":%s}}`, name, cmd, resident, read)
 	}
 	e := newEnv(t, []string{entry("stats", `,"resident":{"concurrency":8}`), entry("stats_once", "")}, Options{})
 	if _, err := e.h.Containment(); err != nil {
@@ -98,6 +98,11 @@ func TestResidentNode(t *testing.T) {
 		if r := e.call(name, `{"text":"x y"}`); r.Err != nil || json.Unmarshal(r.Output, &got) != nil || got != (textStats{1, 2, 3}) {
 			t.Errorf("%s: %s %v", name, r.Output, r.Err)
 		}
+	}
+	// Arguments past gRPC's default limit of 4 MiB: the example raises it.
+	var got textStats
+	if r := e.call("stats", fmt.Sprintf(`{"text":%q}`, strings.Repeat("w ", 5<<19))); r.Err != nil || json.Unmarshal(r.Output, &got) != nil || got.Words != 5<<19 {
+		t.Errorf("5 MiB of text: %s %v", r.Output, r.Err)
 	}
 	e.h.Close()
 	for pid := range pids {

@@ -33,7 +33,6 @@ import (
 	"io"
 	"net/rpc"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -208,14 +207,21 @@ func (s *rpcServer) Cancel(id uint64, _ *struct{}) error {
 // PluginName) or gRPC (the Tool service of package residentpb, a tool in
 // any language; see NewGRPCClient). It is safe for concurrent use.
 type Client struct {
-	rpc  *rpc.Client
-	tool residentpb.ToolClient
+	rpc *rpc.Client
+
+	tool     residentpb.ToolClient
+	maxReply int
+	gone     func() bool
 }
 
 // NewGRPCClient calls the Tool service over cc, a connection to a plugin
-// that serves it.
-func NewGRPCClient(cc grpc.ClientConnInterface) *Client {
-	return &Client{tool: residentpb.NewToolClient(cc)}
+// that serves it. A reply may be up to maxReply bytes (its standard error
+// is then cut as MaxStderr says); gone reports whether the connection to
+// the plugin has ended: a call that fails once it has is Broken, any other
+// failure is the plugin's own answer (a RefusedError). gRPC's status codes
+// cannot tell the two apart: a plugin may answer Unavailable itself.
+func NewGRPCClient(cc grpc.ClientConnInterface, maxReply int, gone func() bool) *Client {
+	return &Client{tool: residentpb.NewToolClient(cc), maxReply: maxReply, gone: gone}
 }
 
 // Call runs one call. When ctx ends first, the plugin is asked to cancel
@@ -246,12 +252,14 @@ func (c *Client) Go(id uint64, args []byte) *Pending {
 			}
 			return
 		}
-		r, err := c.tool.Call(context.Background(), &residentpb.CallRequest{Id: id, Args: args})
+		r, err := c.tool.Call(context.Background(), &residentpb.CallRequest{Id: id, Args: args}, grpc.MaxCallRecvMsgSize(c.maxReply))
 		if err != nil {
-			p.err = grpcError(err)
+			p.err = c.grpcError(err)
 			return
 		}
-		p.reply = CallReply{Status: int(r.Status), Stdout: r.Stdout, Stderr: r.Stderr}
+		k := &stderrKeeper{}
+		k.Write(r.Stderr)
+		p.reply = CallReply{Status: int(r.Status), Stdout: r.Stdout, Stderr: k.bytes()}
 	}()
 	return p
 }
@@ -313,20 +321,28 @@ func rpcError(err error) error {
 	return err
 }
 
-// grpcError sorts a failed gRPC call: a connection that broke
-// (Unavailable, or a call the client's side cancelled), a reply over the
-// size the client takes, or the plugin's own error status.
-func grpcError(err error) error {
+// grpcError sorts a failed gRPC call: a connection that ended, a reply
+// over the size this client takes, or the plugin's own error status (its
+// refusal of arguments over its own size limit among them).
+func (c *Client) grpcError(err error) error {
 	st, ok := status.FromError(err)
 	switch {
-	case !ok:
-		return err
-	case st.Code() == codes.Unavailable || st.Code() == codes.Canceled:
+	case c.gone() || !ok:
 		return &brokenError{err}
-	case st.Code() == codes.ResourceExhausted && strings.HasPrefix(st.Message(), "grpc: received message larger than max"):
+	case st.Code() == codes.ResourceExhausted && st.Message() == fmt.Sprintf("grpc: received message larger than max (%d vs. %d)", tooLargeSize(st.Message()), c.maxReply):
 		return fmt.Errorf("%w: %s", ErrTooLarge, st.Message())
 	}
 	return &RefusedError{Msg: st.Code().String() + ": " + st.Message()}
+}
+
+// tooLargeSize is the size gRPC's "received message larger than max"
+// names, or -1.
+func tooLargeSize(msg string) int {
+	var n, limit int
+	if _, err := fmt.Sscanf(msg, "grpc: received message larger than max (%d vs. %d)", &n, &limit); err != nil {
+		return -1
+	}
+	return n
 }
 
 type brokenError struct{ err error }

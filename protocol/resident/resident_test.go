@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,17 +208,25 @@ type toolServer struct {
 	residentpb.UnimplementedToolServer
 	mu      sync.Mutex
 	waiting map[uint64]chan struct{}
+	early   map[uint64]bool // Cancels that came before their Call
 }
 
 func (s *toolServer) Call(ctx context.Context, r *residentpb.CallRequest) (*residentpb.CallReply, error) {
 	switch string(r.Args) {
 	case "refuse":
 		return nil, grpcstatus.Error(codes.FailedPrecondition, "not today")
+	case "unavailable":
+		return nil, grpcstatus.Error(codes.Unavailable, "upstream down")
+	case "noisy":
+		return &residentpb.CallReply{Status: 1, Stderr: []byte("first\n" + strings.Repeat("e", 200<<10) + "\nlast")}, nil
 	case "big":
 		return &residentpb.CallReply{Stdout: bytes.Repeat([]byte("x"), 1<<20)}, nil
 	case "wait":
 		ch := make(chan struct{})
 		s.mu.Lock()
+		if s.early[r.Id] {
+			close(ch)
+		}
 		s.waiting[r.Id] = ch
 		s.mu.Unlock()
 		<-ch
@@ -232,6 +241,8 @@ func (s *toolServer) Cancel(_ context.Context, r *residentpb.CancelRequest) (*re
 	if ch := s.waiting[r.Id]; ch != nil {
 		close(ch)
 		delete(s.waiting, r.Id)
+	} else {
+		s.early[r.Id] = true
 	}
 	return &residentpb.CancelReply{}, nil
 }
@@ -245,16 +256,16 @@ func TestGRPCClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	residentpb.RegisterToolServer(srv, &toolServer{waiting: map[uint64]chan struct{}{}})
+	residentpb.RegisterToolServer(srv, &toolServer{waiting: map[uint64]chan struct{}{}, early: map[uint64]bool{}})
 	go srv.Serve(lis)
 	defer srv.Stop()
-	cc, err := grpc.Dial("unix:"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<10)))
+	cc, err := grpc.Dial("unix:"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	c := resident.NewGRPCClient(cc)
+	var gone atomic.Bool
+	c := resident.NewGRPCClient(cc, 64<<10, gone.Load)
 	ctx := context.Background()
 
 	var wg sync.WaitGroup
@@ -272,8 +283,18 @@ func TestGRPCClient(t *testing.T) {
 	if _, err := c.Call(ctx, 1, []byte("refuse")); !errors.As(err, &refused) || !strings.Contains(err.Error(), "not today") || resident.Broken(err) {
 		t.Errorf("refused: %v", err)
 	}
+	// Unavailable from the plugin itself is its answer: the connection
+	// is there.
+	if _, err := c.Call(ctx, 1, []byte("unavailable")); !errors.As(err, &refused) || !strings.Contains(err.Error(), "upstream down") || resident.Broken(err) {
+		t.Errorf("unavailable: %v", err)
+	}
 	if _, err := c.Call(ctx, 2, []byte("big")); !errors.Is(err, resident.ErrTooLarge) || resident.Broken(err) {
 		t.Errorf("too large: %v", err)
+	}
+	// A reply's standard error is cut as Main cuts it: first and last.
+	r, err := resident.NewGRPCClient(cc, 1<<20, gone.Load).Call(ctx, 2, []byte("noisy"))
+	if err != nil || len(r.Stderr) > resident.MaxStderr+8 || !bytes.HasPrefix(r.Stderr, []byte("first\n")) || !bytes.HasSuffix(r.Stderr, []byte("\nlast")) {
+		t.Errorf("noisy: %d bytes of stderr, %v", len(r.Stderr), err)
 	}
 	p := c.Go(3, []byte("wait"))
 	c.Cancel(3)
@@ -291,6 +312,7 @@ func TestGRPCClient(t *testing.T) {
 
 	p = c.Go(5, []byte("wait"))
 	time.Sleep(50 * time.Millisecond)
+	gone.Store(true)
 	srv.Stop()
 	select {
 	case <-p.Done():
