@@ -95,16 +95,16 @@ function serve() {
   // The calls running, by id, and Cancels that came before their call.
   const running = new Map();
   const early = new Set();
-  // Arguments may be up to the manifest's maxArgsBytes (16 MiB at most):
-  // past gRPC's default limit of 4 MiB.
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 17 << 20 });
+  // Arguments may be larger than gRPC's default limit of 4 MiB: the host,
+  // the only client, bounds them (maxArgsBytes, then re-encoded).
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': -1 });
   server.addService(Tool.service, {
     Call({ request }, reply) {
       const ac = new AbortController();
       if (early.delete(request.id)) ac.abort();
       running.set(request.id, ac);
       answer(request.args.toString('utf8'), ac.signal)
-        .then((r) => reply(null, r))
+        .then((r) => reply(null, r), (e) => reply({ code: grpc.status.INTERNAL, details: String(e) }))
         .finally(() => running.delete(request.id));
     },
     Cancel({ request }, reply) {

@@ -454,15 +454,8 @@ func (r *residentTool) start(p *prepared, spec *sandbox.Spec, grants string) (*p
 	})
 	pp := &plugProc{r: r, run: run, grants: grants}
 	fail := func(err error) (*plugProc, error) {
-		// How it ended, when it ends of itself within the kill grace (a
-		// program that said something else than the handshake, say);
-		// else that it was killed.
-		why := run.diagnosis()
 		run.end()
-		if why == "" {
-			why = run.diagnosis()
-		}
-		return nil, fmt.Errorf("%s's resident process: %w%s", r.name, err, why)
+		return nil, fmt.Errorf("%s's resident process: %w%s", r.name, err, run.diagnosis())
 	}
 	addr, err := client.Start()
 	if err != nil {
@@ -471,6 +464,10 @@ func (r *residentTool) start(p *prepared, spec *sandbox.Spec, grants string) (*p
 				os.RemoveAll(run.dir)
 			}
 			return nil, err // it never started: the launcher's error
+		}
+		if strings.Contains(err.Error(), "Unrecognized remote plugin message") {
+			// Most likely a one-shot tool under "resident".
+			err = fmt.Errorf("%w; a program that does not serve resident mode (one on protocol.Main, say) answers so: build it on resident.Main, or drop \"resident\" from its manifest entry", err)
 		}
 		return fail(fmt.Errorf("no go-plugin handshake: %w", err))
 	}
@@ -528,6 +525,9 @@ func (pp *plugProc) connectGRPC(maxOut int64, ready time.Time) error {
 		var c net.Conn
 		once.Do(func() { c = conn })
 		if c == nil {
+			// gRPC gave up the connection (the plugin sent GOAWAY, say):
+			// no call can reach the process any more.
+			conn.ended.Store(true)
 			return nil, errors.New("the plugin's connection is gone")
 		}
 		return c, nil
@@ -652,12 +652,13 @@ func (pp *plugProc) kill(why string) {
 	pp.close() // the calls in flight end now
 }
 
-// close closes pp's connection.
+// close closes pp's connection: first the socket, so that a gRPC call it
+// fails is seen as the connection's end (endConn), then gRPC's client.
 func (pp *plugProc) close() {
+	pp.conn.Close()
 	if pp.cc != nil {
 		pp.cc.Close()
 	}
-	pp.conn.Close()
 }
 
 // call runs one call of the tool in its process; the result is made an
@@ -891,13 +892,12 @@ func (x *residentRunner) Diagnose(context.Context) string { return "" }
 const residentEndWait = time.Second
 
 // diagnosis is what the process's end says: its status and the end of
-// its standard error, once it has ended (waited for a kill grace, or
-// residentEndWait, at most).
+// its standard error, once it has ended (waited for a kill grace at most).
 func (x *residentRunner) diagnosis() string {
 	if x.proc == nil {
 		return ""
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), max(x.l.KillGrace(), residentEndWait))
+	ctx, cancel := context.WithTimeout(context.Background(), x.l.KillGrace())
 	defer cancel()
 	o, err := x.proc.Wait(ctx)
 	if err != nil {
@@ -924,7 +924,18 @@ func (x *residentRunner) Wait(ctx context.Context) error {
 	return nil
 }
 
+// Kill is go-plugin's, when a start fails in its handshake: a program
+// that said something else than the handshake is given residentEndWait
+// to end of itself first, so that its status and last words are shown.
 func (x *residentRunner) Kill(ctx context.Context) error {
+	t := time.NewTimer(residentEndWait)
+	defer t.Stop()
+	select {
+	case <-x.proc.Done():
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
 	x.proc.Stop(true)
 	select {
 	case <-x.proc.Done():

@@ -184,8 +184,9 @@ func (g *grpcTool) Call(_ context.Context, r *residentpb.CallRequest) (*resident
 	if g.early[r.Id] {
 		delete(g.early, r.Id)
 		close(ch)
+	} else {
+		g.cancels[r.Id] = ch
 	}
-	g.cancels[r.Id] = ch
 	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()

@@ -302,7 +302,7 @@ func TestResidentNoHandshake(t *testing.T) {
 	// A one-shot tool under "resident": what it said, how it ended, once.
 	e = newEnv(t, []string{residentEntry("once", "resident-oneshot", "", "")}, Options{})
 	r := e.call("once", `{}`)
-	wantCode(t, r, "LAUNCH_FAILED", "no go-plugin handshake", `{"n":1}`)
+	wantCode(t, r, "LAUNCH_FAILED", "no go-plugin handshake", `{"n":1}`, "build it on resident.Main")
 	// On a machine too busy for it to end within a second, it is killed.
 	if n := strings.Count(r.Err.Message, "(exit status") + strings.Count(r.Err.Message, "(killed by signal"); n != 1 {
 		t.Errorf("how it ended is in the message %d times: %s", n, r.Err.Message)

@@ -219,7 +219,8 @@ type Client struct {
 // is then cut as MaxStderr says); gone reports whether the connection to
 // the plugin has ended: a call that fails once it has is Broken, any other
 // failure is the plugin's own answer (a RefusedError). gRPC's status codes
-// cannot tell the two apart: a plugin may answer Unavailable itself.
+// cannot tell the two apart: a plugin may answer Unavailable itself. Both
+// are required: maxReply > 0, gone not nil.
 func NewGRPCClient(cc grpc.ClientConnInterface, maxReply int, gone func() bool) *Client {
 	return &Client{tool: residentpb.NewToolClient(cc), maxReply: maxReply, gone: gone}
 }

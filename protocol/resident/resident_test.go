@@ -225,9 +225,11 @@ func (s *toolServer) Call(ctx context.Context, r *residentpb.CallRequest) (*resi
 		ch := make(chan struct{})
 		s.mu.Lock()
 		if s.early[r.Id] {
+			delete(s.early, r.Id)
 			close(ch)
+		} else {
+			s.waiting[r.Id] = ch
 		}
-		s.waiting[r.Id] = ch
 		s.mu.Unlock()
 		<-ch
 		return &residentpb.CallReply{Status: 1, Stderr: []byte("cancelled")}, nil
