@@ -101,6 +101,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'Resident/oneshot/par8' -benchtime 4x -count 6 ./internal/host/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'Resident/floor/seq' -benchtime 2000x -count 6 ./internal/host/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'Resident/floor/par8' -benchtime 50x -count 6 ./internal/host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'ResidentNode/seq' -benchtime 20x -count 6 ./internal/host/ | tee -a bench.txt
+	$(GO) test -run '^$$' -bench 'ResidentNode/par8' -benchtime 2x -count 6 ./internal/host/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'MCPResident/seq' -benchtime 100x -count 6 ./cmd/agentcli/ | tee -a bench.txt
 	$(GO) test -run '^$$' -bench 'MCPResident/par8' -benchtime 4x -count 6 ./cmd/agentcli/ | tee -a bench.txt
 	$(GO) run $(BENCHSTAT) bench.txt

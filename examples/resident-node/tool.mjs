@@ -8,8 +8,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
-import grpc from '@grpc/grpc-js';
-import protoLoader from '@grpc/proto-loader';
 
 // The tool itself: arguments in, result out; throw a ToolError to fail
 // with a code of the tool's own. signal aborts when the host cancels the
@@ -76,10 +74,13 @@ if (process.env[COOKIE_KEY] !== COOKIE_VALUE) {
   process.stderr.write(r.stderr);
   process.exitCode = r.status;
 } else {
-  serve();
+  await serve();
 }
 
-function serve() {
+async function serve() {
+  // Loaded here: a one-shot run does not pay for gRPC.
+  const { default: grpc } = await import('@grpc/grpc-js');
+  const { default: protoLoader } = await import('@grpc/proto-loader');
   const versions = (process.env.PLUGIN_PROTOCOL_VERSIONS ?? '').split(',');
   if (!versions.includes(String(VERSION))) {
     console.error(`the host takes protocol versions ${versions}, this tool speaks ${VERSION}`);

@@ -97,44 +97,52 @@ func BenchmarkResident(b *testing.B) {
 		{"oneshot", []func(int){oneshot, res}, [2]string{"oneshot", "resident"}},
 		{"floor", []func(int){res, bareCall}, [2]string{"resident", "bare"}},
 	} {
-		b.Run(pair.name+"/seq", func(b *testing.B) {
-			var took [2]time.Duration
-			for i := 0; b.Loop(); i++ {
-				for k := range pair.variants {
-					j := (i + k) % len(pair.variants)
-					t0 := time.Now()
-					pair.variants[j](i)
-					took[j] += time.Since(t0)
-				}
-			}
-			reportPair(b, b.N, pair.metrics, took)
-		})
-		b.Run(pair.name+"/par8", func(b *testing.B) {
-			const workers, each = 8, 20
-			round := func(call func(n int)) time.Duration {
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				t0 := time.Now()
-				for range workers {
-					wg.Go(func() {
-						for n := next.Add(1); n <= workers*each; n = next.Add(1) {
-							call(int(n))
-						}
-					})
-				}
-				wg.Wait()
-				return time.Since(t0)
-			}
-			var took [2]time.Duration
-			for i := 0; b.Loop(); i++ {
-				for k := range pair.variants {
-					j := (i + k) % len(pair.variants)
-					took[j] += round(pair.variants[j])
-				}
-			}
-			reportPair(b, b.N*workers*each, pair.metrics, took)
-		})
+		b.Run(pair.name+"/seq", func(b *testing.B) { pairSeq(b, pair.variants, pair.metrics) })
+		b.Run(pair.name+"/par8", func(b *testing.B) { pairPar8(b, pair.variants, pair.metrics) })
 	}
+}
+
+// pairSeq times two ways to call taking turns call by call, in rotating
+// order.
+func pairSeq(b *testing.B, variants []func(int), metrics [2]string) {
+	var took [2]time.Duration
+	for i := 0; b.Loop(); i++ {
+		for k := range variants {
+			j := (i + k) % len(variants)
+			t0 := time.Now()
+			variants[j](i)
+			took[j] += time.Since(t0)
+		}
+	}
+	reportPair(b, b.N, metrics, took)
+}
+
+// pairPar8 times two ways to call taking turns round by round, each
+// round 8×20 calls at 8 in flight.
+func pairPar8(b *testing.B, variants []func(int), metrics [2]string) {
+	const workers, each = 8, 20
+	round := func(call func(n int)) time.Duration {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for range workers {
+			wg.Go(func() {
+				for n := next.Add(1); n <= workers*each; n = next.Add(1) {
+					call(int(n))
+				}
+			})
+		}
+		wg.Wait()
+		return time.Since(t0)
+	}
+	var took [2]time.Duration
+	for i := 0; b.Loop(); i++ {
+		for k := range variants {
+			j := (i + k) % len(variants)
+			took[j] += round(variants[j])
+		}
+	}
+	reportPair(b, b.N*workers*each, metrics, took)
 }
 
 // reportPair reports the time per call of two ways to call, and the

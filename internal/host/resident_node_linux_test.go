@@ -1,21 +1,26 @@
 package host
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/toolhost/toolhost/internal/audit"
+	"github.com/toolhost/toolhost/internal/manifest"
 )
 
 // nodeExample is the example tool in Node.js (examples/resident-node),
 // its packages installed (make test does); without Node.js the test is
 // skipped, unless TOOLHOST_REQUIRE_NODE=1 (make test, CI) makes that a
 // failure.
-func nodeExample(t *testing.T) string {
+func nodeExample(t testing.TB) string {
 	t.Helper()
 	dir, err := filepath.Abs("../../examples/resident-node")
 	if err != nil {
@@ -108,4 +113,50 @@ func TestResidentNode(t *testing.T) {
 	for pid := range pids {
 		waitGone(t, pid, "the Node.js process at Close")
 	}
+}
+
+// BenchmarkResidentNode measures Host.Call of the Node.js example (level
+// limits) served resident over gRPC against the same program one-shot, a
+// Node.js process per call, taking turns in the same run.
+func BenchmarkResidentNode(b *testing.B) {
+	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
+	dir := nodeExample(b)
+	ws := b.TempDir()
+	cmd, _ := json.Marshal([]string{filepath.Join(dir, "tool.mjs")})
+	entry := func(name, resident string) string {
+		return fmt.Sprintf(`{"name":%q,"command":%s%s,"schema":{"type":"object","properties":{"text":{"type":"string"}}},
+			"outputSchema":{"type":"object","required":["lines","words","chars"]}}`, name, cmd, resident)
+	}
+	os.WriteFile(filepath.Join(ws, "tools.json"), []byte(`{"policy":{"mode":"bypass"},"tools":[`+
+		entry("oneshot", "")+","+entry("resident", `,"resident":{"concurrency":8}`)+`]}`), 0o644)
+	m, err := manifest.Load(filepath.Join(ws, "tools.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	log, err := audit.Open(filepath.Join(ws, "audit", "audit.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := New(m, Options{Audit: log, Workspace: ws})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close(); log.Close() })
+	if _, err := h.Containment(); err != nil {
+		b.Skip(err)
+	}
+	call := func(tool string) func(int) {
+		return func(n int) {
+			r, err := h.Call(context.Background(), Request{Tool: tool, Args: fmt.Appendf(nil, `{"text":"%d words"}`, n)})
+			var got textStats
+			if err != nil || !r.OK() || json.Unmarshal(r.Output, &got) != nil || got.Words != 2 {
+				b.Fatalf("%s got %s %v %v", tool, r.Output, r.Err, err)
+			}
+		}
+	}
+	call("resident")(0) // its process started: calls are measured, not the start
+	variants := []func(int){call("oneshot"), call("resident")}
+	metrics := [2]string{"oneshot", "resident"}
+	b.Run("seq", func(b *testing.B) { pairSeq(b, variants, metrics) })
+	b.Run("par8", func(b *testing.B) { pairPar8(b, variants, metrics) })
 }
