@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,6 +120,29 @@ func TestUnprivilegedFrontends(t *testing.T) {
 		t.Errorf("resident call: %v\n%s%s", err, out, errs)
 	}
 
+	// A resident tool in another language (gRPC): the Node.js example.
+	// Without Node.js or the example's packages (npm ci, as make test
+	// does) it is left out, unless TOOLHOST_REQUIRE_NODE=1.
+	nodeCalls := 0
+	example, _ := filepath.Abs("../../examples/resident-node")
+	_, nodeErr := exec.LookPath("node")
+	_, modErr := os.Stat(filepath.Join(example, "node_modules", "@grpc", "grpc-js"))
+	if (nodeErr != nil || modErr != nil) && os.Getenv("TOOLHOST_REQUIRE_NODE") == "1" {
+		t.Errorf("the Node.js example cannot run: %v, %v", nodeErr, modErr)
+	}
+	if nodeErr == nil && modErr == nil {
+		nodeCalls = 1
+		proto, _ := filepath.Abs("../../protocol/resident/residentpb")
+		nodeManifest := filepath.Join(dir, "node.json")
+		os.WriteFile(nodeManifest, fmt.Appendf(nil, `{"tools":[{"name":"text_stats","command":[%q],"resident":{},
+			"schema":{"type":"object","properties":{"text":{"type":"string"}}},
+			"sandbox":{"level":"strict","read":[%q,%q]}}]}`, filepath.Join(example, "tool.mjs"), example, proto), 0o644)
+		out, errs, err = run("", "call", "-tools", nodeManifest, "-workspace", ws, "-approve", "text_stats", "text_stats", `{"text":"one two\nthree"}`)
+		if err != nil || !strings.Contains(out, `"words":3`) {
+			t.Errorf("resident call of the Node.js example: %v\n%s%s", err, out, errs)
+		}
+	}
+
 	// The pre-stage too: its built-in read runs as the user, in the
 	// workspace, and its cache is written there (no go.mod above it).
 	srv := fakeoai.New(t,
@@ -207,7 +231,7 @@ func TestUnprivilegedFrontends(t *testing.T) {
 			t.Errorf("audit record of %s: containment %q, want pid-namespace", rec.Tool, rec.Containment)
 		}
 	}
-	if calls != 7 || resident != 3 {
-		t.Errorf("%d calls audited (%d resident), want 7 (3):\n%s", calls, resident, logData)
+	if calls != 7+nodeCalls || resident != 3+nodeCalls {
+		t.Errorf("%d calls audited (%d resident), want %d (%d):\n%s", calls, resident, 7+nodeCalls, 3+nodeCalls, logData)
 	}
 }
