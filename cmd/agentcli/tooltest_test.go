@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
+	"github.com/toolhost/toolhost/internal/gobuild"
 	"github.com/toolhost/toolhost/internal/toolcheck"
 	"github.com/toolhost/toolhost/schemas"
 )
@@ -49,6 +51,7 @@ var brokenTools = map[string]string{
 	"accepts_invalid":     toolcheck.InvalidAccepted,
 	"flaky":               toolcheck.Flaky,
 	"stdout_on_failure":   toolcheck.FailureStdout,
+	"resident_oneshot":    toolcheck.ResidentMode,
 	"memory_hog":          toolcheck.MemoryLimit,
 	"bad_interpreter":     toolcheck.LaunchFailed,
 	"denied":              toolcheck.RunRefused,
@@ -271,6 +274,41 @@ func TestUnprivilegedToolTest(t *testing.T) {
 			if w := want[tr.Name]; (w == "" && len(ids) > 0) || (w != "" && !slices.Equal(ids, []string{w})) {
 				t.Errorf("%s: found %v, want [%s]", tr.Name, ids, w)
 			}
+		}
+	}
+}
+
+// A resident tool is checked both ways: one whose resident answers
+// differ from its one-shot ones is found (resident.mode), one that
+// answers alike passes.
+func TestToolTestResident(t *testing.T) {
+	bin := t.TempDir()
+	os.Chmod(bin, 0o755)
+	for _, prog := range []string{"resident_differs", "noop_resident"} {
+		if err := gobuild.Build("../..", filepath.Join(bin, prog), "./testdata/tools/"+prog); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entry := func(name, prog string) string {
+		return fmt.Sprintf(`{"name":%q,"command":[%q],"resident":{},"description":"A test tool.",
+			"schema":{"type":"object","properties":{"n":{"type":"integer","description":"A number."}},"additionalProperties":false}}`, name, filepath.Join(bin, prog))
+	}
+	dir := project(t, entry("differs", "resident_differs"), entry("alike", "noop_resident"))
+	code, out, errs := runIn(t, dir, "tool", "test", "-json", "differs", "alike")
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitFailed, out, errs)
+	}
+	for _, tr := range toolTestReport(t, out).Tools {
+		var ids []string
+		for _, f := range tr.Findings {
+			ids = append(ids, f.ID)
+			if f.ID == toolcheck.ResidentMode && (!strings.Contains(f.Message, "success one-shot, failure ONE_SHOT_ONLY resident") || f.Input == nil) {
+				t.Errorf("%s: %+v", tr.Name, f)
+			}
+		}
+		want := map[string][]string{"differs": {toolcheck.ResidentMode}, "alike": nil}[tr.Name]
+		if !slices.Equal(ids, want) {
+			t.Errorf("%s: found %v, want %v", tr.Name, ids, want)
 		}
 	}
 }

@@ -96,6 +96,9 @@ func Tool(ctx context.Context, h *host.Host, t *manifest.Tool, o Options) ToolRe
 			}
 		}
 	}
+	if t.Resident != nil {
+		c.resident(ctx, valid)
+	}
 	for _, in := range invalid {
 		if !c.more(ctx) || !c.run(ctx, in, false, readOnly) {
 			goto done
@@ -222,6 +225,38 @@ func (c *checker) run(ctx context.Context, in Input, valid, readOnly bool) bool 
 		}
 	}
 	return true
+}
+
+// resident runs each valid input once more, served by the tool's
+// resident process, and compares how it ended with its one-shot run: a
+// tool must answer the same both ways. Inputs that timed out or were not
+// run one-shot are not tried again.
+func (c *checker) resident(ctx context.Context, valid []Input) {
+	for _, in := range valid {
+		first, ok := c.outcomes[string(in.JSON)]
+		if !ok || first == "failure "+protocol.CodeTimeout {
+			continue
+		}
+		if !c.more(ctx) {
+			return
+		}
+		res, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll})
+		if err != nil || res.Err != nil && res.Err.Code == protocol.CodeCancelled && ctx.Err() != nil {
+			return
+		}
+		if res.Err != nil && res.Err.Code == protocol.CodeLaunchFailed {
+			c.report(problem{ResidentMode, Error, "is resident (\"resident\" in its manifest entry) but does not start so: " + res.Err.Message}, &in, nil)
+			return
+		}
+		c.ran++
+		if got := outcomeKey(res); got != first {
+			why := ""
+			if res.Err != nil {
+				why = ": " + cutText(res.Err.Message, 300)
+			}
+			c.report(problem{ResidentMode, Error, fmt.Sprintf("answered the same input differently served resident than one-shot (%s one-shot, %s resident%s): a tool must answer alike both ways", first, got, why)}, &in, nil)
+		}
+	}
 }
 
 // outcomeKey sums up how a run ended: success, or the failure's code.

@@ -49,6 +49,7 @@ const (
 	ArgNoDescription  = "manifest.arg-description"
 	SchemaNoType      = "manifest.schema-type"
 	Annotations       = "manifest.annotations"
+	ResidentMode      = "resident.mode"
 )
 
 // Checks lists every check's id.
@@ -58,7 +59,7 @@ var Checks = []string{
 	EnvelopeOnStdout, EnvelopeExitZero, FailureSilent, FailureNoEnvelope, FailureBadCode, FailureStdout,
 	CrashSignal, Timeout, SigtermIgnored, MemoryLimit, ProcessLeftover, StderrFlood,
 	ReadOnlyChanged, EnvMissing, InvalidAccepted, Flaky, LaunchFailed, RunRefused, NoValidInput,
-	NoDescription, ArgNoDescription, SchemaNoType, Annotations,
+	NoDescription, ArgNoDescription, SchemaNoType, Annotations, ResidentMode,
 }
 
 // StderrFloodBytes is how much standard error one run may write before
