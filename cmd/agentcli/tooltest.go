@@ -51,7 +51,7 @@ func cmdToolTest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var hf hostFlags
 	hf.registerLaunch(fs)
 	asJSON := fs.Bool("json", false, "print the report as JSON (schemas/tooltest-report.schema.json)")
-	runs := fs.Int("runs", 1, "run each valid input this many times")
+	runs := fs.Int("runs", 1, "run each valid input this many times (a resident tool's once more, served resident)")
 	seed := fs.Uint64("seed", 1, "seed of the generated inputs: the same seed gives the same inputs")
 	maxInputs := fs.Int("max-inputs", toolcheck.DefaultMaxInputs, "most valid inputs per tool")
 	template := fs.String("workspace-from", "", "a folder copied into each tool's scratch workspace (default: an empty one)")

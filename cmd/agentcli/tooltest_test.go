@@ -110,7 +110,7 @@ func TestToolTestFindsEveryBug(t *testing.T) {
 		var ids []string
 		for _, f := range tr.Findings {
 			ids = append(ids, f.ID)
-			if f.ID == want && f.Input == nil && !strings.HasPrefix(want, "manifest.") && want != toolcheck.LaunchFailed && want != toolcheck.RunRefused && want != toolcheck.NoValidInput {
+			if f.ID == want && f.Input == nil && !strings.HasPrefix(want, "manifest.") && want != toolcheck.LaunchFailed && want != toolcheck.RunRefused && want != toolcheck.NoValidInput && want != toolcheck.ResidentMode {
 				t.Errorf("%s: finding %s names no input", tr.Name, f.ID)
 			}
 		}
@@ -279,8 +279,10 @@ func TestUnprivilegedToolTest(t *testing.T) {
 }
 
 // A resident tool is checked both ways: one whose resident answers
-// differ from its one-shot ones is found (resident.mode), one that
-// answers alike passes.
+// differ from its one-shot ones, twice each way, is found (resident.mode,
+// a warning: a flaky tool could do the same), one that answers alike
+// passes, and one that does not start resident is an error (in the
+// broken-tool corpus).
 func TestToolTestResident(t *testing.T) {
 	bin := t.TempDir()
 	os.Chmod(bin, 0o755)
@@ -289,20 +291,34 @@ func TestToolTestResident(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	entry := func(name, prog string) string {
-		return fmt.Sprintf(`{"name":%q,"command":[%q],"resident":{},"description":"A test tool.",
-			"schema":{"type":"object","properties":{"n":{"type":"integer","description":"A number."}},"additionalProperties":false}}`, name, filepath.Join(bin, prog))
+	entry := func(name, prog string, args ...string) string {
+		cmd, _ := json.Marshal(append([]string{filepath.Join(bin, prog)}, args...))
+		return fmt.Sprintf(`{"name":%q,"command":%s,"resident":{},"description":"A test tool.",
+			"schema":{"type":"object","properties":{"n":{"type":"integer","description":"A number."}},"additionalProperties":false}}`, name, cmd)
 	}
-	dir := project(t, entry("differs", "resident_differs"), entry("alike", "noop_resident"))
-	code, out, errs := runIn(t, dir, "tool", "test", "-json", "differs", "alike")
+	dir := project(t, entry("differs", "resident_differs"), entry("alike", "noop_resident"), entry("crashes", "resident_differs", "crash"))
+	// A process that crashes: an error, and the rest of the resident runs
+	// are not made (each would wait out the restart's backoff).
+	code, out, errs := runIn(t, dir, "tool", "test", "-json", "crashes")
 	if code != exitFailed {
 		t.Fatalf("exit %d, want %d\n%s%s", code, exitFailed, out, errs)
+	}
+	crashed := toolTestReport(t, out).Tools[0]
+	if len(crashed.Findings) != 1 || crashed.Findings[0].ID != toolcheck.ResidentMode || crashed.Findings[0].Severity != toolcheck.Error ||
+		!strings.Contains(crashed.Findings[0].Message, "crashed served resident") ||
+		!slices.ContainsFunc(crashed.Skipped, func(s toolcheck.Skipped) bool { return strings.HasPrefix(s.Check, "resident runs") }) {
+		t.Errorf("crashes: %+v", crashed)
+	}
+	code, out, errs = runIn(t, dir, "tool", "test", "-json", "differs", "alike")
+	if code != exitOK {
+		t.Fatalf("exit %d, want %d (warnings only)\n%s%s", code, exitOK, out, errs)
 	}
 	for _, tr := range toolTestReport(t, out).Tools {
 		var ids []string
 		for _, f := range tr.Findings {
 			ids = append(ids, f.ID)
-			if f.ID == toolcheck.ResidentMode && (!strings.Contains(f.Message, "success one-shot, failure ONE_SHOT_ONLY resident") || f.Input == nil) {
+			if f.ID == toolcheck.ResidentMode && (!strings.Contains(f.Message, "twice each way (success one-shot, failure ONE_SHOT_ONLY resident") ||
+				f.Severity != toolcheck.Warning || f.Input == nil || !strings.HasSuffix(f.Why, ", served resident")) {
 				t.Errorf("%s: %+v", tr.Name, f)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -57,7 +58,8 @@ type checker struct {
 
 // Tool checks the tool t of h's manifest: its manifest entry, then runs
 // of it with inputs made from its input schema (valid ones Runs times
-// each, and a few invalid ones as the host would never pass), then a run
+// each, and a few invalid ones as the host would never pass), for a
+// resident tool each valid input once more served resident, then a run
 // that holds its input open to see what it does on SIGTERM. A problem is
 // reported once, with the first input that showed it and how many runs
 // did. Cancelling ctx stops the check between runs.
@@ -228,10 +230,15 @@ func (c *checker) run(ctx context.Context, in Input, valid, readOnly bool) bool 
 }
 
 // resident runs each valid input once more, served by the tool's
-// resident process, and compares how it ended with its one-shot run: a
-// tool must answer the same both ways. Inputs that timed out or were not
-// run one-shot are not tried again.
+// resident process, and compares how it ended (success, or the failure's
+// code) with a one-shot run: a tool must end alike both ways. A run that
+// differs is checked against a fresh one-shot run of the same input, so
+// that a tool that is flaky, or whose earlier runs changed its workspace,
+// is not taken for one whose modes disagree. The pass stops at a process
+// that does not start, crashes or times out (the rest of the inputs are
+// listed as not checked); inputs that timed out one-shot are not tried.
 func (c *checker) resident(ctx context.Context, valid []Input) {
+	stop := func(why string) { c.skip("resident runs of the remaining inputs", why) }
 	for _, in := range valid {
 		first, ok := c.outcomes[string(in.JSON)]
 		if !ok || first == "failure "+protocol.CodeTimeout {
@@ -241,22 +248,68 @@ func (c *checker) resident(ctx context.Context, valid []Input) {
 			return
 		}
 		res, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll})
-		if err != nil || res.Err != nil && res.Err.Code == protocol.CodeCancelled && ctx.Err() != nil {
+		if err != nil || ctx.Err() != nil {
 			return
 		}
-		if res.Err != nil && res.Err.Code == protocol.CodeLaunchFailed {
-			c.report(problem{ResidentMode, Error, "is resident (\"resident\" in its manifest entry) but does not start so: " + res.Err.Message}, &in, nil)
+		served := Input{JSON: in.JSON, Why: in.Why + ", served resident"}
+		switch code := errCode(res); {
+		case code == protocol.CodeSandboxUnavailable || code == protocol.CodeLaunchFailed && runtime.GOOS != "linux":
+			// Resident tools run where the sandbox does: not the tool's fault.
+			c.skip(ResidentMode, code+": "+res.Err.Message)
+			return
+		case code == protocol.CodeLaunchFailed:
+			c.report(problem{ResidentMode, Error, "is resident (\"resident\" in its manifest entry) but its process does not start so: " + res.Err.Message}, nil, nil)
+			return
+		case code == protocol.CodeTimeout:
+			c.ran++
+			c.report(problem{Timeout, Error, "did not finish within its timeout served resident: " + res.Err.Message}, &served, nil)
+			stop("the tool timed out served resident")
+			return
+		case res.Err != nil && strings.Contains(res.Err.Message, "'s resident process") && strings.Contains(res.Err.Message, "crashed"):
+			c.ran++
+			c.report(problem{ResidentMode, Error, "crashed served resident (one-shot it ended " + first + "): " + cutText(res.Err.Message, 300) + "; a crash fails every call its process serves at the time"}, &served, nil)
+			stop("the tool's resident process crashed")
 			return
 		}
 		c.ran++
-		if got := outcomeKey(res); got != first {
-			why := ""
-			if res.Err != nil {
-				why = ": " + cutText(res.Err.Message, 300)
-			}
-			c.report(problem{ResidentMode, Error, fmt.Sprintf("answered the same input differently served resident than one-shot (%s one-shot, %s resident%s): a tool must answer alike both ways", first, got, why)}, &in, nil)
+		got := outcomeKey(res)
+		if got == first {
+			continue
 		}
+		// Each way once more: the tool may answer differently each time,
+		// or by the state its earlier runs left.
+		again, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll, Probe: &host.Probe{}})
+		if err != nil || again.Outcome == nil || ctx.Err() != nil {
+			return
+		}
+		c.ran++
+		if now := outcomeKey(again); now != first {
+			c.report(problem{Flaky, Warning, fmt.Sprintf("answered the same input differently from run to run (%s, then %s): a model cannot rely on a retry", first, now)}, &in, again)
+			continue
+		}
+		res2, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll})
+		if err != nil || ctx.Err() != nil {
+			return
+		}
+		c.ran++
+		if got2 := outcomeKey(res2); got2 != got {
+			c.report(problem{Flaky, Warning, fmt.Sprintf("answered the same input differently from run to run served resident (%s, then %s): a model cannot rely on a retry", got, got2)}, &served, nil)
+			continue
+		}
+		why := ""
+		if res.Err != nil {
+			why = ": " + cutText(res.Err.Message, 300)
+		}
+		c.report(problem{ResidentMode, Warning, fmt.Sprintf("ended the same input differently served resident than one-shot, twice each way (%s one-shot, %s resident%s): a tool must end alike both ways", first, got, why)}, &served, nil)
 	}
+}
+
+// errCode is the code of res's failure, "" for a success.
+func errCode(res *host.Result) string {
+	if res.Err == nil {
+		return ""
+	}
+	return res.Err.Code
 }
 
 // outcomeKey sums up how a run ended: success, or the failure's code.

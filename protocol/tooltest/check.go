@@ -32,8 +32,10 @@ type CheckOptions struct {
 // manifest entry, then runs with inputs made from its input schema
 // (examples, defaults, boundaries, non-ASCII text, invalid inputs), each
 // launched by the host exactly as a call would be (environment, user,
-// sandbox level, limits) in a scratch workspace, and a run that holds its
-// input open to see it exit on SIGTERM. Each problem of severity error
+// sandbox level, limits) in a scratch workspace, for a tool whose entry
+// is "resident" the same valid inputs served by its resident process
+// (which must end them as the one-shot runs did), and a run that holds
+// its input open to see it exit on SIGTERM. Each problem of severity error
 // fails the test with what the tool did; warnings and checks that could
 // not run here are logged.
 func (tool *Tool) Check(t testing.TB, o CheckOptions) {

@@ -1,6 +1,7 @@
 // Command resident_differs answers one-shot and fails when served
 // resident: a tool whose two modes disagree, which tool test's
-// resident.mode check must find.
+// resident.mode check must find. With the argument "crash", its resident
+// process exits at its first call instead.
 package main
 
 import (
@@ -13,10 +14,14 @@ import (
 
 func main() {
 	served := os.Getenv(resident.Handshake.MagicCookieKey) != ""
+	crash := len(os.Args) > 1 && os.Args[1] == "crash"
 	resident.Main(func(context.Context, struct {
 		N int `json:"n"`
 	}) (map[string]bool, error) {
-		if served {
+		switch {
+		case served && crash:
+			os.Exit(3)
+		case served:
 			return nil, protocol.Errorf("ONE_SHOT_ONLY", "this tool fails when served resident")
 		}
 		return map[string]bool{"ok": true}, nil
