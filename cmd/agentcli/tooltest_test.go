@@ -296,7 +296,8 @@ func TestToolTestResident(t *testing.T) {
 		return fmt.Sprintf(`{"name":%q,"command":%s,"resident":{},"description":"A test tool.",
 			"schema":{"type":"object","properties":{"n":{"type":"integer","description":"A number."}},"additionalProperties":false}}`, name, cmd)
 	}
-	dir := project(t, entry("differs", "resident_differs"), entry("alike", "noop_resident"), entry("crashes", "resident_differs", "crash"))
+	dir := project(t, entry("differs", "resident_differs"), entry("alike", "noop_resident"), entry("crashes", "resident_differs", "crash"),
+		entry("garbage", "resident_differs", "garbage"))
 	// A process that crashes: an error, and the rest of the resident runs
 	// are not made (each would wait out the restart's backoff).
 	code, out, errs := runIn(t, dir, "tool", "test", "-json", "crashes")
@@ -309,6 +310,17 @@ func TestToolTestResident(t *testing.T) {
 		!slices.ContainsFunc(crashed.Skipped, func(s toolcheck.Skipped) bool { return strings.HasPrefix(s.Check, "resident runs") }) {
 		t.Errorf("crashes: %+v", crashed)
 	}
+	// What it returns served resident is read as a one-shot run's is.
+	code, out, errs = runIn(t, dir, "tool", "test", "-json", "garbage")
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitFailed, out, errs)
+	}
+	garbage := toolTestReport(t, out).Tools[0]
+	if !slices.ContainsFunc(garbage.Findings, func(f toolcheck.Finding) bool {
+		return f.ID == toolcheck.StdoutNotJSON && strings.HasSuffix(f.Why, ", served resident") && f.Did != nil
+	}) {
+		t.Errorf("garbage: %+v", garbage.Findings)
+	}
 	code, out, errs = runIn(t, dir, "tool", "test", "-json", "differs", "alike")
 	if code != exitOK {
 		t.Fatalf("exit %d, want %d (warnings only)\n%s%s", code, exitOK, out, errs)
@@ -318,7 +330,7 @@ func TestToolTestResident(t *testing.T) {
 		for _, f := range tr.Findings {
 			ids = append(ids, f.ID)
 			if f.ID == toolcheck.ResidentMode && (!strings.Contains(f.Message, "twice each way (success one-shot, failure ONE_SHOT_ONLY resident") ||
-				f.Severity != toolcheck.Warning || f.Input == nil || !strings.HasSuffix(f.Why, ", served resident")) {
+				f.Severity != toolcheck.Warning || f.Input == nil || !strings.HasSuffix(f.Why, ", served resident") || f.Did == nil) {
 				t.Errorf("%s: %+v", tr.Name, f)
 			}
 		}

@@ -409,6 +409,10 @@ type Probe struct {
 	// HoldStdin keeps the tool's standard input open after the arguments
 	// until the call ends (see sandbox.Spec.HoldStdin).
 	HoldStdin bool
+	// Resident sends the call to a resident tool's process, as a call
+	// without a Probe goes; the others run it one-shot. Unvalidated,
+	// Timeout and HoldStdin do not apply to it.
+	Resident bool
 }
 
 // Call runs the call req asks for. A failed call — unknown tool, bad
@@ -540,7 +544,7 @@ func (h *Host) run(ctx context.Context, ts *toolset, p *prepared, redact *redact
 		spec.HoldStdin = probe.HoldStdin
 	}
 	rec.Argv, rec.Env = p.argv, p.names
-	if p.resident != nil && probe == nil {
+	if p.resident != nil && (probe == nil || probe.Resident) {
 		rec.Resident = true
 		out, perr := p.resident.call(ctx, p, spec)
 		if perr != nil {

@@ -99,7 +99,7 @@ func Tool(ctx context.Context, h *host.Host, t *manifest.Tool, o Options) ToolRe
 		}
 	}
 	if t.Resident != nil {
-		c.resident(ctx, valid)
+		c.resident(ctx, valid, readOnly)
 	}
 	for _, in := range invalid {
 		if !c.more(ctx) || !c.run(ctx, in, false, readOnly) {
@@ -237,7 +237,7 @@ func (c *checker) run(ctx context.Context, in Input, valid, readOnly bool) bool 
 // is not taken for one whose modes disagree. The pass stops at a process
 // that does not start, crashes or times out (the rest of the inputs are
 // listed as not checked); inputs that timed out one-shot are not tried.
-func (c *checker) resident(ctx context.Context, valid []Input) {
+func (c *checker) resident(ctx context.Context, valid []Input, readOnly bool) {
 	stop := func(why string) { c.skip("resident runs of the remaining inputs", why) }
 	for _, in := range valid {
 		first, ok := c.outcomes[string(in.JSON)]
@@ -247,7 +247,11 @@ func (c *checker) resident(ctx context.Context, valid []Input) {
 		if !c.more(ctx) {
 			return
 		}
-		res, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll})
+		var before snapshot
+		if readOnly {
+			before = snap(c.o.Workspace)
+		}
+		res, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll, Probe: &host.Probe{Resident: true}})
 		if err != nil || ctx.Err() != nil {
 			return
 		}
@@ -262,16 +266,27 @@ func (c *checker) resident(ctx context.Context, valid []Input) {
 			return
 		case code == protocol.CodeTimeout:
 			c.ran++
-			c.report(problem{Timeout, Error, "did not finish within its timeout served resident: " + res.Err.Message}, &served, nil)
+			c.report(problem{Timeout, Error, "did not finish within its timeout served resident: " + res.Err.Message}, &served, res)
 			stop("the tool timed out served resident")
 			return
 		case res.Err != nil && strings.Contains(res.Err.Message, "'s resident process") && strings.Contains(res.Err.Message, "crashed"):
 			c.ran++
-			c.report(problem{ResidentMode, Error, "crashed served resident (one-shot it ended " + first + "): " + cutText(res.Err.Message, 300) + "; a crash fails every call its process serves at the time"}, &served, nil)
+			c.report(problem{ResidentMode, Error, "crashed served resident (one-shot it ended " + first + "): " + cutText(res.Err.Message, 300) + "; a crash fails every call its process serves at the time"}, &served, res)
 			stop("the tool's resident process crashed")
 			return
 		}
 		c.ran++
+		// What it returned is read as a one-shot run's is.
+		if res.Outcome != nil {
+			for _, p := range classify(c.t, res.Outcome, true, c.maxOut) {
+				c.report(p, &served, res)
+			}
+		}
+		if readOnly {
+			if change := before.diff(snap(c.o.Workspace)); change != "" {
+				c.report(problem{ReadOnlyChanged, Error, "is annotated read-only (readOnlyHint) but changed its workspace served resident: " + change + "; clients may run read-only tools without asking"}, &served, res)
+			}
+		}
 		got := outcomeKey(res)
 		if got == first {
 			continue
@@ -287,20 +302,20 @@ func (c *checker) resident(ctx context.Context, valid []Input) {
 			c.report(problem{Flaky, Warning, fmt.Sprintf("answered the same input differently from run to run (%s, then %s): a model cannot rely on a retry", first, now)}, &in, again)
 			continue
 		}
-		res2, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll})
+		res2, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll, Probe: &host.Probe{Resident: true}})
 		if err != nil || ctx.Err() != nil {
 			return
 		}
 		c.ran++
 		if got2 := outcomeKey(res2); got2 != got {
-			c.report(problem{Flaky, Warning, fmt.Sprintf("answered the same input differently from run to run served resident (%s, then %s): a model cannot rely on a retry", got, got2)}, &served, nil)
+			c.report(problem{Flaky, Warning, fmt.Sprintf("answered the same input differently from run to run served resident (%s, then %s): a model cannot rely on a retry", got, got2)}, &served, res2)
 			continue
 		}
 		why := ""
 		if res.Err != nil {
 			why = ": " + cutText(res.Err.Message, 300)
 		}
-		c.report(problem{ResidentMode, Warning, fmt.Sprintf("ended the same input differently served resident than one-shot, twice each way (%s one-shot, %s resident%s): a tool must end alike both ways", first, got, why)}, &served, nil)
+		c.report(problem{ResidentMode, Warning, fmt.Sprintf("ended the same input differently served resident than one-shot, twice each way (%s one-shot, %s resident%s): a tool must end alike both ways", first, got, why)}, &served, res)
 	}
 }
 

@@ -1,7 +1,8 @@
 // Command resident_differs answers one-shot and fails when served
 // resident: a tool whose two modes disagree, which tool test's
 // resident.mode check must find. With the argument "crash", its resident
-// process exits at its first call instead.
+// process exits at its first call instead; with "garbage", it answers
+// text that is not JSON, which a one-shot run would be faulted for.
 package main
 
 import (
@@ -15,6 +16,12 @@ import (
 func main() {
 	served := os.Getenv(resident.Handshake.MagicCookieKey) != ""
 	crash := len(os.Args) > 1 && os.Args[1] == "crash"
+	if served && len(os.Args) > 1 && os.Args[1] == "garbage" {
+		resident.Serve(func(context.Context, []byte) resident.CallReply {
+			return resident.CallReply{Stdout: []byte("not json")}
+		})
+		return
+	}
 	resident.Main(func(context.Context, struct {
 		N int `json:"n"`
 	}) (map[string]bool, error) {
