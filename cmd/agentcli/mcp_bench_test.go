@@ -78,26 +78,12 @@ func BenchmarkMCPVsRaw(b *testing.B) {
 	})
 	b.Run("par8", func(b *testing.B) {
 		const workers, each = 8, 20
-		round := func(call func(n int)) time.Duration {
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			t0 := time.Now()
-			for range workers {
-				wg.Go(func() {
-					for n := next.Add(1); n <= workers*each; n = next.Add(1) {
-						call(int(n))
-					}
-				})
-			}
-			wg.Wait()
-			return time.Since(t0)
-		}
 		var took [3]time.Duration
 		variants := []func(int){raw, viaMCP, rawPoll}
 		for i := 0; b.Loop(); i++ {
 			for k := range variants {
 				j := (i + k) % len(variants)
-				took[j] += round(variants[j])
+				took[j] += parRound(workers, each, variants[j])
 			}
 		}
 		reportRates(b, b.N*workers*each, took[0], took[1], took[2])
@@ -201,6 +187,23 @@ func (c *leanClient) close(b *testing.B) {
 	}
 }
 
+// parRound makes workers×each calls, call(1) to call(workers×each), at
+// workers in flight, and returns how long they took.
+func parRound(workers, each int, call func(n int)) time.Duration {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for n := next.Add(1); n <= int64(workers*each); n = next.Add(1) {
+				call(int(n))
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(t0)
+}
+
 // BenchmarkMCPResident measures tools/call round trips to "agentcli mcp"
 // over stdio (a real process; the lean client) of the same trivial Go
 // tool (testdata/tools/noop_resident) served one-shot and resident, in
@@ -259,18 +262,7 @@ func BenchmarkMCPResident(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			for k := range variants {
 				j := (i + k) % len(variants)
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				t0 := time.Now()
-				for range workers {
-					wg.Go(func() {
-						for n := next.Add(1); n <= workers*each; n = next.Add(1) {
-							variants[j](int(n))
-						}
-					})
-				}
-				wg.Wait()
-				took[j] += time.Since(t0)
+				took[j] += parRound(workers, each, variants[j])
 			}
 		}
 		report(b, b.N*workers*each, took)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -43,8 +44,17 @@ func benchHostIn(b *testing.B, containment string) (*Host, string) {
 		"outputSchema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}}`
 	}
 	// noop is at the default level, limits.
-	os.WriteFile(filepath.Join(dir, "tools.json"), []byte(`{"policy":{"mode":"bypass"},"tools":[`+
-		entry("noop", "limits")+","+entry("noop_none", "none")+","+entry("noop_strict", "strict")+`]}`), 0o644)
+	h := benchHostOf(b, dir, Options{Sandbox: sandbox.Options{Containment: containment}},
+		entry("noop", "limits"), entry("noop_none", "none"), entry("noop_strict", "strict"))
+	return h, bin
+}
+
+// benchHostOf is a host serving the manifest entries (the gate bypassed)
+// in the workspace dir, its manifest and audit log there too; the
+// benchmark is skipped where tools cannot be contained.
+func benchHostOf(b *testing.B, dir string, opts Options, entries ...string) *Host {
+	b.Helper()
+	os.WriteFile(filepath.Join(dir, "tools.json"), []byte(`{"policy":{"mode":"bypass"},"tools":[`+strings.Join(entries, ",")+`]}`), 0o644)
 	m, err := manifest.Load(filepath.Join(dir, "tools.json"))
 	if err != nil {
 		b.Fatal(err)
@@ -53,7 +63,8 @@ func benchHostIn(b *testing.B, containment string) (*Host, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := New(m, Options{Audit: log, Workspace: dir, Sandbox: sandbox.Options{Containment: containment}})
+	opts.Audit, opts.Workspace = log, dir
+	h, err := New(m, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +72,24 @@ func benchHostIn(b *testing.B, containment string) (*Host, string) {
 	if _, err := h.Containment(); err != nil {
 		b.Skip(err)
 	}
-	return h, bin
+	return h
+}
+
+// parRound makes workers×each calls, call(1) to call(workers×each), at
+// workers in flight, and returns how long they took.
+func parRound(workers, each int, call func(n int)) time.Duration {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for n := next.Add(1); n <= int64(workers*each); n = next.Add(1) {
+				call(int(n))
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(t0)
 }
 
 // BenchmarkContainment measures Host.Call of the trivial tool at the
@@ -169,22 +197,7 @@ func BenchmarkCallVsRaw(b *testing.B) {
 	})
 	b.Run("par8", func(b *testing.B) {
 		const workers, each = 8, 20
-		round := func(call func(n int)) time.Duration {
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			t0 := time.Now()
-			for range workers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for n := next.Add(1); n <= workers*each; n = next.Add(1) {
-						call(int(n))
-					}
-				}()
-			}
-			wg.Wait()
-			return time.Since(t0)
-		}
+		round := func(call func(n int)) time.Duration { return parRound(workers, each, call) }
 		var raw, rawPoll, host, rawCPU, hostCPU time.Duration
 		for b.Loop() {
 			c0 := selfCPU()

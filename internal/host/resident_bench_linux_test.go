@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,9 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
 
-	"github.com/toolhost/toolhost/internal/audit"
 	"github.com/toolhost/toolhost/internal/gobuild"
-	"github.com/toolhost/toolhost/internal/manifest"
 	"github.com/toolhost/toolhost/protocol/resident"
 )
 
@@ -44,24 +41,7 @@ func BenchmarkResident(b *testing.B) {
 		"schema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]},
 		"outputSchema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}}`
 	}
-	os.WriteFile(filepath.Join(dir, "tools.json"), []byte(`{"policy":{"mode":"bypass"},"tools":[`+
-		entry("oneshot", "")+","+entry("resident", `,"resident":{"concurrency":8}`)+`]}`), 0o644)
-	m, err := manifest.Load(filepath.Join(dir, "tools.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	log, err := audit.Open(filepath.Join(dir, "audit", "audit.jsonl"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := New(m, Options{Audit: log, Workspace: dir})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { h.Close(); log.Close() })
-	if _, err := h.Containment(); err != nil {
-		b.Skip(err)
-	}
+	h := benchHostOf(b, dir, Options{}, entry("oneshot", ""), entry("resident", `,"resident":{"concurrency":8}`))
 
 	cmd := exec.Command(bin)
 	pc := plugin.NewClient(&plugin.ClientConfig{
@@ -124,25 +104,11 @@ func pairSeq(b *testing.B, variants []func(int), metrics [2]string) {
 // round 8×20 calls at 8 in flight.
 func pairPar8(b *testing.B, variants []func(int), metrics [2]string) {
 	const workers, each = 8, 20
-	round := func(call func(n int)) time.Duration {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		t0 := time.Now()
-		for range workers {
-			wg.Go(func() {
-				for n := next.Add(1); n <= workers*each; n = next.Add(1) {
-					call(int(n))
-				}
-			})
-		}
-		wg.Wait()
-		return time.Since(t0)
-	}
 	var took [2]time.Duration
 	for i := 0; b.Loop(); i++ {
 		for k := range variants {
 			j := (i + k) % len(variants)
-			took[j] += round(variants[j])
+			took[j] += parRound(workers, each, variants[j])
 		}
 	}
 	reportPair(b, b.N*workers*each, metrics, took)

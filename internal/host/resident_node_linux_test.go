@@ -11,9 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/toolhost/toolhost/internal/audit"
-	"github.com/toolhost/toolhost/internal/manifest"
 )
 
 // nodeExample is the example tool in Node.js (examples/resident-node),
@@ -127,24 +124,7 @@ func BenchmarkResidentNode(b *testing.B) {
 		return fmt.Sprintf(`{"name":%q,"command":%s%s,"schema":{"type":"object","properties":{"text":{"type":"string"}}},
 			"outputSchema":{"type":"object","required":["lines","words","chars"]}}`, name, cmd, resident)
 	}
-	os.WriteFile(filepath.Join(ws, "tools.json"), []byte(`{"policy":{"mode":"bypass"},"tools":[`+
-		entry("oneshot", "")+","+entry("resident", `,"resident":{"concurrency":8}`)+`]}`), 0o644)
-	m, err := manifest.Load(filepath.Join(ws, "tools.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	log, err := audit.Open(filepath.Join(ws, "audit", "audit.jsonl"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := New(m, Options{Audit: log, Workspace: ws})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { h.Close(); log.Close() })
-	if _, err := h.Containment(); err != nil {
-		b.Skip(err)
-	}
+	h := benchHostOf(b, ws, Options{}, entry("oneshot", ""), entry("resident", `,"resident":{"concurrency":8}`))
 	call := func(tool string) func(int) {
 		return func(n int) {
 			r, err := h.Call(context.Background(), Request{Tool: tool, Args: fmt.Appendf(nil, `{"text":"%d words"}`, n)})
