@@ -191,8 +191,7 @@ func (c *checker) run(ctx context.Context, in Input, valid, readOnly bool) bool 
 	if readOnly {
 		before = snap(c.o.Workspace)
 	}
-	res, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll,
-		Probe: &host.Probe{Unvalidated: !valid}})
+	res, err := c.call(ctx, in, &host.Probe{Unvalidated: !valid})
 	if err != nil {
 		c.report(problem{LaunchFailed, Error, "could not be run: " + err.Error()}, &in, nil)
 		return false
@@ -223,7 +222,7 @@ func (c *checker) run(ctx context.Context, in Input, valid, readOnly bool) bool 
 		if first, ok := c.outcomes[key]; !ok {
 			c.outcomes[key] = got
 		} else if first != got {
-			c.report(problem{Flaky, Warning, fmt.Sprintf("answered the same input differently from run to run (%s, then %s): a model cannot rely on a retry", first, got)}, &in, res)
+			c.report(flaky(first, got, ""), &in, res)
 		}
 	}
 	return true
@@ -251,7 +250,7 @@ func (c *checker) resident(ctx context.Context, valid []Input, readOnly bool) {
 		if readOnly {
 			before = snap(c.o.Workspace)
 		}
-		res, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll, Probe: &host.Probe{Resident: true}})
+		res, err := c.call(ctx, in, &host.Probe{Resident: true})
 		if err != nil || ctx.Err() != nil {
 			return
 		}
@@ -293,22 +292,22 @@ func (c *checker) resident(ctx context.Context, valid []Input, readOnly bool) {
 		}
 		// Each way once more: the tool may answer differently each time,
 		// or by the state its earlier runs left.
-		again, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll, Probe: &host.Probe{}})
+		again, err := c.call(ctx, in, &host.Probe{})
 		if err != nil || again.Outcome == nil || ctx.Err() != nil {
 			return
 		}
 		c.ran++
 		if now := outcomeKey(again); now != first {
-			c.report(problem{Flaky, Warning, fmt.Sprintf("answered the same input differently from run to run (%s, then %s): a model cannot rely on a retry", first, now)}, &in, again)
+			c.report(flaky(first, now, ""), &in, again)
 			continue
 		}
-		res2, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll, Probe: &host.Probe{Resident: true}})
+		res2, err := c.call(ctx, in, &host.Probe{Resident: true})
 		if err != nil || ctx.Err() != nil {
 			return
 		}
 		c.ran++
 		if got2 := outcomeKey(res2); got2 != got {
-			c.report(problem{Flaky, Warning, fmt.Sprintf("answered the same input differently from run to run served resident (%s, then %s): a model cannot rely on a retry", got, got2)}, &served, res2)
+			c.report(flaky(got, got2, " served resident"), &served, res2)
 			continue
 		}
 		why := ""
@@ -325,6 +324,17 @@ func errCode(res *host.Result) string {
 		return ""
 	}
 	return res.Err.Code
+}
+
+// call runs the tool once with in, as the person who runs the check.
+func (c *checker) call(ctx context.Context, in Input, probe *host.Probe) (*host.Result, error) {
+	return c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll, Probe: probe})
+}
+
+// flaky is the finding of an input that ended first, then then (runs
+// made how says).
+func flaky(first, then, how string) problem {
+	return problem{Flaky, Warning, fmt.Sprintf("answered the same input differently from run to run%s (%s, then %s): a model cannot rely on a retry", how, first, then)}
 }
 
 // outcomeKey sums up how a run ended: success, or the failure's code.
@@ -361,8 +371,7 @@ func (c *checker) sigterm(ctx context.Context, in Input) {
 	if after <= 0 {
 		after = 500 * time.Millisecond
 	}
-	res, err := c.h.Call(ctx, host.Request{Tool: c.t.Name, Args: in.JSON, Caller: caller, Approver: approveAll,
-		Probe: &host.Probe{Timeout: after, HoldStdin: true}})
+	res, err := c.call(ctx, in, &host.Probe{Timeout: after, HoldStdin: true})
 	if err != nil || res.Outcome == nil {
 		c.skip(SigtermIgnored, "the run that tests SIGTERM did not start")
 		return
