@@ -684,7 +684,12 @@ func (r *residentTool) call(ctx context.Context, p *prepared, spec *sandbox.Spec
 		done()
 		return nil, protocol.Errorf(protocol.CodeCancelled, "call cancelled while waiting for one of the %d calls %s's process serves at once (resident.concurrency)", cap(r.slots), r.name)
 	}
-	defer func() { <-r.slots }()
+	held := true // the slot, until the process has ended the call
+	defer func() {
+		if held {
+			<-r.slots
+		}
+	}()
 	pp, err := r.acquire(ctx, p, spec, grantsKey(spec.Confine))
 	done()
 	if err != nil {
@@ -724,8 +729,12 @@ func (r *residentTool) call(ctx context.Context, p *prepared, spec *sandbox.Spec
 		now := errors.Is(context.Cause(ctx), sandbox.ErrStopNow)
 		grace := time.NewTimer(r.h.launcher.KillGrace())
 		if now {
-			// The caller is gone: the call ends without it.
+			// The caller is gone: the call ends without it, its slot
+			// still taken, so that the process never runs more than
+			// resident.concurrency calls at once.
+			held = false
 			go func() {
+				defer func() { <-r.slots }()
 				defer grace.Stop()
 				select {
 				case <-pend.Done():

@@ -701,3 +701,27 @@ func TestResidentGRPC(t *testing.T) {
 	e.h.Close()
 	waitGone(t, hpid, "the process at Close")
 }
+
+// A call whose caller is gone (cancelled with ErrStopNow: the MCP
+// client went away) ends without the caller, but keeps its slot until
+// the process has ended it: the next call never runs beside it, past
+// resident.concurrency.
+func TestResidentStopNowKeepsSlot(t *testing.T) {
+	e := newEnv(t, []string{residentEntry("res", "resident", `{"concurrency":1}`, `"timeoutSec":30`)}, Options{})
+	pid := callPID(t, e.call("res", `{"do":"echo"}`))
+	ctx, cancel := context.WithCancelCause(context.Background())
+	gone := make(chan *Result)
+	go func() {
+		r, _ := e.h.Call(ctx, Request{Tool: "res", Args: json.RawMessage(`{"do":"hang"}`)})
+		gone <- r
+	}()
+	time.Sleep(300 * time.Millisecond) // the hang reaches the process
+	cancel(ErrStopNow)
+	wantCode(t, <-gone, "CANCELLED")
+	// The hang ignores its cancellation: the process is killed at the
+	// kill grace, and only then is the slot free.
+	next := callPID(t, e.call("res", `{"do":"echo"}`))
+	if next == pid {
+		t.Fatal("a call ran in the process beside the abandoned call it was still running")
+	}
+}
