@@ -98,6 +98,10 @@ func helper(name string, args []string) int {
 	case "echo":
 		// Returns its arguments, as received.
 		io.Copy(os.Stdout, os.Stdin)
+	case "stdin-raw":
+		// Returns its standard input, as a string.
+		b, _ := io.ReadAll(os.Stdin)
+		json.NewEncoder(os.Stdout).Encode(string(b))
 	case "env":
 		json.NewEncoder(os.Stdout).Encode(os.Environ())
 	case "cwd":

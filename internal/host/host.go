@@ -674,13 +674,11 @@ func (h *Host) interpret(p *prepared, redact *redactor, out *sandbox.Outcome) (j
 	// validated and cleaned. Passing the bytes on would pass on what the
 	// decoder dropped: the first of two equal keys, invalid UTF-8.
 	clean, _ := redact.cleanValue(v)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(clean); err != nil {
+	b, err := encodeJSON(clean)
+	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeBadOutput, "re-encode result: %v", err)
 	}
-	return json.RawMessage(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+	return b, nil
 }
 
 // toolFailure reads a failed tool's envelope. A code the tool may not use
@@ -748,11 +746,23 @@ func checkArgs(schema *jsonschema.Schema, args json.RawMessage) ([]byte, any, *p
 		// to case: a tool could read the one that was not validated.
 		return nil, nil, protocol.Errorf(protocol.CodeInvalidArgs, "invalid arguments: %s: keys %q and %q differ only in letter case; a tool may read them as one", where, a, b)
 	}
-	b, err := json.Marshal(v)
+	b, err := encodeJSON(v)
 	if err != nil {
 		return nil, nil, protocol.Errorf(protocol.CodeInvalidArgs, "arguments: %v", err)
 	}
 	return b, v, nil
+}
+
+// encodeJSON encodes v compactly, without escaping <, > and & (which
+// would make each six bytes: arguments up to six times maxArgsBytes).
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // foldCollision finds, anywhere in v, an object with two keys that are

@@ -132,6 +132,7 @@ func wantCode(t *testing.T, r *Result, code string, msgParts ...string) {
 
 var hostileTools = []string{
 	helperTool("echo", `"schema":{"type":"object","properties":{"n":{"type":"integer","maximum":10},"s":{"type":"string"}},"additionalProperties":false}`),
+	helperTool("stdin-raw", ""),
 	helperTool("env", `"envPassthrough":["API_TOKEN","lang","MISSING"]`),
 	helperTool("cwd", ""),
 	helperTool("ansi-secret", `"envPassthrough":["API_TOKEN"]`),
@@ -179,6 +180,14 @@ func TestHostileTools(t *testing.T) {
 	}{
 		{"echo", "echo", `{"n":3,"s":"hi"}`, func(t *testing.T, r *Result) {
 			if !r.OK() || string(r.Output) != `{"n":3,"s":"hi"}` {
+				t.Errorf("result %s %v", r.Output, r.Err)
+			}
+		}},
+		{"arguments as the tool reads them", "stdin-raw", `{"s":"<a & b>", "t": [1, 2.50]}`, func(t *testing.T, r *Result) {
+			// Re-encoded compactly, as validated; <, > and & left alone
+			// (encoding/json's default makes each of them six bytes).
+			var stdin string
+			if !r.OK() || json.Unmarshal(r.Output, &stdin) != nil || stdin != `{"s":"<a & b>","t":[1,2.50]}` {
 				t.Errorf("result %s %v", r.Output, r.Err)
 			}
 		}},
