@@ -777,7 +777,7 @@ func (r *residentTool) call(ctx context.Context, p *prepared, spec *sandbox.Spec
 		return out, nil
 	}
 	if err != nil {
-		perr := r.crashed(pp, p.maxOut, err)
+		perr := r.crashed(pp, out, p.maxOut, err)
 		r.release(pp, true)
 		if out.TimedOut || out.Cancelled {
 			return out, nil // as a one-shot call: its timeout or cancel
@@ -808,8 +808,9 @@ func (pp *plugProc) isDead() bool {
 }
 
 // crashed is the error of a call whose process stopped answering: it
-// names why, once the process has ended (within the kill grace).
-func (r *residentTool) crashed(pp *plugProc, maxOut int64, err error) *protocol.Error {
+// names why, once the process has ended (within the kill grace), and
+// marks out Lost, with the process's exit.
+func (r *residentTool) crashed(pp *plugProc, out *sandbox.Outcome, maxOut int64, err error) *protocol.Error {
 	over := pp.budget.over()
 	pp.kill("")
 	r.mu.Lock()
@@ -821,9 +822,6 @@ func (r *residentTool) crashed(pp *plugProc, maxOut int64, err error) *protocol.
 	if over {
 		return protocol.Errorf(protocol.CodeOutputLimit, "%s's resident process sent more than its calls may return (%d bytes of output each, maxOutputBytes) and was killed", r.name, maxOut)
 	}
-	if why != "" {
-		return protocol.Errorf(protocol.CodeToolError, "%s: %s", r.name, why)
-	}
 	t := time.NewTimer(r.h.launcher.KillGrace())
 	defer t.Stop()
 	select {
@@ -831,15 +829,20 @@ func (r *residentTool) crashed(pp *plugProc, maxOut int64, err error) *protocol.
 	case <-t.C:
 	}
 	o, _ := pp.run.proc.Wait(context.Background())
-	if o != nil && o.MemoryLimit {
-		return protocol.Errorf(protocol.CodeMemoryLimit, "%s's resident process ran out of memory during the call (limits.memoryMB) and was killed%s", r.name, stderrTail(r.h.Redact(string(o.Stderr))))
-	}
+	out.Lost, out.ExitCode = true, -1
 	status := "its connection broke: " + err.Error()
 	if o != nil {
+		out.ExitCode, out.Signal = o.ExitCode, o.Signal
 		status = fmt.Sprintf("exit status %d", o.ExitCode)
 		if o.Signal != 0 {
 			status = fmt.Sprintf("killed by signal %d, %s", int(o.Signal), o.Signal)
 		}
+	}
+	switch {
+	case why != "":
+		return protocol.Errorf(protocol.CodeToolError, "%s: %s", r.name, why)
+	case o != nil && o.MemoryLimit:
+		return protocol.Errorf(protocol.CodeMemoryLimit, "%s's resident process ran out of memory during the call (limits.memoryMB) and was killed%s", r.name, stderrTail(r.h.Redact(string(o.Stderr))))
 	}
 	return protocol.Errorf(protocol.CodeToolError, "%s's resident process (pid %d) crashed during the call (%s)%s; it is restarted at the next call", r.name, pp.run.proc.PID(), status, stderrTail(r.h.Redact(string(oStderr(o)))))
 }

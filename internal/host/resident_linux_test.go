@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,22 +46,35 @@ func callPID(t *testing.T, r *Result) int {
 	return out.PID
 }
 
-// hostPID is the pid, as the host sees it, of the process that served r,
-// from its audit record.
-func (e *env) hostPID(r *Result) int {
+// audited is r's audit record: PID is the pid, as the host sees it, of
+// the process that served r; Exit its exit status, if one is recorded.
+func (e *env) audited(r *Result) auditedCall {
 	e.t.Helper()
 	for _, line := range strings.Split(e.auditLog(), "\n") {
-		var rec struct {
-			Call string
-			PID  int
-		}
+		var rec auditedCall
 		if json.Unmarshal([]byte(line), &rec) == nil && rec.Call == r.CallID {
-			return rec.PID
+			return rec
 		}
 	}
 	e.t.Fatalf("no audit record of %s", r.CallID)
-	return 0
+	return auditedCall{}
 }
+
+type auditedCall struct {
+	Call string
+	PID  int
+	Exit *int
+}
+
+func fmtExit(exit *int) string {
+	if exit == nil {
+		return "none"
+	}
+	return strconv.Itoa(*exit)
+}
+
+// hostPID is the pid, as the host sees it, of the process that served r.
+func (e *env) hostPID(r *Result) int { e.t.Helper(); return e.audited(r).PID }
 
 // alive reports whether pid is a live process (not a zombie).
 func alive(pid int) bool {
@@ -237,7 +251,12 @@ func TestResidentCrash(t *testing.T) {
 		}()
 	}
 	time.Sleep(200 * time.Millisecond)
-	wantCode(t, e.call("res", `{"do":"crash","n":42}`), "TOOL_ERROR", "crashed during the call", "exit status 2", "resident helper crashes on purpose (42)")
+	crash := e.call("res", `{"do":"crash","n":42}`)
+	wantCode(t, crash, "TOOL_ERROR", "crashed during the call", "exit status 2", "resident helper crashes on purpose (42)")
+	// Audited with the process's exit, not the 0 of a call that ended.
+	if exit := e.audited(crash).Exit; exit == nil || *exit != 2 {
+		t.Errorf("the crashed call is audited with exit %s, want 2", fmtExit(exit))
+	}
 	wg.Wait()
 	for i, r := range results {
 		if r.Err == nil || r.Err.Code != "TOOL_ERROR" || !strings.Contains(r.Err.Message, "crashed") {

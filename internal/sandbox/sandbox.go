@@ -155,6 +155,11 @@ type Outcome struct {
 	// the tool exited, killed and reaped by the host. In a pid namespace
 	// the kernel ends them with the tool, uncounted: there it is 0.
 	Leftovers int
+	// Lost says the long-lived process serving the call (a resident
+	// tool's) ended during it: it crashed, exited or was killed. ExitCode
+	// and Signal are then the process's, ExitCode -1 when it had not
+	// ended within the kill grace.
+	Lost bool
 	// Containment is how the call was contained, one of the Containment
 	// ids.
 	Containment string

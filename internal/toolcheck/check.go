@@ -268,7 +268,7 @@ func (c *checker) resident(ctx context.Context, valid []Input, readOnly bool) {
 			c.report(problem{Timeout, Error, "did not finish within its timeout served resident: " + res.Err.Message}, &served, res)
 			stop("the tool timed out served resident")
 			return
-		case res.Err != nil && strings.Contains(res.Err.Message, "'s resident process") && strings.Contains(res.Err.Message, "crashed"):
+		case res.Outcome != nil && res.Outcome.Lost:
 			c.ran++
 			c.report(problem{ResidentMode, Error, "crashed served resident (one-shot it ended " + first + "): " + cutText(res.Err.Message, 300) + "; a crash fails every call its process serves at the time"}, &served, res)
 			stop("the tool's resident process crashed")
