@@ -789,13 +789,26 @@ func (r *residentTool) call(ctx context.Context, p *prepared, spec *sandbox.Spec
 		return out, nil
 	}
 	out.Stdout, out.StdoutBytes = reply.Stdout, int64(len(reply.Stdout))
-	out.Stderr, out.StderrBytes = reply.Stderr, int64(len(reply.Stderr))
+	out.Stderr, out.StderrBytes = guardCut(reply.Stderr, spec.StderrGuard), int64(len(reply.Stderr))
 	out.ExitCode = reply.Status
 	if out.StdoutBytes > p.maxOut {
 		out.OutputLimit = true
 		out.Stdout = nil
 	}
 	return out, nil
+}
+
+// guardCut drops guard more bytes on each side of the cut in a reply's
+// standard error, as the host does with a one-shot tool's: a secret
+// split by the cut leaves no piece redaction could miss.
+func guardCut(stderr []byte, guard int) []byte {
+	half, mark := resident.MaxStderr/2, resident.StderrCut
+	if guard == 0 || len(stderr) < half+len(mark) || string(stderr[half:half+len(mark)]) != mark {
+		return stderr
+	}
+	head, tail := stderr[:half], stderr[half+len(mark):]
+	g := min(guard, half, len(tail))
+	return append(append(append([]byte(nil), head[:half-g]...), mark...), tail[g:]...)
 }
 
 // errTimedOut is the cause of a resident call's context past its timeout.

@@ -213,6 +213,14 @@ func (g *grpcTool) Call(_ context.Context, r *residentpb.CallRequest) (*resident
 		time.Sleep(time.Hour)
 	case "crash":
 		os.Exit(9)
+	case "stderr-secret":
+		// Its secret, on standard error, where the host's cut splits it:
+		// "tok-" ends the kept head, 6 bytes are left out, the kept tail
+		// starts with the rest.
+		half := resident.MaxStderr / 2
+		secret := os.Getenv("API_TOKEN")
+		return &residentpb.CallReply{Stdout: []byte(`"written"`),
+			Stderr: []byte(strings.Repeat("x", half-4) + secret + strings.Repeat("y", half-len(secret)+10))}, nil
 	}
 	return nil, status.Errorf(codes.InvalidArgument, "unknown do %q", in.Do)
 }

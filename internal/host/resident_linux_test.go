@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/toolhost/toolhost/internal/manifest"
 	"github.com/toolhost/toolhost/internal/policy"
@@ -742,5 +745,27 @@ func TestResidentStopNowKeepsSlot(t *testing.T) {
 	next := callPID(t, e.call("res", `{"do":"echo"}`))
 	if next == pid {
 		t.Fatal("a call ran in the process beside the abandoned call it was still running")
+	}
+}
+
+// A secret split by the cut of a reply's standard error (the host's own,
+// of a gRPC plugin's reply) leaves no piece in what the host logs: guard
+// bytes go on each side of the cut, as with a one-shot tool's.
+func TestResidentStderrCutGuard(t *testing.T) {
+	var log bytes.Buffer
+	e := newEnv(t, []string{residentEntry("res", "resident-grpc", "", `"envPassthrough":["API_TOKEN"]`)},
+		Options{Logger: zerolog.New(&log).Level(zerolog.DebugLevel)})
+	if r := e.call("res", `{"do":"stderr-secret"}`); !r.OK() {
+		t.Fatalf("%s %v", r.Output, r.Err)
+	}
+	got := log.String()
+	cut := strings.Index(got, "…")
+	if cut < 16 || !strings.Contains(got, "xxxx") || !strings.Contains(got, "yyyy") {
+		t.Fatalf("the tool's cut stderr is not logged: %.300s", got)
+	}
+	for _, piece := range []string{"tok-", "ery-secret"} {
+		if strings.Contains(got, piece) {
+			t.Errorf("a piece of the secret (%q) is logged: …%s…", piece, got[cut-16:cut+32])
+		}
 	}
 }

@@ -93,6 +93,10 @@ func Main[In, Out any](run func(ctx context.Context, in In) (Out, error)) {
 // first and last halves, as a host keeps of a one-shot tool's.
 const MaxStderr = 64 << 10
 
+// StderrCut is what a reply's standard error holds where it was cut,
+// right after its first MaxStderr/2 bytes.
+const StderrCut = "\n…\n"
+
 // stderrKeeper keeps the first and last MaxStderr/2 bytes written to it.
 type stderrKeeper struct {
 	head, tail []byte
@@ -118,7 +122,7 @@ func (k *stderrKeeper) Write(p []byte) (int, error) {
 
 func (k *stderrKeeper) bytes() []byte {
 	if k.cut {
-		return append(append(k.head, "\n…\n"...), k.tail...)
+		return append(append(k.head, StderrCut...), k.tail...)
 	}
 	return append(k.head, k.tail...)
 }
