@@ -144,10 +144,12 @@ func TestUnprivilegedFrontends(t *testing.T) {
 	}
 
 	// The pre-stage too: its built-in read runs as the user, in the
-	// workspace, and its cache is written there (no go.mod above it).
+	// workspace, and its cache is written there (no go.mod above it). And
+	// a resident tool beside a one-shot one, in the same turn.
 	srv := fakeoai.New(t,
 		fakeoai.ToolCalls(fakeoai.Call{ID: "prep_1", Name: "fs.read_file", Args: `{"path":"notes.txt"}`}),
-		fakeoai.ToolCalls(fakeoai.Call{ID: "call_1", Name: "fs_read_file", Args: `{"path":"notes.txt"}`}),
+		fakeoai.ToolCalls(fakeoai.Call{ID: "call_1", Name: "fs_read_file", Args: `{"path":"notes.txt"}`},
+			fakeoai.Call{ID: "call_2", Name: "get_time", Args: `{"timezone":"Asia/Tokyo"}`}),
 		fakeoai.Answer("The code word is heron."),
 	)
 	out, errs, err = run("", "-prompt", "What is the code word in notes.txt?", "-tools", manifest, "-workspace", ws,
@@ -155,7 +157,7 @@ func TestUnprivilegedFrontends(t *testing.T) {
 	if err != nil || out != "The code word is heron.\n" {
 		t.Errorf("agent loop: %v\nstdout %q\nstderr %s", err, out, errs)
 	} else if msgs := srv.Requests()[2].Messages(); !strings.Contains(msgs[3]["content"].(string), `{"content":"the code word is heron"}`) ||
-		!strings.Contains(msgs[5]["content"].(string), "heron") {
+		!strings.Contains(msgs[5]["content"].(string), "heron") || !strings.Contains(msgs[6]["content"].(string), `"timezone":"Asia/Tokyo"`) {
 		t.Errorf("the pre-stage's and the tool's results did not reach the model: %v", msgs)
 	}
 	if entries, _ := filepath.Glob(filepath.Join(ws, ".goagent", "cache", "prep", "*.json")); len(entries) != 1 {
@@ -231,7 +233,7 @@ func TestUnprivilegedFrontends(t *testing.T) {
 			t.Errorf("audit record of %s: containment %q, want pid-namespace", rec.Tool, rec.Containment)
 		}
 	}
-	if calls != 7+nodeCalls || resident != 3+nodeCalls {
-		t.Errorf("%d calls audited (%d resident), want %d (%d):\n%s", calls, resident, 7+nodeCalls, 3+nodeCalls, logData)
+	if calls != 8+nodeCalls || resident != 4+nodeCalls {
+		t.Errorf("%d calls audited (%d resident), want %d (%d):\n%s", calls, resident, 8+nodeCalls, 4+nodeCalls, logData)
 	}
 }
