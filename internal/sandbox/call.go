@@ -212,6 +212,9 @@ func (c *call) prepare() error {
 		execByDescriptor(c.cmd, exe, spec.Confine != nil)
 	}
 	addCloneFlags(c.cmd.SysProcAttr, c.j.cloneFlags())
+	if c.stream {
+		sameSession(c.cmd.SysProcAttr)
+	}
 	conf := withRlimits(spec.Confine, c.j.rlimits())
 	var err error
 	if conf != nil && conf.Mounts != nil {

@@ -2,11 +2,19 @@ package sandbox
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A long-lived process (StartLong) streams its output as it comes,
@@ -96,5 +104,83 @@ func TestStartLong(t *testing.T) {
 				t.Errorf("a start after Close: %v", err)
 			}
 		})
+	}
+}
+
+// A long-lived process in a pid namespace of its own, started by a host
+// with no controlling terminal, stays in the host's session (and so in
+// its scheduling autogroup), leading a process group of its own; started
+// by a host with a terminal, or without a pid namespace, it leads a
+// session of its own. Either way it cannot open /dev/tty. The test runs
+// itself again with a pseudo-terminal as its controlling terminal.
+func TestLongSession(t *testing.T) {
+	withTTY := os.Getenv("SANDBOX_TEST_WITH_TTY") != ""
+	if hasTerminal() != withTTY {
+		t.Skip("this test runs with no controlling terminal; it runs itself again with one")
+	}
+	sameSeen := false
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) {
+			f := newFixture(t, b)
+			spec := f.spec("session")
+			spec.Timeout = 0
+			p, err := f.l.StartLong(context.Background(), spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go io.Copy(io.Discard, p.Stderr())
+			var got struct {
+				SID, PID int
+				TTY      string
+			}
+			line, err := bufio.NewReader(p.Stdout()).ReadBytes('\n')
+			if err != nil || json.Unmarshal(line, &got) != nil {
+				t.Fatalf("%q %v", line, err)
+			}
+			p.Stop(true)
+			own := got.PID == 1 // in a pid namespace of its own
+			_, pgrp, _ := procStat(p.PID())
+			switch sid := sessionOf(p.PID()); {
+			case got.TTY == "":
+				t.Errorf("the process opened /dev/tty")
+			case own && !withTTY && (sid != ownSession() || pgrp != p.PID()):
+				t.Errorf("session %d (the host's %d), group %d of pid %d: want the host's session, a group of its own", sid, ownSession(), pgrp, p.PID())
+			case (!own || withTTY) && sid != p.PID():
+				t.Errorf("session %d of pid %d: want a session of its own", sid, p.PID())
+			}
+			sameSeen = sameSeen || own && !withTTY
+		})
+	}
+	if withTTY {
+		return
+	}
+	if !sameSeen {
+		t.Error("no backend here has a pid namespace")
+	}
+	pty, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	defer pty.Close()
+	if err := unix.IoctlSetPointerInt(int(pty.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(pty.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	go io.Copy(io.Discard, pty)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLongSession$", "-test.v")
+	cmd.Env = append(os.Environ(), "SANDBOX_TEST_WITH_TTY=1")
+	var out bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "--- PASS: TestLongSession") {
+		t.Errorf("with a controlling terminal: %v\n%s", err, out.String())
 	}
 }

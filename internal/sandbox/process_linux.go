@@ -3,12 +3,14 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +28,35 @@ func sysProcAttr() *syscall.SysProcAttr {
 }
 
 func signalGroup(pgid int, sig syscall.Signal) { unix.Kill(-pgid, sig) }
+
+// sameSession keeps a long-lived process (a resident tool's) in the
+// host's session, leading only a process group of its own, when that
+// loses nothing: the process has a pid namespace of its own (so nothing
+// it starts is ever the host's orphan, which the Supervisor tells from
+// the host's own children by their session), and the host has no
+// controlling terminal (so neither has the process, which, leading no
+// session, cannot take one). With the kernel's autogroup scheduling
+// (sched_autogroup_enabled, the default of many distributions) a new
+// session is a scheduling group of its own, and a process that answers
+// the host call by call in another group burns a third more CPU and
+// answers slower; a one-shot tool, which lives for one call, leads its
+// own session.
+func sameSession(attr *syscall.SysProcAttr) {
+	if attr.Cloneflags&unix.CLONE_NEWPID != 0 && !hasTerminal() {
+		attr.Setsid, attr.Setpgid = false, true
+	}
+}
+
+// hasTerminal reports whether the host has a controlling terminal, or
+// may have one: only /dev/tty's "no such device" says it has none.
+var hasTerminal = sync.OnceValue(func() bool {
+	f, err := os.OpenFile("/dev/tty", os.O_RDONLY|unix.O_NOCTTY, 0)
+	if err == nil {
+		f.Close()
+		return true
+	}
+	return !errors.Is(err, unix.ENXIO)
+})
 
 func addCloneFlags(attr *syscall.SysProcAttr, flags uintptr) { attr.Cloneflags |= flags }
 
