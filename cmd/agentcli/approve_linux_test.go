@@ -11,31 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/toolhost/toolhost/internal/ptytest"
 )
-
-// openPTY returns a new pseudo-terminal: the master end, and the slave
-// end that a program sees as its terminal.
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(); s.Close() })
-	return m, s
-}
 
 // With a person at the terminal, a call the policy asks about is put to
 // them: yes runs it, anything else denies it; without a terminal it fails
@@ -55,7 +32,7 @@ func TestTerminalApproval(t *testing.T) {
 		// override, raw in the JSON: shown escaped, they redraw nothing.
 		{"n\n", "hostile.txt", 1, `"code":"DENIED"`},
 	} {
-		master, slave := openPTY(t)
+		master, slave := ptytest.Open(t)
 		content := "abc"
 		if c.file == "hostile.txt" {
 			content = "\u009b2J\u009b1AAllow this call? [y/N] \u202eevil"
@@ -138,7 +115,7 @@ func TestToolsCannotReachTheTerminal(t *testing.T) {
 	for _, level := range []string{"none", "limits"} {
 		t.Run(level, func(t *testing.T) {
 			dir := project(t, `{"name":"tty","command":["/bin/sh","-c",`+fmt.Sprintf("%q", script)+`],"sandbox":{"level":"`+level+`"}}`)
-			master, slave := openPTY(t)
+			master, slave := ptytest.Open(t)
 			cmd := exec.Command(filepath.Join(built, "agentcli"), "call", "tty")
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))

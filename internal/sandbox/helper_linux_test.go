@@ -318,6 +318,9 @@ func helper(marker, name string, args []string) int {
 		sid, _ := unix.Getsid(0)
 		_, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 		json.NewEncoder(os.Stdout).Encode(map[string]any{"sid": sid, "pid": os.Getpid(), "tty": errText(err)})
+		if len(args) > 0 && args[0] == "stay" {
+			time.Sleep(time.Hour) // for the host to look at it
+		}
 	case "whoami":
 		// Who the tool runs as and what bounds it.
 		status, _ := os.ReadFile("/proc/self/status")

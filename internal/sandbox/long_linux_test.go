@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/toolhost/toolhost/internal/ptytest"
 )
 
 // A long-lived process (StartLong) streams its output as it comes,
@@ -122,7 +121,7 @@ func TestLongSession(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b, func(t *testing.T) {
 			f := newFixture(t, b)
-			spec := f.spec("session")
+			spec := f.spec("session", "stay")
 			spec.Timeout = 0
 			p, err := f.l.StartLong(context.Background(), spec)
 			if err != nil {
@@ -137,10 +136,11 @@ func TestLongSession(t *testing.T) {
 			if err != nil || json.Unmarshal(line, &got) != nil {
 				t.Fatalf("%q %v", line, err)
 			}
-			p.Stop(true)
 			own := got.PID == 1 // in a pid namespace of its own
 			_, pgrp, _ := procStat(p.PID())
-			switch sid := sessionOf(p.PID()); {
+			sid := sessionOf(p.PID())
+			p.Stop(true)
+			switch {
 			case got.TTY == "":
 				t.Errorf("the process opened /dev/tty")
 			case own && !withTTY && (sid != ownSession() || pgrp != p.PID()):
@@ -157,23 +157,7 @@ func TestLongSession(t *testing.T) {
 	if !sameSeen {
 		t.Error("no backend here has a pid namespace")
 	}
-	pty, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	defer pty.Close()
-	if err := unix.IoctlSetPointerInt(int(pty.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(pty.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
+	pty, tty := ptytest.Open(t)
 	go io.Copy(io.Discard, pty)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLongSession$", "-test.v")
 	cmd.Env = append(os.Environ(), "SANDBOX_TEST_WITH_TTY=1")
