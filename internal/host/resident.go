@@ -829,19 +829,9 @@ func (r *residentTool) crashed(pp *plugProc, out *sandbox.Outcome, maxOut int64,
 	r.mu.Lock()
 	why := pp.why
 	r.mu.Unlock()
-	if r.h.launcher.Closed() {
-		return protocol.Errorf(protocol.CodeCancelled, "call cancelled: the host is shutting down; %s's resident process was stopped", r.name)
-	}
-	if over {
-		return protocol.Errorf(protocol.CodeOutputLimit, "%s's resident process sent more than its calls may return (%d bytes of output each, maxOutputBytes) and was killed", r.name, maxOut)
-	}
-	t := time.NewTimer(r.h.launcher.KillGrace())
-	defer t.Stop()
-	select {
-	case <-pp.run.proc.Done():
-	case <-t.C:
-	}
-	o, _ := pp.run.proc.Wait(context.Background())
+	wctx, cancel := context.WithTimeout(context.Background(), r.h.launcher.KillGrace())
+	defer cancel()
+	o, _ := pp.run.proc.Wait(wctx) // nil: not ended within the grace
 	out.Lost, out.ExitCode = true, -1
 	status := "its connection broke: " + err.Error()
 	if o != nil {
@@ -852,6 +842,10 @@ func (r *residentTool) crashed(pp *plugProc, out *sandbox.Outcome, maxOut int64,
 		}
 	}
 	switch {
+	case r.h.launcher.Closed():
+		return protocol.Errorf(protocol.CodeCancelled, "call cancelled: the host is shutting down; %s's resident process was stopped", r.name)
+	case over:
+		return protocol.Errorf(protocol.CodeOutputLimit, "%s's resident process sent more than its calls may return (%d bytes of output each, maxOutputBytes) and was killed", r.name, maxOut)
 	case why != "":
 		return protocol.Errorf(protocol.CodeToolError, "%s: %s", r.name, why)
 	case o != nil && o.MemoryLimit:

@@ -64,9 +64,10 @@ func (e *env) audited(r *Result) auditedCall {
 }
 
 type auditedCall struct {
-	Call string
-	PID  int
-	Exit *int
+	Call   string
+	PID    int
+	Exit   *int
+	Signal string
 }
 
 func fmtExit(exit *int) string {
@@ -290,7 +291,11 @@ func TestResidentOutput(t *testing.T) {
 	if callPID(t, e.call("res", `{"do":"echo"}`)) != pid {
 		t.Error("a reply over the cap (within what a call may send) replaced the process")
 	}
-	wantCode(t, e.call("res", `{"do":"flood","bytes":8388608}`), "OUTPUT_LIMIT", "sent more than its calls may return")
+	flood := e.call("res", `{"do":"flood","bytes":8388608}`)
+	wantCode(t, flood, "OUTPUT_LIMIT", "sent more than its calls may return")
+	if rec := e.audited(flood); rec.Signal != "killed" || rec.Exit != nil {
+		t.Errorf("the call whose process was killed is audited with signal %q, exit %s", rec.Signal, fmtExit(rec.Exit))
+	}
 	waitGone(t, hpid, "the process that flooded its reply")
 	callPID(t, e.call("res", `{"do":"echo"}`))
 	// What it writes to os.Stderr (go-plugin carries it) is not a reply:
@@ -737,7 +742,20 @@ func TestResidentStopNowKeepsSlot(t *testing.T) {
 		r, _ := e.h.Call(ctx, Request{Tool: "res", Args: json.RawMessage(`{"do":"hang"}`)})
 		gone <- r
 	}()
-	time.Sleep(300 * time.Millisecond) // the hang reaches the process
+	// Once in flight on the process, the hang runs there: a Cancel that
+	// comes first leaves it hanging all the same.
+	r := e.h.tools.Load().byKey["res"].resident
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		r.mu.Lock()
+		inflight := r.cur != nil && r.cur.inflight == 1
+		r.mu.Unlock()
+		if inflight {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatal("the hang never got in flight")
+		}
+	}
 	cancel(ErrStopNow)
 	wantCode(t, <-gone, "CANCELLED")
 	// The hang ignores its cancellation: the process is killed at the

@@ -111,11 +111,13 @@ func TestStartLong(t *testing.T) {
 // its scheduling autogroup), leading a process group of its own; started
 // by a host with a terminal, or without a pid namespace, it leads a
 // session of its own. Either way it cannot open /dev/tty. The test runs
-// itself again with a pseudo-terminal as its controlling terminal.
+// itself again the other way: with a pseudo-terminal as its controlling
+// terminal, or in a session of its own with none.
 func TestLongSession(t *testing.T) {
-	withTTY := os.Getenv("SANDBOX_TEST_WITH_TTY") != ""
-	if hasTerminal() != withTTY {
-		t.Skip("this test runs with no controlling terminal; it runs itself again with one")
+	withTTY := hasTerminal()
+	again := os.Getenv("SANDBOX_TEST_TTY")
+	if again != "" && withTTY != (again == "with") {
+		t.Fatalf("run again %s a terminal, but hasTerminal says %v", again, withTTY)
 	}
 	sameSeen := false
 	for _, b := range backends(t) {
@@ -151,20 +153,27 @@ func TestLongSession(t *testing.T) {
 			sameSeen = sameSeen || own && !withTTY
 		})
 	}
-	if withTTY {
-		return
-	}
-	if !sameSeen {
+	if !withTTY && !sameSeen {
 		t.Error("no backend here has a pid namespace")
 	}
-	pty, tty := ptytest.Open(t)
-	go io.Copy(io.Discard, pty)
+	if again != "" {
+		return
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLongSession$", "-test.v")
-	cmd.Env = append(os.Environ(), "SANDBOX_TEST_WITH_TTY=1")
 	var out bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if withTTY {
+		// A session of its own, with no terminal.
+		cmd.Env = append(os.Environ(), "SANDBOX_TEST_TTY=without")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	} else {
+		pty, tty := ptytest.Open(t)
+		go io.Copy(io.Discard, pty)
+		cmd.Env = append(os.Environ(), "SANDBOX_TEST_TTY=with")
+		cmd.Stdin = tty
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	}
 	if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "--- PASS: TestLongSession") {
-		t.Errorf("with a controlling terminal: %v\n%s", err, out.String())
+		t.Errorf("run again %s a terminal: %v\n%s", map[bool]string{true: "without", false: "with"}[withTTY], err, out.String())
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -48,15 +47,17 @@ func sameSession(attr *syscall.SysProcAttr) {
 }
 
 // hasTerminal reports whether the host has a controlling terminal, or
-// may have one: only /dev/tty's "no such device" says it has none.
-var hasTerminal = sync.OnceValue(func() bool {
-	f, err := os.OpenFile("/dev/tty", os.O_RDONLY|unix.O_NOCTTY, 0)
+// may have one: only /dev/tty's "no such device" says it has none. It is
+// asked at each start: a session leader with none takes the first
+// terminal it opens without O_NOCTTY.
+func hasTerminal() bool {
+	f, err := os.OpenFile("/dev/tty", os.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
 	if err == nil {
 		f.Close()
 		return true
 	}
 	return !errors.Is(err, unix.ENXIO)
-})
+}
 
 func addCloneFlags(attr *syscall.SysProcAttr, flags uintptr) { attr.Cloneflags |= flags }
 

@@ -16,7 +16,10 @@ import (
 // in the process's own session. Tools start in sessions of their own,
 // and what they leave behind stays in theirs (or in one it made); a
 // child the program starts by other means (a plugin) stays in the
-// program's session, so its owner's Wait still gets its exit status.
+// program's session, so its owner's Wait still gets its exit status. A
+// resident tool's process may stay in the program's session (see
+// sameSession), but only in a pid namespace of its own, from which
+// nothing it starts can come to the program as an orphan.
 type Supervisor struct {
 	// starting is shared by starts and taken alone by reaping, so a
 	// child is never reaped between its fork and its registration.

@@ -268,7 +268,10 @@ func (c *checker) resident(ctx context.Context, valid []Input, readOnly bool) {
 			c.report(problem{Timeout, Error, "did not finish within its timeout served resident: " + res.Err.Message}, &served, res)
 			stop("the tool timed out served resident")
 			return
-		case res.Outcome != nil && res.Outcome.Lost:
+		case res.Outcome != nil && res.Outcome.Lost && code != protocol.CodeMemoryLimit && code != protocol.CodeOutputLimit:
+			// Its process ended mid-call: a crash. One the host ended at
+			// a bound it enforces (memory, output) is compared below, as
+			// a one-shot run's end is.
 			c.ran++
 			c.report(problem{ResidentMode, Error, "crashed served resident (one-shot it ended " + first + "): " + cutText(res.Err.Message, 300) + "; a crash fails every call its process serves at the time"}, &served, res)
 			stop("the tool's resident process crashed")
