@@ -18,7 +18,7 @@ var rank = map[string]int{
 	"protocol": 0, "schemas": 0, "protocol/resident/residentpb": 0,
 	"internal/netaddr": 0, "internal/hideproc": 0, "internal/realowner": 0,
 	"internal/audit": 0, "internal/sandbox/confine": 0,
-	"internal/gobuild": 0, "internal/fakeoai": 0, "internal/asuser": 0, "internal/ptytest": 0,
+	"internal/gobuild": 0, "internal/fakeoai": 0, "internal/asuser": 0, "internal/ptytest": 0, "internal/turns": 0,
 	"internal/policy": 1, "internal/sandbox": 1, "protocol/resident": 1,
 	"internal/manifest": 2, "internal/rawexec": 2,
 	"tools/internal/workspace": 2,
@@ -29,7 +29,7 @@ var rank = map[string]int{
 }
 
 // forTests are imported by tests (and the tool test kit) only.
-var forTests = map[string]bool{"internal/gobuild": true, "internal/fakeoai": true, "internal/rawexec": true, "internal/asuser": true, "internal/ptytest": true}
+var forTests = map[string]bool{"internal/gobuild": true, "internal/fakeoai": true, "internal/rawexec": true, "internal/asuser": true, "internal/ptytest": true, "internal/turns": true}
 
 func rankOf(pkg string) (int, bool) {
 	if strings.HasPrefix(pkg, "tools/cmd/") {

@@ -11,12 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/toolhost/toolhost/internal/gobuild"
 	"github.com/toolhost/toolhost/internal/rawexec"
+	"github.com/toolhost/toolhost/internal/turns"
 )
 
 // BenchmarkMCPVsRaw measures tools/call round trips to "agentcli mcp"
@@ -64,28 +64,12 @@ func BenchmarkMCPVsRaw(b *testing.B) {
 	}
 	b.Run("seq", func(b *testing.B) {
 		// The three take turns call by call, in rotating order.
-		var took [3]time.Duration
-		variants := []func(int){raw, viaMCP, rawPoll}
-		for i := 0; b.Loop(); i++ {
-			for k := range variants {
-				j := (i + k) % len(variants)
-				t0 := time.Now()
-				variants[j](i)
-				took[j] += time.Since(t0)
-			}
-		}
+		took := turns.Seq(b, raw, viaMCP, rawPoll)
 		reportRates(b, b.N, took[0], took[1], took[2])
 	})
 	b.Run("par8", func(b *testing.B) {
 		const workers, each = 8, 20
-		var took [3]time.Duration
-		variants := []func(int){raw, viaMCP, rawPoll}
-		for i := 0; b.Loop(); i++ {
-			for k := range variants {
-				j := (i + k) % len(variants)
-				took[j] += parRound(workers, each, variants[j])
-			}
-		}
+		took := turns.Rounds(b, workers, each, raw, viaMCP, rawPoll)
 		reportRates(b, b.N*workers*each, took[0], took[1], took[2])
 	})
 	c.close(b)
@@ -187,23 +171,6 @@ func (c *leanClient) close(b *testing.B) {
 	}
 }
 
-// parRound makes workers×each calls, call(1) to call(workers×each), at
-// workers in flight, and returns how long they took.
-func parRound(workers, each int, call func(n int)) time.Duration {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for range workers {
-		wg.Go(func() {
-			for n := next.Add(1); n <= int64(workers*each); n = next.Add(1) {
-				call(int(n))
-			}
-		})
-	}
-	wg.Wait()
-	return time.Since(t0)
-}
-
 // BenchmarkMCPResident measures tools/call round trips to "agentcli mcp"
 // over stdio (a real process; the lean client) of the same trivial Go
 // tool (testdata/tools/noop_resident) served one-shot and resident, in
@@ -237,35 +204,17 @@ func BenchmarkMCPResident(b *testing.B) {
 		}
 	}
 	variants := []func(int){call("oneshot"), call("resident")}
-	report := func(b *testing.B, calls int, took [2]time.Duration) {
+	report := func(b *testing.B, calls int, took []time.Duration) {
 		n := float64(calls)
 		b.ReportMetric(n/took[0].Seconds(), "oneshot-calls/s")
 		b.ReportMetric(n/took[1].Seconds(), "resident-calls/s")
 		b.ReportMetric(took[0].Seconds()/took[1].Seconds(), "speedup")
 		b.ReportMetric(0, "ns/op")
 	}
-	b.Run("seq", func(b *testing.B) {
-		var took [2]time.Duration
-		for i := 0; b.Loop(); i++ {
-			for k := range variants {
-				j := (i + k) % len(variants)
-				t0 := time.Now()
-				variants[j](i)
-				took[j] += time.Since(t0)
-			}
-		}
-		report(b, b.N, took)
-	})
+	b.Run("seq", func(b *testing.B) { report(b, b.N, turns.Seq(b, variants...)) })
 	b.Run("par8", func(b *testing.B) {
 		const workers, each = 8, 20
-		var took [2]time.Duration
-		for i := 0; b.Loop(); i++ {
-			for k := range variants {
-				j := (i + k) % len(variants)
-				took[j] += parRound(workers, each, variants[j])
-			}
-		}
-		report(b, b.N*workers*each, took)
+		report(b, b.N*workers*each, turns.Rounds(b, workers, each, variants...))
 	})
 	c.close(b)
 }

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/toolhost/toolhost/internal/manifest"
 	"github.com/toolhost/toolhost/internal/rawexec"
 	"github.com/toolhost/toolhost/internal/sandbox"
+	"github.com/toolhost/toolhost/internal/turns"
 )
 
 // benchHost builds the trivial tool and a host serving it.
@@ -73,23 +72,6 @@ func benchHostOf(b *testing.B, dir string, opts Options, entries ...string) *Hos
 		b.Skip(err)
 	}
 	return h
-}
-
-// parRound makes workers×each calls, call(1) to call(workers×each), at
-// workers in flight, and returns how long they took.
-func parRound(workers, each int, call func(n int)) time.Duration {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for range workers {
-		wg.Go(func() {
-			for n := next.Add(1); n <= int64(workers*each); n = next.Add(1) {
-				call(int(n))
-			}
-		})
-	}
-	wg.Wait()
-	return time.Since(t0)
 }
 
 // BenchmarkContainment measures Host.Call of the trivial tool at the
@@ -197,7 +179,7 @@ func BenchmarkCallVsRaw(b *testing.B) {
 	})
 	b.Run("par8", func(b *testing.B) {
 		const workers, each = 8, 20
-		round := func(call func(n int)) time.Duration { return parRound(workers, each, call) }
+		round := func(call func(n int)) time.Duration { return turns.Round(workers, each, call) }
 		var raw, rawPoll, host, rawCPU, hostCPU time.Duration
 		for b.Loop() {
 			c0 := selfCPU()

@@ -15,6 +15,7 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 
 	"github.com/toolhost/toolhost/internal/gobuild"
+	"github.com/toolhost/toolhost/internal/turns"
 	"github.com/toolhost/toolhost/protocol/resident"
 )
 
@@ -88,37 +89,21 @@ func BenchmarkResident(b *testing.B) {
 // pairSeq times two ways to call taking turns call by call, in rotating
 // order.
 func pairSeq(b *testing.B, variants []func(int), metrics [2]string) {
-	var took [2]time.Duration
-	for i := 0; b.Loop(); i++ {
-		for k := range variants {
-			j := (i + k) % len(variants)
-			t0 := time.Now()
-			variants[j](i)
-			took[j] += time.Since(t0)
-		}
-	}
-	reportPair(b, b.N, metrics, took)
+	reportPair(b, b.N, metrics, turns.Seq(b, variants...))
 }
 
 // pairPar8 times two ways to call taking turns round by round, each
 // round 8×20 calls at 8 in flight.
 func pairPar8(b *testing.B, variants []func(int), metrics [2]string) {
 	const workers, each = 8, 20
-	var took [2]time.Duration
-	for i := 0; b.Loop(); i++ {
-		for k := range variants {
-			j := (i + k) % len(variants)
-			took[j] += parRound(workers, each, variants[j])
-		}
-	}
-	reportPair(b, b.N*workers*each, metrics, took)
+	reportPair(b, b.N*workers*each, metrics, turns.Rounds(b, workers, each, variants...))
 }
 
 // reportPair reports the time per call of two ways to call, and the
 // first's over the second's: for oneshot/resident the speedup (higher is
 // better), for resident/bare the floor ratio (1 means the host adds
 // nothing to go-plugin).
-func reportPair(b *testing.B, calls int, names [2]string, took [2]time.Duration) {
+func reportPair(b *testing.B, calls int, names [2]string, took []time.Duration) {
 	n := float64(calls)
 	for i, name := range names {
 		b.ReportMetric(float64(took[i].Microseconds())/n, name+"-µs/call")
